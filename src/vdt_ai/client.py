@@ -1,0 +1,636 @@
+"""VDTClient: the public entry point.
+
+A ``log_*`` call validates its arguments into an event model, encodes it and
+hands the record to the transport. Only bad input raises (a
+:class:`vdt_ai.ValidationError`, with nothing recorded); a transport problem is
+counted in :meth:`VDTClient.stats` and never reaches the caller.
+"""
+
+import atexit
+import datetime as dt
+import os
+import socket
+import threading
+import warnings
+import weakref
+from typing import (
+    Any,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Type,
+    Union,
+)
+from uuid import UUID
+
+from . import _log
+from .codec import Record, encode
+from .config import Settings, load_settings
+from ._redact import mask_api_key
+from .exceptions import ConfigError, ValidationError
+from .models import (
+    CallStatus,
+    ColumnProfile,
+    DataQuality,
+    Event,
+    GroundTruth,
+    JobRun,
+    JobStatus,
+    Metric,
+    ModelCall,
+    Source,
+    build_event,
+)
+from .spool import SpoolTransport
+from .transport import Counters, Stats, Transport
+
+_SAMPLE_SPACE = 1 << 62  # the random low bits of a UUIDv7
+
+
+class OfflineModeWarning(UserWarning):
+    """No Kafka brokers are configured: events are kept in the local spool."""
+
+
+_live_clients: "weakref.WeakSet[VDTClient]" = weakref.WeakSet()
+_offline_noticed: Set[str] = set()
+_default_client: Dict[str, "VDTClient"] = {}
+_default_lock = threading.Lock()
+
+
+class VDTClient:
+    """Logs monitoring events to the VDT AI platform.
+
+    Args:
+        api_key: ``vdt_<key id>_<secret>``; default from the environment
+            (``VDT_AI_API_KEY``) or the config file.
+        transport: where records go; default Kafka when ``bootstrap_servers``
+            is set, else the local spool (offline mode). Tests pass
+            :class:`vdt_ai.testing.MemoryTransport`.
+        **settings: any :class:`vdt_ai.config.Settings` field, plus
+            ``config_file`` and ``profile`` to choose the config file and
+            profile. Keyword arguments win over environment and file.
+
+    Raises:
+        ConfigError: a setting is unknown or invalid (the key is never shown).
+
+    Example::
+
+        client = VDTClient(api_key="vdt_...")
+        client.log_model_call(model_name="recommendation_model",
+                              input_data={"user_id": 123},
+                              prediction={"items": [1, 2, 3]}, latency_ms=45)
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        *,
+        transport: Optional[Transport] = None,
+        **settings: Any,
+    ) -> None:
+        if api_key is not None:
+            settings["api_key"] = api_key
+        config_file = settings.pop("config_file", None)
+        profile = settings.pop("profile", None)
+        self._settings: Settings = load_settings(
+            config_file=config_file, profile=profile, **settings
+        )
+        s = self._settings
+        _log.configure(s.log_level)
+        self._counters = Counters()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._enabled = s.enabled
+        self._source = Source(
+            service=s.service, environment=s.environment, host=socket.gethostname()
+        )
+        self._default_tags = dict(s.tags)
+        self._sample_below = int(s.sample_rate * _SAMPLE_SPACE)
+        self._encode_options: Dict[str, Any] = {
+            "topic_prefix": s.topic_prefix,
+            "api_key_id": s.api_key_id,
+            "max_event_bytes": s.max_event_bytes,
+        }
+        self._transport = transport if transport is not None else _default_transport(s)
+        _live_clients.add(self)
+        _log.debug(
+            "client started",
+            transport=type(self._transport).__name__,
+            enabled=self._enabled,
+        )
+
+    # -- public calls --------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved settings (the API key masked in its repr)."""
+        return self._settings
+
+    @property
+    def transport(self) -> Transport:
+        """The transport records are handed to."""
+        return self._transport
+
+    def log_model_call(
+        self,
+        model_name: str,
+        input_data: Any = None,
+        prediction: Any = None,
+        latency_ms: Optional[float] = None,
+        *,
+        model_version: Optional[str] = None,
+        status: Union[CallStatus, str, None] = None,
+        error_type: Optional[str] = None,
+        error_message: Optional[str] = None,
+        request_id: Optional[str] = None,
+        prompt_tokens: Optional[int] = None,
+        completion_tokens: Optional[int] = None,
+        cost: Optional[float] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+        trace_id: Optional[str] = None,
+        span_id: Optional[str] = None,
+    ) -> Optional[UUID]:
+        """Logs one call of a model.
+
+        Args:
+            model_name: the model's name (1-256 characters).
+            input_data: the input, JSON-like (numpy, pandas timestamps,
+                datetime, Decimal, UUID and bytes are converted).
+            prediction: the output, JSON-like.
+            latency_ms: how long the call took, finite and >= 0.
+            model_version: the model's version.
+            status: ``"success"`` or ``"error"``; default ``"error"`` when
+                ``error_type`` or ``error_message`` is given.
+            error_type: the exception class name of a failed call.
+            error_message: the error text (cut at 16 KiB).
+            request_id: joins later :meth:`log_ground_truth` calls.
+            prompt_tokens: LLM prompt tokens used.
+            completion_tokens: LLM completion tokens used.
+            cost: the call's cost, in the caller's currency unit.
+            tags: extra string tags for this event.
+            timestamp: when it happened (timezone-aware); default now.
+            trace_id: distributed-tracing trace id.
+            span_id: distributed-tracing span id.
+
+        Returns:
+            The event id, or ``None`` when the client is disabled or the event
+            was sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return None
+        return self._emit(
+            ModelCall,
+            {
+                "model_name": model_name,
+                "input_data": input_data,
+                "prediction": prediction,
+                "latency_ms": latency_ms,
+                "model_version": model_version,
+                "status": status,
+                "error_type": error_type,
+                "error_message": error_message,
+                "request_id": request_id,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost": cost,
+            },
+            tags,
+            timestamp,
+            trace_id,
+            span_id,
+        )
+
+    def log_data_quality(
+        self,
+        dataset_name: str,
+        record_count: int,
+        null_count: int = 0,
+        anomaly_score: Optional[float] = None,
+        *,
+        columns: Optional[Sequence[Union[ColumnProfile, Mapping[str, Any]]]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+        trace_id: Optional[str] = None,
+        span_id: Optional[str] = None,
+    ) -> Optional[UUID]:
+        """Logs a data-quality profile of a dataset or batch.
+
+        Args:
+            dataset_name: the dataset's name.
+            record_count: records profiled, >= 0.
+            null_count: records holding at least one null, 0 to record_count.
+            anomaly_score: 0.0 (normal) to 1.0 (anomalous).
+            columns: per-column profiles (:class:`ColumnProfile` or dicts with
+                name, dtype, null_count, distinct_count, min, max, mean, stddev).
+            tags: extra string tags for this event.
+            timestamp: when it was measured (timezone-aware); default now.
+            trace_id: distributed-tracing trace id.
+            span_id: distributed-tracing span id.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return None
+        return self._emit(
+            DataQuality,
+            {
+                "dataset_name": dataset_name,
+                "record_count": record_count,
+                "null_count": null_count,
+                "anomaly_score": anomaly_score,
+                "columns": list(columns) if columns is not None else None,
+            },
+            tags,
+            timestamp,
+            trace_id,
+            span_id,
+        )
+
+    def log_metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        step: Optional[int] = None,
+        run_id: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+    ) -> Optional[UUID]:
+        """Logs one numeric metric.
+
+        Args:
+            name: the metric's name, e.g. ``"val_loss"``.
+            value: a finite number.
+            step: training step or epoch, >= 0.
+            run_id: the run the metric belongs to (also the Kafka key).
+            tags: extra string tags for this event.
+            timestamp: when it was measured (timezone-aware); default now.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return None
+        return self._emit(
+            Metric,
+            {"name": name, "value": value, "step": step, "run_id": run_id},
+            tags,
+            timestamp,
+            None,
+            None,
+        )
+
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        *,
+        step: Optional[int] = None,
+        run_id: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+    ) -> List[UUID]:
+        """Logs several metrics measured together, as one Metric event each.
+
+        All are validated first: if one is invalid, none is recorded.
+
+        Args:
+            metrics: name -> finite number.
+            step: training step or epoch, >= 0, shared by all.
+            run_id: the run they belong to.
+            tags: extra string tags for each event.
+            timestamp: when they were measured; default now, shared by all.
+
+        Returns:
+            The ids of the events sent (empty when disabled).
+
+        Raises:
+            ValidationError: a name or value is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return []
+        if not isinstance(metrics, Mapping):
+            raise ValidationError(
+                [("metrics", "must be a mapping of name to number")],
+                event_type="metric",
+            )
+        when = timestamp if timestamp is not None else _now()
+        prepared = [
+            self._prepare(
+                Metric,
+                {"name": name, "value": value, "step": step, "run_id": run_id},
+                tags,
+                when,
+                None,
+                None,
+            )
+            for name, value in metrics.items()
+        ]
+        ids = []
+        for event, record in prepared:
+            if self._submit(event, record):
+                ids.append(event.event_id)
+        return ids
+
+    def log_ground_truth(
+        self,
+        request_id: str,
+        actual: Any,
+        *,
+        model_name: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+    ) -> Optional[UUID]:
+        """Logs the true outcome for an earlier model call.
+
+        Args:
+            request_id: the ``request_id`` given to :meth:`log_model_call`.
+            actual: the true value, JSON-like.
+            model_name: the model that made the prediction.
+            tags: extra string tags for this event.
+            timestamp: when the outcome was known; default now.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return None
+        return self._emit(
+            GroundTruth,
+            {"request_id": request_id, "actual": actual, "model_name": model_name},
+            tags,
+            timestamp,
+            None,
+            None,
+        )
+
+    def log_job_run(
+        self,
+        job_name: str,
+        status: Union[JobStatus, str],
+        *,
+        run_id: Optional[str] = None,
+        start_time: Optional[dt.datetime] = None,
+        end_time: Optional[dt.datetime] = None,
+        duration_ms: Optional[float] = None,
+        error_type: Optional[str] = None,
+        error_message: Optional[str] = None,
+        metrics: Any = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+    ) -> Optional[UUID]:
+        """Logs a state change of a batch or training job.
+
+        Args:
+            job_name: the job's name.
+            status: ``"started"``, ``"succeeded"`` or ``"failed"``.
+            run_id: the run's id; pass the same id for each state of one run.
+                Default: a new UUIDv7 string.
+            start_time: when the run started (timezone-aware).
+            end_time: when it ended (timezone-aware, not before start_time).
+            duration_ms: run time; computed from start and end when omitted.
+            error_type: the exception class name of a failed run.
+            error_message: the error text (cut at 16 KiB).
+            metrics: free-form, JSON-like results (row counts, scores...).
+            tags: extra string tags for this event.
+            timestamp: when the state changed; default now.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid; nothing was recorded.
+        """
+        if not self._enabled:
+            return None
+        return self._emit(
+            JobRun,
+            {
+                "job_name": job_name,
+                "status": status,
+                "run_id": run_id,
+                "start_time": start_time,
+                "end_time": end_time,
+                "duration_ms": duration_ms,
+                "error_type": error_type,
+                "error_message": error_message,
+                "metrics": metrics,
+            },
+            tags,
+            timestamp,
+            None,
+            None,
+        )
+
+    def log_event(self, event: Event) -> Optional[UUID]:
+        """Logs an event model built by the caller (this client's source is set).
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: ``event`` is not an event model or is too large.
+        """
+        if not self._enabled:
+            return None
+        if not isinstance(event, Event) or type(event) is Event:
+            raise ValidationError([("event", "must be a vdt_ai event model")])
+        tags = {**self._default_tags, **event.tags}
+        event = event.model_copy(update={"source": self._source, "tags": tags})
+        record = encode(event, **self._encode_options)
+        return event.event_id if self._submit(event, record) else None
+
+    def flush(self, timeout: Optional[float] = None) -> int:
+        """Waits until sent events are delivered (or spooled), at most ``timeout``.
+
+        Args:
+            timeout: seconds; default ``shutdown_timeout``.
+
+        Returns:
+            The number of events still pending (0 when all settled).
+        """
+        wait = self._settings.shutdown_timeout if timeout is None else timeout
+        try:
+            return self._transport.flush(wait)
+        except Exception as exc:  # never hurt the caller
+            _log.log_once("flush-error", "ERROR", "flush failed", error=repr(exc))
+            return 0
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Flushes and releases the transport. Later ``log_*`` calls are dropped.
+
+        Calling it again does nothing.
+
+        Args:
+            timeout: seconds to wait for delivery; default ``shutdown_timeout``.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        wait = self._settings.shutdown_timeout if timeout is None else timeout
+        try:
+            self._transport.close(wait)
+        except Exception as exc:
+            _log.log_once("close-error", "ERROR", "close failed", error=repr(exc))
+        _live_clients.discard(self)
+        _log.debug("client closed", **self.stats().as_dict())
+
+    def stats(self) -> Stats:
+        """Counts of accepted, delivered, spooled, dropped, failed, sampled-out events."""
+        return self._counters.snapshot()
+
+    @property
+    def closed(self) -> bool:
+        """``True`` after :meth:`close`."""
+        return self._closed
+
+    def __enter__(self) -> "VDTClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        s = self._settings
+        key = mask_api_key(s.api_key_id) if s.api_key_id else None
+        return (
+            f"VDTClient(api_key={key!r}, service={s.service!r}, "
+            f"environment={s.environment!r}, transport={self._transport!r}, "
+            f"enabled={self._enabled})"
+        )
+
+    # -- internals -----------------------------------------------------------
+
+    def _emit(
+        self,
+        cls: Type[Event],
+        fields: Dict[str, Any],
+        tags: Optional[Mapping[str, str]],
+        timestamp: Optional[dt.datetime],
+        trace_id: Optional[str],
+        span_id: Optional[str],
+    ) -> Optional[UUID]:
+        event, record = self._prepare(cls, fields, tags, timestamp, trace_id, span_id)
+        return event.event_id if self._submit(event, record) else None
+
+    def _prepare(
+        self,
+        cls: Type[Event],
+        fields: Dict[str, Any],
+        tags: Optional[Mapping[str, str]],
+        timestamp: Optional[dt.datetime],
+        trace_id: Optional[str],
+        span_id: Optional[str],
+    ) -> Tuple[Event, Record]:
+        values = {name: value for name, value in fields.items() if value is not None}
+        values["source"] = self._source
+        if tags:
+            values["tags"] = {**self._default_tags, **tags}
+        elif self._default_tags:
+            values["tags"] = self._default_tags
+        if timestamp is not None:
+            values["timestamp"] = timestamp
+        if trace_id is not None:
+            values["trace_id"] = trace_id
+        if span_id is not None:
+            values["span_id"] = span_id
+        event = build_event(cls, values)
+        return event, encode(event, **self._encode_options)
+
+    def _submit(self, event: Event, record: Record) -> bool:
+        if self._sample_below < _SAMPLE_SPACE:
+            if (event.event_id.int & (_SAMPLE_SPACE - 1)) >= self._sample_below:
+                self._counters.add("sampled_out")
+                return False
+        if self._closed:
+            self._counters.add("dropped")
+            _log.log_once(
+                f"closed:{id(self)}", "WARNING", "log call on a closed client dropped"
+            )
+            return False
+        self._counters.add("accepted")
+        try:
+            self._transport.send(record, self._counters)
+        except Exception as exc:
+            self._counters.add("failed")
+            _log.log_once(
+                f"send-error:{type(exc).__name__}",
+                "ERROR",
+                "transport failed to take an event",
+                error=repr(exc),
+            )
+        return True
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _default_transport(settings: Settings) -> Transport:
+    if settings.offline:
+        directory = settings.spool_dir.expanduser()
+        key = str(directory)
+        if key not in _offline_noticed:
+            _offline_noticed.add(key)
+            message = (
+                "vdt-ai: no Kafka brokers configured (bootstrap_servers); events "
+                f"are kept offline in {directory}. Set VDT_AI_BOOTSTRAP_SERVERS "
+                "to deliver them."
+            )
+            warnings.warn(message, OfflineModeWarning, stacklevel=4)
+            _log.info("offline mode", directory=directory)
+        return SpoolTransport(directory, settings.spool_max_bytes)
+    raise ConfigError(
+        "Kafka delivery is not available in this version of vdt-ai; leave "
+        "bootstrap_servers unset (offline mode) or pass a transport",
+        setting="bootstrap_servers",
+        source=settings.source_of("bootstrap_servers"),
+    )
+
+
+def get_client() -> VDTClient:
+    """The process-wide default client, built from configuration on first use.
+
+    Integrations use it when no client is passed. It is rebuilt in a child
+    process after ``fork()``.
+    """
+    pid = os.getpid()
+    key = f"pid:{pid}"
+    client = _default_client.get(key)
+    if client is None or client.closed:
+        with _default_lock:
+            client = _default_client.get(key)
+            if client is None or client.closed:
+                _default_client.clear()
+                client = VDTClient()
+                _default_client[key] = client
+    return client
+
+
+def _close_all_at_exit() -> None:
+    for client in list(_live_clients):
+        try:
+            client.close()
+        except Exception:  # pragma: no cover - exit must go on
+            pass
+
+
+atexit.register(_close_all_at_exit)

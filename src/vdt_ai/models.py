@@ -1,0 +1,388 @@
+"""Event models: what one ``log_*`` call becomes.
+
+Every event shares an envelope (:class:`Event`): a time-ordered ``event_id``
+(UUIDv7), a UTC ``timestamp``, the ``source`` it came from, ``tags`` and
+optional trace ids. Each event type adds its payload fields.
+
+Rules that hold for every model:
+
+* **Timestamps** must be timezone-aware; they are converted to UTC. A naive
+  ``datetime`` is rejected, because guessing its zone would silently shift data.
+* **Numbers** must be finite (no NaN or infinity); strings and booleans are not
+  accepted where a number is expected. numpy numbers are accepted.
+* **Names** (``model_name``, ``dataset_name``, metric and job names) are 1 to
+  :data:`MAX_NAME_LENGTH` characters and not blank.
+* **Free-form values** (``input_data``, ``prediction``, ``actual``, column
+  ``min``/``max``, job ``metrics``) are converted to plain JSON values; see
+  :mod:`vdt_ai._jsonlike` for what is converted and what is rejected.
+* ``error_message`` longer than :data:`MAX_ERROR_MESSAGE_LENGTH` is cut and
+  marked ``…[truncated]``: a long stack trace must not cost the event.
+
+Invalid input raises :class:`vdt_ai.ValidationError` naming each field and
+reason. Models are immutable; use ``event.model_copy(update=...)`` to change one.
+"""
+
+import datetime as dt
+import math
+import sys
+from enum import Enum
+from typing import Any, ClassVar, Dict, List, Optional, Type, TypeVar, Union
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+from ._jsonlike import JSONLikeError, to_json_value
+from ._uuid7 import uuid7
+from ._version import __version__
+from .exceptions import ValidationError
+
+if sys.version_info >= (3, 9):
+    from typing import Annotated
+else:  # pragma: no cover - exercised on 3.8 only
+    from typing_extensions import Annotated
+
+MAX_NAME_LENGTH = 256
+MAX_ID_LENGTH = 128
+MAX_TAGS = 64
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+MAX_COLUMNS = 10_000
+MAX_ERROR_MESSAGE_LENGTH = 16_384
+TRUNCATION_MARK = "…[truncated]"
+
+SDK_NAME = "vdt-ai"
+
+
+def utc_now() -> dt.datetime:
+    """The current time as a timezone-aware UTC datetime."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must not be blank")
+    return value
+
+
+def _plain_number(value: Any) -> Any:
+    # Pydantic's lax mode would turn "45" into 45.0 and True into 1; for
+    # monitoring data that hides bugs in the caller, so refuse both. NaN and
+    # infinity are refused here too, with a message that says so.
+    if isinstance(value, (str, bytes, bool)):
+        raise PydanticCustomError(
+            "number_type",
+            "must be a number, not {kind}",
+            {"kind": type(value).__name__},
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError(
+            "finite_number", "must be a finite number, not {value}", {"value": value}
+        )
+    return value
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError(
+            "naive_datetime",
+            "must be timezone-aware (a naive datetime has no zone to convert "
+            "from); use datetime.now(timezone.utc)",
+        )
+    return value.astimezone(dt.timezone.utc)
+
+
+def _json_like(value: Any) -> Any:
+    try:
+        return to_json_value(value)
+    except JSONLikeError as exc:
+        raise PydanticCustomError("json_like", "{reason}", {"reason": str(exc)})
+
+
+def _truncate_message(value: Optional[str]) -> Optional[str]:
+    if value is not None and len(value) > MAX_ERROR_MESSAGE_LENGTH:
+        keep = MAX_ERROR_MESSAGE_LENGTH - len(TRUNCATION_MARK)
+        return value[:keep] + TRUNCATION_MARK
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(_not_blank),
+]
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
+    AfterValidator(_not_blank),
+]
+FiniteFloat = Annotated[
+    float, BeforeValidator(_plain_number), Field(allow_inf_nan=False)
+]
+NonNegativeFloat = Annotated[
+    float, BeforeValidator(_plain_number), Field(ge=0, allow_inf_nan=False)
+]
+NonNegativeInt = Annotated[int, BeforeValidator(_plain_number), Field(ge=0)]
+UTCDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
+JSONLike = Annotated[Any, BeforeValidator(_json_like)]
+ErrorMessage = Annotated[Optional[str], AfterValidator(_truncate_message)]
+TagKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY_LENGTH)
+]
+TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE_LENGTH)]
+
+
+class EventType(str, Enum):
+    """The kinds of event; each has its own Kafka topic."""
+
+    MODEL_CALL = "model_call"
+    DATA_QUALITY = "data_quality"
+    METRIC = "metric"
+    GROUND_TRUTH = "ground_truth"
+    JOB_RUN = "job_run"
+
+
+class CallStatus(str, Enum):
+    """Outcome of a model call."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+class JobStatus(str, Enum):
+    """State of a job run."""
+
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=False,
+        validate_default=False,
+        hide_input_in_errors=True,
+    )
+
+
+class Source(_Model):
+    """Where events come from. The client fills it from its settings."""
+
+    service: str = Field(default="", max_length=MAX_NAME_LENGTH)
+    environment: str = Field(default="", max_length=MAX_NAME_LENGTH)
+    host: str = Field(default="", max_length=MAX_NAME_LENGTH)
+    sdk_name: str = SDK_NAME
+    sdk_version: str = __version__
+
+
+class Event(_Model):
+    """The envelope every event type shares.
+
+    Attributes:
+        event_id: unique id, a time-ordered UUIDv7 unless given.
+        timestamp: when the event happened, timezone-aware UTC; defaults to now.
+        source: service, environment, host and SDK version that sent it.
+        tags: up to 64 string tags (keys 1-128 chars, values up to 256).
+        trace_id: optional distributed-tracing trace id.
+        span_id: optional distributed-tracing span id.
+    """
+
+    event_type: ClassVar[EventType]
+
+    event_id: UUID = Field(default_factory=uuid7)
+    timestamp: UTCDateTime = Field(default_factory=utc_now)
+    source: Source = Field(default_factory=Source)
+    tags: Dict[TagKey, TagValue] = Field(default_factory=dict, max_length=MAX_TAGS)
+    trace_id: Optional[Identifier] = None
+    span_id: Optional[Identifier] = None
+
+
+class ModelCall(Event):
+    """One call of a model: its input, output, latency and outcome.
+
+    ``status`` defaults to ``error`` when ``error_type`` or ``error_message`` is
+    given, else to ``success``.
+    """
+
+    event_type: ClassVar[EventType] = EventType.MODEL_CALL
+
+    model_name: Name
+    model_version: Optional[Identifier] = None
+    input_data: JSONLike = None
+    prediction: JSONLike = None
+    latency_ms: Optional[NonNegativeFloat] = None
+    status: CallStatus = CallStatus.SUCCESS
+    error_type: Optional[Identifier] = None
+    error_message: ErrorMessage = None
+    request_id: Optional[Identifier] = None
+    prompt_tokens: Optional[NonNegativeInt] = None
+    completion_tokens: Optional[NonNegativeInt] = None
+    cost: Optional[NonNegativeFloat] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_from_error(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("status") is None:
+            failed = data.get("error_type") or data.get("error_message")
+            return {**data, "status": CallStatus.ERROR if failed else CallStatus.SUCCESS}
+        return data
+
+
+class ColumnProfile(_Model):
+    """Statistics of one column of a dataset."""
+
+    name: Name
+    dtype: Optional[Identifier] = None
+    null_count: Optional[NonNegativeInt] = None
+    distinct_count: Optional[NonNegativeInt] = None
+    min: JSONLike = None
+    max: JSONLike = None
+    mean: Optional[FiniteFloat] = None
+    stddev: Optional[NonNegativeFloat] = None
+
+
+class DataQuality(Event):
+    """A data-quality profile of a dataset or batch.
+
+    Attributes:
+        record_count: number of records profiled (>= 0).
+        null_count: number of records holding at least one null (0 to
+            ``record_count``).
+        anomaly_score: 0.0 (looks normal) to 1.0 (certainly anomalous), as
+            judged by the caller's own detector; ``None`` when not scored.
+        columns: optional per-column profiles; each column's ``null_count`` is
+            at most ``record_count``.
+    """
+
+    event_type: ClassVar[EventType] = EventType.DATA_QUALITY
+
+    dataset_name: Name
+    record_count: NonNegativeInt
+    null_count: NonNegativeInt = 0
+    anomaly_score: Optional[
+        Annotated[
+            float, BeforeValidator(_plain_number), Field(ge=0.0, le=1.0)
+        ]
+    ] = None
+    columns: List[ColumnProfile] = Field(default_factory=list, max_length=MAX_COLUMNS)
+
+    @model_validator(mode="after")
+    def _counts_fit(self) -> "DataQuality":
+        if self.null_count > self.record_count:
+            raise PydanticCustomError(
+                "null_count_too_large",
+                "null_count ({nulls}) must not exceed record_count ({records})",
+                {"nulls": self.null_count, "records": self.record_count},
+            )
+        for column in self.columns:
+            if column.null_count is not None and column.null_count > self.record_count:
+                raise PydanticCustomError(
+                    "null_count_too_large",
+                    "column {name!r}: null_count ({nulls}) must not exceed "
+                    "record_count ({records})",
+                    {
+                        "name": column.name,
+                        "nulls": column.null_count,
+                        "records": self.record_count,
+                    },
+                )
+        return self
+
+
+class Metric(Event):
+    """One numeric measurement, e.g. a loss at a training step."""
+
+    event_type: ClassVar[EventType] = EventType.METRIC
+
+    name: Name
+    value: FiniteFloat
+    step: Optional[NonNegativeInt] = None
+    run_id: Optional[Identifier] = None
+
+
+class GroundTruth(Event):
+    """The true outcome for an earlier prediction, joined by ``request_id``."""
+
+    event_type: ClassVar[EventType] = EventType.GROUND_TRUTH
+
+    request_id: Identifier
+    actual: JSONLike = None
+    model_name: Optional[Name] = None
+
+
+class JobRun(Event):
+    """A state change of a batch or training job.
+
+    ``duration_ms`` is computed from ``start_time`` and ``end_time`` when both
+    are given and it is not.
+    """
+
+    event_type: ClassVar[EventType] = EventType.JOB_RUN
+
+    job_name: Name
+    run_id: Identifier = Field(default_factory=lambda: str(uuid7()))
+    status: JobStatus
+    start_time: Optional[UTCDateTime] = None
+    end_time: Optional[UTCDateTime] = None
+    duration_ms: Optional[NonNegativeFloat] = None
+    error_type: Optional[Identifier] = None
+    error_message: ErrorMessage = None
+    metrics: JSONLike = None
+
+    @model_validator(mode="after")
+    def _times_fit(self) -> "JobRun":
+        if self.start_time is not None and self.end_time is not None:
+            if self.end_time < self.start_time:
+                raise PydanticCustomError(
+                    "end_before_start", "end_time must not be before start_time"
+                )
+            if self.duration_ms is None:
+                elapsed = (self.end_time - self.start_time).total_seconds() * 1000.0
+                object.__setattr__(self, "duration_ms", elapsed)
+        return self
+
+
+EVENT_CLASSES: Dict[EventType, Type[Event]] = {
+    cls.event_type: cls for cls in (ModelCall, DataQuality, Metric, GroundTruth, JobRun)
+}
+
+E = TypeVar("E", bound=Event)
+
+
+def build_event(cls: Type[E], fields: Dict[str, Any]) -> E:
+    """Validates ``fields`` into a ``cls`` event.
+
+    Raises:
+        ValidationError: naming each bad field and why; no input is echoed.
+    """
+    try:
+        return cls(**fields)
+    except PydanticValidationError as exc:
+        raise to_validation_error(exc, cls.event_type.value) from None
+    except TypeError as exc:  # e.g. a keyword the model does not have
+        raise ValidationError([("arguments", str(exc))], event_type=None) from None
+
+
+def to_validation_error(
+    exc: PydanticValidationError, event_type: Union[str, None]
+) -> ValidationError:
+    """Translates Pydantic's error into ours, without echoing input values."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "event"
+        reason = error["msg"]
+        if error["type"] == "extra_forbidden":
+            reason = "unknown field"
+        problems.append((field, reason))
+    return ValidationError(problems, event_type=event_type)

@@ -1,0 +1,194 @@
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+CALL_STATUS_ERROR: CallStatus
+CALL_STATUS_SUCCESS: CallStatus
+CALL_STATUS_UNSPECIFIED: CallStatus
+DESCRIPTOR: _descriptor.FileDescriptor
+JOB_STATUS_FAILED: JobStatus
+JOB_STATUS_STARTED: JobStatus
+JOB_STATUS_SUCCEEDED: JobStatus
+JOB_STATUS_UNSPECIFIED: JobStatus
+
+class ColumnProfile(_message.Message):
+    __slots__ = ["distinct_count", "dtype", "max_json", "mean", "min_json", "name", "null_count", "stddev"]
+    DISTINCT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    MAX_JSON_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    MIN_JSON_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NULL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STDDEV_FIELD_NUMBER: _ClassVar[int]
+    distinct_count: int
+    dtype: str
+    max_json: bytes
+    mean: float
+    min_json: bytes
+    name: str
+    null_count: int
+    stddev: float
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[str] = ..., null_count: _Optional[int] = ..., distinct_count: _Optional[int] = ..., min_json: _Optional[bytes] = ..., max_json: _Optional[bytes] = ..., mean: _Optional[float] = ..., stddev: _Optional[float] = ...) -> None: ...
+
+class DataQuality(_message.Message):
+    __slots__ = ["anomaly_score", "columns", "dataset_name", "null_count", "record_count"]
+    ANOMALY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    NULL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    anomaly_score: float
+    columns: _containers.RepeatedCompositeFieldContainer[ColumnProfile]
+    dataset_name: str
+    null_count: int
+    record_count: int
+    def __init__(self, dataset_name: _Optional[str] = ..., record_count: _Optional[int] = ..., null_count: _Optional[int] = ..., anomaly_score: _Optional[float] = ..., columns: _Optional[_Iterable[_Union[ColumnProfile, _Mapping]]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ["data_quality", "event_id", "ground_truth", "job_run", "metric", "model_call", "source", "span_id", "tags", "timestamp", "trace_id"]
+    class TagsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DATA_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUND_TRUTH_FIELD_NUMBER: _ClassVar[int]
+    JOB_RUN_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    MODEL_CALL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    data_quality: DataQuality
+    event_id: bytes
+    ground_truth: GroundTruth
+    job_run: JobRun
+    metric: Metric
+    model_call: ModelCall
+    source: Source
+    span_id: str
+    tags: _containers.ScalarMap[str, str]
+    timestamp: _timestamp_pb2.Timestamp
+    trace_id: str
+    def __init__(self, event_id: _Optional[bytes] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., model_call: _Optional[_Union[ModelCall, _Mapping]] = ..., data_quality: _Optional[_Union[DataQuality, _Mapping]] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., ground_truth: _Optional[_Union[GroundTruth, _Mapping]] = ..., job_run: _Optional[_Union[JobRun, _Mapping]] = ...) -> None: ...
+
+class GroundTruth(_message.Message):
+    __slots__ = ["actual_json", "model_name", "request_id"]
+    ACTUAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    actual_json: bytes
+    model_name: str
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ..., actual_json: _Optional[bytes] = ..., model_name: _Optional[str] = ...) -> None: ...
+
+class Header(_message.Message):
+    __slots__ = ["key", "value"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class JobRun(_message.Message):
+    __slots__ = ["duration_ms", "end_time", "error_message", "error_type", "job_name", "metrics_json", "run_id", "start_time", "status"]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    METRICS_JSON_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    duration_ms: float
+    end_time: _timestamp_pb2.Timestamp
+    error_message: str
+    error_type: str
+    job_name: str
+    metrics_json: bytes
+    run_id: str
+    start_time: _timestamp_pb2.Timestamp
+    status: JobStatus
+    def __init__(self, job_name: _Optional[str] = ..., run_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[float] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., metrics_json: _Optional[bytes] = ...) -> None: ...
+
+class Metric(_message.Message):
+    __slots__ = ["name", "run_id", "step", "value"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    run_id: str
+    step: int
+    value: float
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., step: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class ModelCall(_message.Message):
+    __slots__ = ["completion_tokens", "cost", "error_message", "error_type", "input_data_json", "latency_ms", "model_name", "model_version", "prediction_json", "prompt_tokens", "request_id", "status"]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    completion_tokens: int
+    cost: float
+    error_message: str
+    error_type: str
+    input_data_json: bytes
+    latency_ms: float
+    model_name: str
+    model_version: str
+    prediction_json: bytes
+    prompt_tokens: int
+    request_id: str
+    status: CallStatus
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., input_data_json: _Optional[bytes] = ..., prediction_json: _Optional[bytes] = ..., latency_ms: _Optional[float] = ..., status: _Optional[_Union[CallStatus, str]] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost: _Optional[float] = ...) -> None: ...
+
+class Source(_message.Message):
+    __slots__ = ["environment", "host", "sdk_name", "sdk_version", "service"]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SDK_NAME_FIELD_NUMBER: _ClassVar[int]
+    SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    environment: str
+    host: str
+    sdk_name: str
+    sdk_version: str
+    service: str
+    def __init__(self, service: _Optional[str] = ..., environment: _Optional[str] = ..., host: _Optional[str] = ..., sdk_name: _Optional[str] = ..., sdk_version: _Optional[str] = ...) -> None: ...
+
+class SpoolRecord(_message.Message):
+    __slots__ = ["headers", "key", "topic", "value"]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    headers: _containers.RepeatedCompositeFieldContainer[Header]
+    key: bytes
+    topic: str
+    value: bytes
+    def __init__(self, topic: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ...) -> None: ...
+
+class CallStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

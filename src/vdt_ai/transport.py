@@ -1,0 +1,78 @@
+"""The transport boundary: where encoded records leave the client.
+
+A transport takes :class:`vdt_ai.codec.Record` objects and reports what became
+of each through the client's :class:`Counters`. ``send`` must be cheap and
+thread-safe, and must not raise for delivery problems: those are counted.
+"""
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Dict, Optional
+
+from .codec import Record
+
+COUNTER_NAMES = ("accepted", "delivered", "spooled", "dropped", "failed", "sampled_out")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of a client's event counts.
+
+    Attributes:
+        accepted: valid events handed to the transport.
+        delivered: events the destination confirmed (Kafka ack, memory store).
+        spooled: events written to the local disk spool.
+        dropped: events discarded on purpose (spool full, client closed).
+        failed: events lost to an unexpected transport error.
+        sampled_out: valid events skipped by ``sample_rate``.
+    """
+
+    accepted: int = 0
+    delivered: int = 0
+    spooled: int = 0
+    dropped: int = 0
+    failed: int = 0
+    sampled_out: int = 0
+
+    def as_dict(self) -> Dict[str, int]:
+        """The counts as a plain dict."""
+        return asdict(self)
+
+
+class Counters:
+    """Thread-safe event counters behind :meth:`VDTClient.stats`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(COUNTER_NAMES, 0)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Adds ``amount`` to counter ``name``."""
+        with self._lock:
+            self._values[name] += amount
+
+    def snapshot(self) -> Stats:
+        """The current counts."""
+        with self._lock:
+            return Stats(**self._values)
+
+
+class Transport(ABC):
+    """Where a client's encoded events go."""
+
+    @abstractmethod
+    def send(self, record: Record, counters: Counters) -> None:
+        """Hands one record over; counts its outcome in ``counters``."""
+
+    def flush(self, timeout: Optional[float] = None) -> int:
+        """Waits up to ``timeout`` seconds for sent records to settle.
+
+        Returns:
+            The number of records still pending.
+        """
+        return 0
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Flushes, then releases resources. Further sends are dropped."""
+        self.flush(timeout)
