@@ -283,15 +283,20 @@ class DataQuality(Event):
             raise PydanticCustomError(
                 "null_count_too_large",
                 "null_count ({nulls}) must not exceed record_count ({records})",
-                {"nulls": self.null_count, "records": self.record_count},
+                {
+                    "field": "null_count",
+                    "nulls": self.null_count,
+                    "records": self.record_count,
+                },
             )
-        for column in self.columns:
+        for index, column in enumerate(self.columns):
             if column.null_count is not None and column.null_count > self.record_count:
                 raise PydanticCustomError(
                     "null_count_too_large",
-                    "column {name!r}: null_count ({nulls}) must not exceed "
+                    "column '{name}': null_count ({nulls}) must not exceed "
                     "record_count ({records})",
                     {
+                        "field": f"columns.{index}.null_count",
                         "name": column.name,
                         "nulls": column.null_count,
                         "records": self.record_count,
@@ -345,7 +350,9 @@ class JobRun(Event):
         if self.start_time is not None and self.end_time is not None:
             if self.end_time < self.start_time:
                 raise PydanticCustomError(
-                    "end_before_start", "end_time must not be before start_time"
+                    "end_before_start",
+                    "end_time must not be before start_time",
+                    {"field": "end_time"},
                 )
             if self.duration_ms is None:
                 elapsed = (self.end_time - self.start_time).total_seconds() * 1000.0
@@ -380,7 +387,9 @@ def to_validation_error(
     """Translates Pydantic's error into ours, without echoing input values."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "event"
+        field = ".".join(str(part) for part in error["loc"] if part != "")
+        if not field:  # a check across fields names its field in the context
+            field = str(error.get("ctx", {}).get("field", "event"))
         reason = error["msg"]
         if error["type"] == "extra_forbidden":
             reason = "unknown field"

@@ -175,14 +175,16 @@ class SpoolWriter:
                 return False
             if self._pid != os.getpid():
                 self._after_fork()
+            new_segment = self._fd is None or self._segment_size >= self.segment_bytes
+            needed = len(frame) + (len(MAGIC) if new_segment else 0)
             if self._used is None:
                 self._used = spool_size(self.directory)
-            if self._used + len(frame) + len(MAGIC) > self.max_bytes:
+            if self._used + needed > self.max_bytes:
                 # The folder may have been emptied by a sync: measure again.
                 self._used = spool_size(self.directory)
-                if self._used + len(frame) + len(MAGIC) > self.max_bytes:
+                if self._used + needed > self.max_bytes:
                     return False
-            if self._fd is None or self._segment_size >= self.segment_bytes:
+            if new_segment:
                 self._open_segment()
             assert self._fd is not None
             os.write(self._fd, frame)

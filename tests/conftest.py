@@ -1,0 +1,39 @@
+"""Shared fixtures: every test runs with a clean VDT_AI_* environment and
+private config/data folders, so the developer's own settings never leak in."""
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from vdt_ai import VDTClient, _log
+from vdt_ai.testing import MemoryTransport
+
+# A well-formed key whose secret the leak tests search for.
+KEY_ID = "k3yid0000abc"
+SECRET = "S3cretS3cretS3cretS3cretS3cret99"
+API_KEY = f"vdt_{KEY_ID}_{SECRET}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.upper().startswith("VDT_AI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    _log._once_keys.clear()  # each test sees its own first occurrences
+    yield
+
+
+@pytest.fixture
+def memory() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+def client(memory: MemoryTransport) -> Iterator[VDTClient]:
+    c = VDTClient(api_key=API_KEY, transport=memory, service="svc", environment="test")
+    yield c
+    c.close()
