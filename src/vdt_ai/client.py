@@ -28,9 +28,9 @@ from typing import (
 from uuid import UUID
 
 from . import _log
+from ._redact import mask_api_key
 from .codec import Record, encode
 from .config import Settings, load_settings
-from ._redact import mask_api_key
 from .exceptions import ConfigError, ValidationError
 from .models import (
     CallStatus,
@@ -494,7 +494,8 @@ class VDTClient:
         _log.debug("client closed", **self.stats().as_dict())
 
     def stats(self) -> Stats:
-        """Counts of accepted, delivered, spooled, dropped, failed, sampled-out events."""
+        """Counts of accepted, delivered, spooled, dropped, failed and sampled-out
+        events."""
         return self._counters.snapshot()
 
     @property

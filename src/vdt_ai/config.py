@@ -128,9 +128,7 @@ class Settings(BaseSettings):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
         "PLAINTEXT"
     )
-    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = (
-        "SCRAM-SHA-512"
-    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     ssl_ca_location: Optional[str] = None
     ssl_certificate_location: Optional[str] = None
     ssl_key_location: Optional[str] = None
@@ -177,8 +175,12 @@ class Settings(BaseSettings):
             register_secret(key)
             raise PydanticCustomError(
                 "api_key_format",
-                "is empty" if not key else "is not a VDT API key: expected "
-                "vdt_<12 lowercase letters or digits>_<32 letters or digits>",
+                (
+                    "is empty"
+                    if not key
+                    else "is not a VDT API key: expected "
+                    "vdt_<12 lowercase letters or digits>_<32 letters or digits>"
+                ),
             )
         register_secret(key)
         register_secret(match.group(2))
@@ -201,7 +203,8 @@ class Settings(BaseSettings):
         hosts = [part.strip() for part in value.split(",")]
         if not all(hosts):
             raise PydanticCustomError(
-                "bootstrap_servers", "expected host:port[,host:port...], got an empty entry"
+                "bootstrap_servers",
+                "expected host:port[,host:port...], got an empty entry",
             )
         return ",".join(hosts)
 
@@ -337,7 +340,9 @@ def _read_file(
     profiles = data.pop("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigError(
-            f"[profiles] in {path} must be a table", setting="profiles", source=str(path)
+            f"[profiles] in {path} must be a table",
+            setting="profiles",
+            source=str(path),
         )
     merged = dict(data)
     if profile:
@@ -353,7 +358,9 @@ def _read_file(
     for name in merged:
         if name not in known:
             raise ConfigError(
-                f"unknown setting {name!r} (from {path})", setting=name, source=str(path)
+                f"unknown setting {name!r} (from {path})",
+                setting=name,
+                source=str(path),
             )
     return merged
 
@@ -365,9 +372,12 @@ def _parse_toml(path: Path) -> Dict[str, Any]:
         import tomli as tomllib
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data: Dict[str, Any] = tomllib.load(handle)
+            return data
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}", source=str(path)) from None
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", source=str(path)
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot read config file {path}: {exc.strerror}", source=str(path)
@@ -410,7 +420,7 @@ def _parse_json_table(variable: str, raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         raise ConfigError(
-            f"{variable} must be a JSON object, e.g. '{{\"team\": \"search\"}}'",
+            f'{variable} must be a JSON object, e.g. \'{{"team": "search"}}\'',
             setting=variable[len(ENV_PREFIX) :].lower(),
             source=variable,
         ) from None

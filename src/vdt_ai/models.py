@@ -36,9 +36,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
+from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
 from ._jsonlike import JSONLikeError, to_json_value
@@ -135,9 +135,7 @@ NonNegativeInt = Annotated[int, BeforeValidator(_plain_number), Field(ge=0)]
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 JSONLike = Annotated[Any, BeforeValidator(_json_like)]
 ErrorMessage = Annotated[Optional[str], AfterValidator(_truncate_message)]
-TagKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY_LENGTH)
-]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY_LENGTH)]
 TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE_LENGTH)]
 
 
@@ -173,6 +171,8 @@ class _Model(BaseModel):
         strict=False,
         validate_default=False,
         hide_input_in_errors=True,
+        # model_name/model_version are ours; older Pydantic warns about "model_".
+        protected_namespaces=(),
     )
 
 
@@ -235,7 +235,10 @@ class ModelCall(Event):
     def _status_from_error(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("status") is None:
             failed = data.get("error_type") or data.get("error_message")
-            return {**data, "status": CallStatus.ERROR if failed else CallStatus.SUCCESS}
+            return {
+                **data,
+                "status": CallStatus.ERROR if failed else CallStatus.SUCCESS,
+            }
         return data
 
 
@@ -271,9 +274,7 @@ class DataQuality(Event):
     record_count: NonNegativeInt
     null_count: NonNegativeInt = 0
     anomaly_score: Optional[
-        Annotated[
-            float, BeforeValidator(_plain_number), Field(ge=0.0, le=1.0)
-        ]
+        Annotated[float, BeforeValidator(_plain_number), Field(ge=0.0, le=1.0)]
     ] = None
     columns: List[ColumnProfile] = Field(default_factory=list, max_length=MAX_COLUMNS)
 

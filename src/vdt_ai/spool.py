@@ -27,7 +27,7 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Union
 
 from . import _log
 from .codec import Record, decode
@@ -214,7 +214,9 @@ class SpoolWriter:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(4).hex()}"
         path = self.directory / (name + SEGMENT_SUFFIX)
-        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = os.open(
+            str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
+        )
         os.write(fd, MAGIC)
         self._fd = fd
         self._segment_path = path

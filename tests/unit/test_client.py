@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
@@ -67,7 +67,9 @@ def test_sketch_calls_with_memory_transport(memory: MemoryTransport) -> None:
     sketch_calls(client)
     assert_sketch_events(memory.events)
     assert [r.topic for r in memory.records] == ["vdt.model_calls", "vdt.data_quality"]
-    assert all(dict(r.headers)["vdt-api-key-id"] == KEY_ID.encode() for r in memory.records)
+    assert all(
+        dict(r.headers)["vdt-api-key-id"] == KEY_ID.encode() for r in memory.records
+    )
     assert client.stats() == Stats(accepted=2, delivered=2)
 
 
@@ -135,8 +137,10 @@ def test_decoded_events_equal_what_was_logged(
     assert memory.events_of(Metric) == [events[3]]
 
 
-def test_invalid_call_records_nothing(client: VDTClient, memory: MemoryTransport) -> None:
-    bad_calls = [
+def test_invalid_call_records_nothing(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    bad_calls: List[Callable[[], object]] = [
         lambda: client.log_model_call(model_name=""),
         lambda: client.log_model_call(model_name="m", latency_ms=float("nan")),
         lambda: client.log_model_call(model_name="m", latency_ms=-1),
@@ -151,7 +155,9 @@ def test_invalid_call_records_nothing(client: VDTClient, memory: MemoryTransport
         lambda: client.log_metric("loss", "0.5"),  # type: ignore[arg-type]
         lambda: client.log_job_run("j", "exploded"),
         lambda: client.log_ground_truth("", 1),
-        lambda: client.log_model_call(model_name="m", tags={"k": 5}),  # type: ignore[dict-item]
+        lambda: client.log_model_call(
+            model_name="m", tags={"k": 5}  # type: ignore[dict-item]
+        ),
     ]
     for bad in bad_calls:
         with pytest.raises(ValidationError) as info:
@@ -170,7 +176,9 @@ def test_oversized_event_is_refused_by_setting(memory: MemoryTransport) -> None:
     assert len(memory) == 1
 
 
-def test_log_metrics_is_all_or_nothing(client: VDTClient, memory: MemoryTransport) -> None:
+def test_log_metrics_is_all_or_nothing(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
     with pytest.raises(ValidationError) as info:
         client.log_metrics({"ok": 1.0, "bad": float("nan")}, step=1)
     assert memory.records == []
@@ -312,7 +320,9 @@ def test_bad_settings_raise_config_error() -> None:
         VDTClient(api_key="wrong")
 
 
-def test_config_file_and_profile_keywords(tmp_path: Path, memory: MemoryTransport) -> None:
+def test_config_file_and_profile_keywords(
+    tmp_path: Path, memory: MemoryTransport
+) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('service = "top"\n[profiles.x]\nservice = "from-profile"\n')
     client = VDTClient(transport=memory, config_file=cfg, profile="x")

@@ -83,7 +83,11 @@ def test_naive_job_times_are_refused() -> None:
     with pytest.raises(ValidationError) as info:
         build_event(
             JobRun,
-            {"job_name": "j", "status": "started", "start_time": dt.datetime(2024, 1, 1)},
+            {
+                "job_name": "j",
+                "status": "started",
+                "start_time": dt.datetime(2024, 1, 1),
+            },
         )
     assert "start_time" in reasons(info.value)
 
@@ -281,8 +285,14 @@ def test_data_quality_counts_must_fit() -> None:
         ({"record_count": 1, "anomaly_score": float("nan")}, "anomaly_score"),
         ({"record_count": "10"}, "record_count"),
         ({"record_count": 1, "columns": [{"name": ""}]}, "columns.0.name"),
-        ({"record_count": 1, "columns": [{"name": "c", "stddev": -1}]}, "columns.0.stddev"),
-        ({"record_count": 1, "columns": [{"name": "c", "mean": float("inf")}]}, "columns.0.mean"),
+        (
+            {"record_count": 1, "columns": [{"name": "c", "stddev": -1}]},
+            "columns.0.stddev",
+        ),
+        (
+            {"record_count": 1, "columns": [{"name": "c", "mean": float("inf")}]},
+            "columns.0.mean",
+        ),
     ],
 )
 def test_bad_data_quality_input(fields: Dict[str, Any], field: str) -> None:

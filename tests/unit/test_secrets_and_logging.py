@@ -10,8 +10,14 @@ from typing import Iterator, List, Optional
 import pytest
 from loguru import logger
 
-from vdt_ai import ConfigError, OfflineModeWarning, VDTClient, VDTError, load_settings
-from vdt_ai import _log
+from vdt_ai import (
+    ConfigError,
+    OfflineModeWarning,
+    VDTClient,
+    VDTError,
+    _log,
+    load_settings,
+)
 from vdt_ai._redact import redact, register_secret
 from vdt_ai.codec import Record
 from vdt_ai.config import default_config_path
@@ -147,7 +153,11 @@ def test_import_stays_light_and_logs_nothing() -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert out.stdout.strip() == ""
     assert out.stderr == ""
@@ -166,7 +176,11 @@ def test_user_enable_before_first_sdk_log_is_respected(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert "offline mode" in out.stdout
 

@@ -1,0 +1,41 @@
+# Developer entry points. `make demo` and `make test` are the two commands in
+# README.md; .ci/run calls `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev demo test lint unit matrix proto clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+dev: $(BIN)/.installed
+
+demo: dev
+	$(BIN)/python examples/quickstart.py
+
+lint: dev
+	$(BIN)/black --check -q src tests examples
+	$(BIN)/isort --check-only -q src tests examples
+	$(BIN)/flake8 src tests examples
+	$(BIN)/mypy
+
+unit: dev
+	$(BIN)/python -m pytest tests/unit -q --cov=vdt_ai --cov-branch \
+		--cov-report=term --cov-fail-under=90
+
+# Unit tests on the lowest CPython with the lowest allowed dependencies, and
+# on the highest CPython with the newest.
+matrix:
+	scripts/test-matrix
+
+test: lint unit matrix
+
+proto:
+	scripts/gen-proto
+
+clean:
+	rm -rf $(VENV) .venv-py* .cache build dist .coverage .pytest_cache .mypy_cache
