@@ -11,7 +11,7 @@ Example::
 """
 
 from ._version import __version__
-from .client import OfflineModeWarning, VDTClient, get_client
+from .client import AsyncVDTClient, OfflineModeWarning, VDTClient, get_client
 from .codec import Record, decode, encode
 from .config import Settings, load_settings
 from .exceptions import (
@@ -41,6 +41,7 @@ from .transport import Stats, Transport
 __all__ = [
     "__version__",
     "VDTClient",
+    "AsyncVDTClient",
     "get_client",
     "OfflineModeWarning",
     "decode",

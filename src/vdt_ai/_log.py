@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any, Dict, Optional, Set
 
+from . import _forksafe
 from ._redact import redact
 
 _LEVELS = {
@@ -27,6 +28,7 @@ _LEVELS = {
 }
 
 _lock = threading.Lock()
+_forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _state: Dict[str, Any] = {"logger": None, "min_level": 0}
 _once_keys: Set[str] = set()
 

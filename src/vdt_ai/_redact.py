@@ -7,14 +7,18 @@ when this process never saw it as a setting.
 """
 
 import re
+import sys
 import threading
 from typing import Set
+
+from . import _forksafe
 
 # vdt_<12 lowercase/digits key id>_<32 alphanumerics secret>
 API_KEY_PATTERN = re.compile(r"vdt_([a-z0-9]{12})_([A-Za-z0-9]{32})")
 MASK = "****"
 
 _lock = threading.Lock()
+_forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _secrets: Set[str] = set()
 
 

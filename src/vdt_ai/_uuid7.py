@@ -6,11 +6,15 @@ creation time, which keeps Kafka consumers and databases index-friendly.
 """
 
 import os
+import sys
 import threading
 import time
 import uuid
 
+from . import _forksafe
+
 _lock = threading.Lock()
+_forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _last_ms = 0
 _counter = 0
 

@@ -6,15 +6,15 @@ hands the record to the transport. Only bad input raises (a
 counted in :meth:`VDTClient.stats` and never reaches the caller.
 """
 
-import atexit
+import asyncio
 import datetime as dt
 import os
 import socket
 import threading
 import warnings
-import weakref
 from typing import (
     Any,
+    Callable,
     Dict,
     List,
     Mapping,
@@ -27,11 +27,11 @@ from typing import (
 )
 from uuid import UUID
 
-from . import _log
+from . import _lifecycle, _log
 from ._redact import mask_api_key
 from .codec import Record, encode
 from .config import Settings, load_settings
-from .exceptions import ConfigError, ValidationError
+from .exceptions import ValidationError, VDTError
 from .models import (
     CallStatus,
     ColumnProfile,
@@ -55,7 +55,6 @@ class OfflineModeWarning(UserWarning):
     """No Kafka brokers are configured: events are kept in the local spool."""
 
 
-_live_clients: "weakref.WeakSet[VDTClient]" = weakref.WeakSet()
 _offline_noticed: Set[str] = set()
 _default_client: Dict[str, "VDTClient"] = {}
 _default_lock = threading.Lock()
@@ -70,6 +69,10 @@ class VDTClient:
         transport: where records go; default Kafka when ``bootstrap_servers``
             is set, else the local spool (offline mode). Tests pass
             :class:`vdt_ai.testing.MemoryTransport`.
+        on_error: called from a background thread with a
+            :class:`vdt_ai.VDTError` (``AuthenticationError``,
+            ``AuthorizationError``, ``TransportError``) for each kind of
+            delivery problem. It must return quickly; what it raises is ignored.
         **settings: any :class:`vdt_ai.config.Settings` field, plus
             ``config_file`` and ``profile`` to choose the config file and
             profile. Keyword arguments win over environment and file.
@@ -90,6 +93,7 @@ class VDTClient:
         api_key: Optional[str] = None,
         *,
         transport: Optional[Transport] = None,
+        on_error: Optional[Callable[[VDTError], None]] = None,
         **settings: Any,
     ) -> None:
         if api_key is not None:
@@ -115,8 +119,12 @@ class VDTClient:
             "api_key_id": s.api_key_id,
             "max_event_bytes": s.max_event_bytes,
         }
-        self._transport = transport if transport is not None else _default_transport(s)
-        _live_clients.add(self)
+        self._transport = (
+            transport
+            if transport is not None
+            else _default_transport(s, self._counters, on_error)
+        )
+        _lifecycle.register(self)
         _log.debug(
             "client started",
             transport=type(self._transport).__name__,
@@ -129,6 +137,11 @@ class VDTClient:
     def settings(self) -> Settings:
         """The resolved settings (the API key masked in its repr)."""
         return self._settings
+
+    @property
+    def shutdown_timeout(self) -> float:
+        """Seconds ``flush()``/``close()`` wait by default, and exit waits."""
+        return self._settings.shutdown_timeout
 
     @property
     def transport(self) -> Transport:
@@ -490,7 +503,7 @@ class VDTClient:
             self._transport.close(wait)
         except Exception as exc:
             _log.log_once("close-error", "ERROR", "close failed", error=repr(exc))
-        _live_clients.discard(self)
+        _lifecycle.unregister(self)
         _log.debug("client closed", **self.stats().as_dict())
 
     def stats(self) -> Stats:
@@ -585,7 +598,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _default_transport(settings: Settings) -> Transport:
+def _default_transport(
+    settings: Settings,
+    counters: Counters,
+    on_error: Optional[Callable[[VDTError], None]],
+) -> Transport:
     if settings.offline:
         directory = settings.spool_dir.expanduser()
         key = str(directory)
@@ -599,12 +616,9 @@ def _default_transport(settings: Settings) -> Transport:
             warnings.warn(message, OfflineModeWarning, stacklevel=4)
             _log.info("offline mode", directory=directory)
         return SpoolTransport(directory, settings.spool_max_bytes)
-    raise ConfigError(
-        "Kafka delivery is not available in this version of vdt-ai; leave "
-        "bootstrap_servers unset (offline mode) or pass a transport",
-        setting="bootstrap_servers",
-        source=settings.source_of("bootstrap_servers"),
-    )
+    from .kafka.transport import KafkaTransport
+
+    return KafkaTransport(settings, counters=counters, on_error=on_error)
 
 
 def get_client() -> VDTClient:
@@ -626,12 +640,39 @@ def get_client() -> VDTClient:
     return client
 
 
-def _close_all_at_exit() -> None:
-    for client in list(_live_clients):
-        try:
-            client.close()
-        except Exception:  # pragma: no cover - exit must go on
-            pass
+class AsyncVDTClient(VDTClient):
+    """:class:`VDTClient` for asyncio code.
 
+    The ``log_*`` calls are the same, synchronous and non-blocking: they only
+    validate, encode and queue, so they are safe to call from a coroutine.
+    Waiting happens in :meth:`flush` and :meth:`aclose`, which run in a worker
+    thread and never block the event loop.
 
-atexit.register(_close_all_at_exit)
+    Example::
+
+        async with AsyncVDTClient() as client:
+            client.log_metric("loss", 0.1)
+            await client.flush()
+    """
+
+    async def flush(  # type: ignore[override]
+        self, timeout: Optional[float] = None
+    ) -> int:
+        """Waits for pending events without blocking the loop (see VDTClient.flush).
+
+        Returns:
+            The number of events still pending.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, VDTClient.flush, self, timeout)
+
+    async def aclose(self, timeout: Optional[float] = None) -> None:
+        """Flushes and closes without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, VDTClient.close, self, timeout)
+
+    async def __aenter__(self) -> "AsyncVDTClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

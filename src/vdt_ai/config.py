@@ -111,6 +111,8 @@ class Settings(BaseSettings):
         enabled: ``False`` makes every call a no-op.
         max_event_bytes: largest encoded event accepted.
         tags: tags added to every event (an event's own tags win).
+        handle_sigterm: on SIGTERM with no handler of the program's own, exit
+            through ``SystemExit`` so pending events are flushed or spooled.
     """
 
     model_config = SettingsConfigDict(
@@ -147,6 +149,7 @@ class Settings(BaseSettings):
     enabled: bool = True
     max_event_bytes: int = Field(default=1024 * 1024, ge=1024)
     tags: Dict[str, str] = Field(default_factory=dict)
+    handle_sigterm: bool = True
 
     _sources: Dict[str, str] = PrivateAttr(default_factory=dict)
 

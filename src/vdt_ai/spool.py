@@ -21,6 +21,7 @@ torn tail) fails its length or CRC check and is skipped by readers, as is the
 rest of that segment.
 """
 
+import contextlib
 import os
 import struct
 import threading
@@ -29,7 +30,12 @@ import zlib
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
 
-from . import _log
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
+from . import _forksafe, _log
 from .codec import Record, decode
 from .models import Event
 from .proto import events_pb2 as pb
@@ -156,6 +162,7 @@ class SpoolWriter:
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
+        _forksafe.register(self)
         self._fd: Optional[int] = None
         self._pid = os.getpid()
         self._segment_size = 0
@@ -191,6 +198,27 @@ class SpoolWriter:
             self._segment_size += len(frame)
             self._used += len(frame)
             return True
+
+    def roll(self) -> Optional[Path]:
+        """Closes the current segment if it holds records, so it can be replayed.
+
+        Returns:
+            The closed segment's path, or ``None`` when there was nothing to close.
+        """
+        with self._lock:
+            if self._fd is None or self._pid != os.getpid():
+                return None
+            if self._segment_size <= len(MAGIC):
+                return None
+            path = self._segment_path
+            self._close_segment()
+            self._segment_path = None
+            return path
+
+    @property
+    def has_open_records(self) -> bool:
+        """``True`` when the current segment holds records not yet rolled."""
+        return self._fd is not None and self._segment_size > len(MAGIC)
 
     def flush(self) -> None:
         """Forces written records to stable storage (fsync)."""
@@ -244,6 +272,45 @@ class SpoolWriter:
         self._segment_path = None
         self._used = None
         self._pid = os.getpid()
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is None:  # pragma: no cover
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def claim_segment(path: PathLike) -> Iterator[Optional[SegmentReadResult]]:
+    """Locks a closed segment for replay and reads it.
+
+    Yields ``None`` when the segment is still being written by some process
+    (or is gone). While the ``with`` block runs, no other replayer takes it;
+    delete it with :func:`remove_segment` inside the block once its records
+    are safe elsewhere.
+    """
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        if not _try_lock(fd) or not Path(path).exists():
+            yield None
+            return
+        yield read_segment(path)
+    finally:
+        os.close(fd)
+
+
+def remove_segment(path: PathLike) -> None:
+    """Deletes a replayed segment (missing is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(str(path))
 
 
 class SpoolTransport(Transport):
@@ -316,4 +383,6 @@ __all__ = [
     "segment_paths",
     "spool_size",
     "encode_record",
+    "claim_segment",
+    "remove_segment",
 ]

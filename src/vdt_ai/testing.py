@@ -14,6 +14,7 @@ Example::
 import threading
 from typing import List, Optional, Type, TypeVar
 
+from . import _forksafe
 from .codec import Record, decode
 from .models import Event
 from .transport import Counters, Transport
@@ -32,6 +33,7 @@ class MemoryTransport(Transport):
     def __init__(self) -> None:
         self.records: List[Record] = []
         self._lock = threading.Lock()
+        _forksafe.register(self)
 
     def send(self, record: Record, counters: Counters) -> None:
         """Stores ``record`` and counts it delivered."""

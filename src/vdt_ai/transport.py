@@ -10,9 +10,18 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Dict, Optional
 
+from . import _forksafe
 from .codec import Record
 
-COUNTER_NAMES = ("accepted", "delivered", "spooled", "dropped", "failed", "sampled_out")
+COUNTER_NAMES = (
+    "accepted",
+    "delivered",
+    "spooled",
+    "dropped",
+    "failed",
+    "sampled_out",
+    "replayed",
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,8 @@ class Stats:
         dropped: events discarded on purpose (spool full, client closed).
         failed: events lost to an unexpected transport error.
         sampled_out: valid events skipped by ``sample_rate``.
+        replayed: spooled events (from this run, an earlier one or offline
+            mode) that the spool replay delivered to Kafka later.
     """
 
     accepted: int = 0
@@ -34,6 +45,7 @@ class Stats:
     dropped: int = 0
     failed: int = 0
     sampled_out: int = 0
+    replayed: int = 0
 
     def as_dict(self) -> Dict[str, int]:
         """The counts as a plain dict."""
@@ -46,6 +58,7 @@ class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values = dict.fromkeys(COUNTER_NAMES, 0)
+        _forksafe.register(self)
 
     def add(self, name: str, amount: int = 1) -> None:
         """Adds ``amount`` to counter ``name``."""

@@ -307,12 +307,6 @@ def test_threads_share_one_client(memory: MemoryTransport) -> None:
     assert len({e.event_id for e in memory.events}) == 4000
 
 
-def test_brokers_without_kafka_transport_is_a_clear_config_error() -> None:
-    with pytest.raises(ConfigError) as info:
-        VDTClient(bootstrap_servers="localhost:9092")
-    assert info.value.setting == "bootstrap_servers"
-
-
 def test_bad_settings_raise_config_error() -> None:
     with pytest.raises(ConfigError):
         VDTClient(transport=MemoryTransport(), no_such_setting=1)
