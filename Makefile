@@ -5,7 +5,7 @@ PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test lint unit matrix proto clean
+.PHONY: dev demo test lint unit integration coverage matrix proto clean broker-up broker-down
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,8 @@ $(BIN)/.installed: pyproject.toml
 
 dev: $(BIN)/.installed
 
-demo: dev
-	$(BIN)/python examples/quickstart.py
+demo: dev broker-up
+	$(BIN)/python examples/quickstart.py --bootstrap-servers 127.0.0.1:9092
 
 lint: dev
 	$(BIN)/black --check -q src tests examples
@@ -24,15 +24,28 @@ lint: dev
 	$(BIN)/mypy
 
 unit: dev
-	$(BIN)/python -m pytest tests/unit -q --cov=vdt_ai --cov-branch \
-		--cov-report=term --cov-fail-under=90
+	$(BIN)/python -m pytest tests/unit -q --cov=vdt_ai --cov-branch --cov-report=
+
+# Against the real broker (started if needed; `make broker-down` stops it).
+integration: dev broker-up
+	$(BIN)/python -m pytest tests/integration -q -m integration -p no:logging \
+		--cov=vdt_ai --cov-branch --cov-append --cov-report=
+
+coverage: dev
+	$(BIN)/python -m coverage report --fail-under=90
+
+broker-up:
+	scripts/kafka-dev up
+
+broker-down:
+	scripts/kafka-dev down
 
 # Unit tests on the lowest CPython with the lowest allowed dependencies, and
 # on the highest CPython with the newest.
 matrix:
 	scripts/test-matrix
 
-test: lint unit matrix
+test: lint unit integration coverage matrix
 
 proto:
 	scripts/gen-proto

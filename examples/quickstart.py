@@ -1,20 +1,27 @@
 """Quickstart: log every kind of event, then read them back.
 
-With no Kafka brokers configured the client runs in offline mode and keeps
-events in a local spool folder; this script then reads that folder back with
-``vdt_ai.spool.iter_events``, so you can see exactly what would be sent.
+``make demo`` starts the local Kafka broker (scripts/kafka-dev) and runs::
 
-Run it with ``make demo`` (or ``python examples/quickstart.py``).
+    python examples/quickstart.py --bootstrap-servers 127.0.0.1:9092
+
+which delivers the events to Kafka and reads them back from their topics with
+a consumer. Without ``--bootstrap-servers`` the client runs in offline mode:
+events are kept in a local spool folder, read back with
+``vdt_ai.spool.iter_events``.
 """
 
+import argparse
 import datetime as dt
 import shutil
 import tempfile
 import time
 import warnings
+import uuid
 from pathlib import Path
+from typing import Iterator, List, Optional
 
-from vdt_ai import OfflineModeWarning, VDTClient
+from vdt_ai import Event, OfflineModeWarning, VDTClient, decode
+from vdt_ai.codec import TOPIC_SUFFIXES
 from vdt_ai.spool import iter_events
 
 # A well-formed demo key: vdt_<12-char key id>_<32-char secret>.
@@ -22,11 +29,21 @@ DEMO_KEY = "vdt_demo00000001_" + "D" * 32
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap-servers", help="Kafka brokers; omit for offline")
+    args = parser.parse_args()
+    servers: Optional[str] = args.bootstrap_servers
     spool = Path(tempfile.mkdtemp(prefix="vdt-ai-demo-"))
+    prefix = "demo" + uuid.uuid4().hex[:8]  # topics of this run only
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OfflineModeWarning)  # expected here
+        warnings.simplefilter("ignore", OfflineModeWarning)  # expected offline
         client = VDTClient(
-            api_key=DEMO_KEY, spool_dir=spool, service="quickstart", environment="dev"
+            api_key=DEMO_KEY,
+            bootstrap_servers=servers,
+            topic_prefix=prefix,
+            spool_dir=spool,
+            service="quickstart",
+            environment="dev",
         )
     print(client)
 
@@ -72,8 +89,13 @@ def main() -> None:
     client.close()
 
     print(f"\nstats: {client.stats().as_dict()}")
-    print(f"events kept offline in {spool}:")
-    for event in iter_events(spool):
+    if servers:
+        print(f"events read back from Kafka topics {prefix}.*:")
+        events: List[Event] = list(read_back(servers, prefix, expected=9))
+    else:
+        print(f"events kept offline in {spool}:")
+        events = list(iter_events(spool))
+    for event in sorted(events, key=lambda e: e.event_id):
         fields = event.model_dump(
             mode="json",
             exclude={"event_id", "timestamp", "source", "tags"},
@@ -81,6 +103,34 @@ def main() -> None:
         )
         print(f"  {event.event_type.value:<13} {fields}")
     shutil.rmtree(spool)
+    if len(events) != 9:
+        raise SystemExit(f"expected 9 events, found {len(events)}")
+
+
+def read_back(servers: str, prefix: str, expected: int) -> Iterator[Event]:
+    """Consumes this run's topics from the start until ``expected`` events came."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": servers,
+            "group.id": prefix,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    consumer.subscribe([f"{prefix}.{suffix}" for suffix in TOPIC_SUFFIXES.values()])
+    found = 0
+    deadline = time.monotonic() + 30
+    try:
+        while found < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            found += 1
+            yield decode(message.value() or b"")
+    finally:
+        consumer.close()
 
 
 if __name__ == "__main__":

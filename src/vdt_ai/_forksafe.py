@@ -14,7 +14,7 @@ _module_locks: "list[tuple[Any, str]]" = []
 
 
 def register(holder: Any) -> None:
-    """Gives ``holder._lock`` a fresh ``RLock`` in each forked child."""
+    """Gives ``holder._lock`` a fresh lock of the same type in each forked child."""
     _holders.add(holder)
 
 

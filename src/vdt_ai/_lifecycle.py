@@ -5,9 +5,13 @@
   acked or written to the spool.
 * SIGTERM: Python's default is to die at once, skipping ``atexit``. When a
   Kafka client starts in the main thread and SIGTERM still has its default
-  action, a handler is installed that raises ``SystemExit(143)``: the program
-  unwinds normally and the exit hook runs. A program that installs its own
-  SIGTERM handler keeps it; ``handle_sigterm=False`` opts out.
+  action, a handler is installed that closes every client (same deadline),
+  then restores the default action and sends SIGTERM again: the process still
+  ends "killed by SIGTERM", as before, but its events are acked or spooled
+  first. A program with a SIGTERM handler of its own keeps it (and exits
+  through ``atexit``, which closes the clients); ``handle_sigterm=False`` opts
+  out. The handler runs between two bytecodes of the main thread, possibly
+  inside an SDK call, so the SDK's locks on that path are re-entrant.
 * ``multiprocessing`` children end with ``os._exit``, which skips ``atexit``;
   a multiprocessing finalizer closes their clients instead.
 """
@@ -20,8 +24,6 @@ import threading
 import time
 import weakref
 from typing import Any, Optional
-
-SIGTERM_EXIT_CODE = 128 + int(signal.SIGTERM)
 
 _closeables: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _hooks_pid = 0
@@ -53,7 +55,11 @@ def close_all(timeout: Optional[float] = None) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(SIGTERM_EXIT_CODE)
+    try:
+        close_all()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def install_process_hooks(handle_sigterm: bool = True) -> None:

@@ -27,7 +27,7 @@ _LEVELS = {
     "CRITICAL": 50,
 }
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _state: Dict[str, Any] = {"logger": None, "min_level": 0}
 _once_keys: Set[str] = set()

@@ -107,7 +107,7 @@ class VDTClient:
         _log.configure(s.log_level)
         self._counters = Counters()
         self._closed = False
-        self._close_lock = threading.Lock()
+        self._close_lock = threading.RLock()  # re-entrant: see _lifecycle
         self._enabled = s.enabled
         self._source = Source(
             service=s.service, environment=s.environment, host=socket.gethostname()

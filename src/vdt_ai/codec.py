@@ -115,20 +115,45 @@ def encode(
             ],
             event_type=event_type.value,
         )
+    return Record(
+        topic=topic_for(event_type, topic_prefix),
+        key=_KEY_OF[event_type](event).encode("utf-8", "surrogatepass"),
+        value=value,
+        headers=_headers(event_type, event.event_id, api_key_id),
+    )
+
+
+def headers_for_value(value: bytes, api_key_id: Optional[str] = None) -> Headers:
+    """The headers :func:`encode` gives the event in ``value``.
+
+    librdkafka does not return headers in delivery reports; a record that must
+    be spooled after a failed delivery gets them back from its value.
+
+    Raises:
+        SerializationError: ``value`` is not a valid ``vdt.ai.v1.Event``.
+    """
+    message = pb.Event()
+    try:
+        message.ParseFromString(value)
+        event_type = EventType(message.WhichOneof("payload"))
+        event_id = UUID(bytes=message.event_id)
+    except (DecodeError, TypeError, ValueError) as exc:
+        raise SerializationError(f"not a vdt.ai.v1.Event: {exc}") from None
+    return _headers(event_type, event_id, api_key_id)
+
+
+def _headers(
+    event_type: EventType, event_id: UUID, api_key_id: Optional[str]
+) -> Headers:
     headers: Headers = [
         (HEADER_EVENT_TYPE, _TYPE_HEADER_VALUES[event_type]),
-        (HEADER_EVENT_ID, str(event.event_id).encode()),
+        (HEADER_EVENT_ID, str(event_id).encode()),
         (HEADER_SCHEMA_VERSION, _SCHEMA_VERSION_BYTES),
         (HEADER_CONTENT_TYPE, _CONTENT_TYPE_BYTES),
     ]
     if api_key_id:
         headers.append((HEADER_API_KEY_ID, api_key_id.encode()))
-    return Record(
-        topic=topic_for(event_type, topic_prefix),
-        key=_KEY_OF[event_type](event).encode("utf-8", "surrogatepass"),
-        value=value,
-        headers=headers,
-    )
+    return headers
 
 
 def decode(value: bytes) -> Event:

@@ -161,7 +161,7 @@ class SpoolWriter:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
         _forksafe.register(self)
         self._fd: Optional[int] = None
         self._pid = os.getpid()

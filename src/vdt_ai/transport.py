@@ -56,7 +56,7 @@ class Counters:
     """Thread-safe event counters behind :meth:`VDTClient.stats`."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
         self._values = dict.fromkeys(COUNTER_NAMES, 0)
         _forksafe.register(self)
 

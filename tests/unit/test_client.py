@@ -356,3 +356,18 @@ def test_interpreter_exit_closes_clients_and_fsyncs_spool(tmp_path: Path) -> Non
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
     values = [e.value for e in iter_events(spool) if isinstance(e, Metric)]
     assert values == [float(i) for i in range(100)]
+
+
+def test_quickstart_runs_offline() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, str(root / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "events kept offline" in out.stdout
+    assert out.stdout.count("model_call") == 2

@@ -20,7 +20,7 @@ from .. import _forksafe, _log
 
 ErrorListener = Callable[[Any], None]
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _registry: Dict[Tuple[Tuple[str, str], ...], "SharedProducer"] = {}
 _inherited: List[Any] = []  # producers of a parent process: never destroyed here

@@ -36,8 +36,9 @@ PROBE_TIMEOUT_SECONDS = 3.0
 class _Batch:
     """Delivery outcome of one segment's records."""
 
-    def __init__(self, expected: int) -> None:
+    def __init__(self, expected: int, transport: "KafkaTransport") -> None:
         self.expected = expected
+        self._transport = transport
         self.acked = 0
         self.failed: List[Record] = []
         self.done = threading.Event()
@@ -50,14 +51,7 @@ class _Batch:
             if error is None:
                 self.acked += 1
             else:
-                self.failed.append(
-                    Record(
-                        topic=message.topic(),
-                        key=message.key() or b"",
-                        value=message.value(),
-                        headers=list(message.headers() or []),
-                    )
-                )
+                self.failed.append(self._transport.record_from_report(message))
             if self.acked + len(self.failed) >= self.expected:
                 self.done.set()
 
@@ -166,7 +160,7 @@ class Replayer:
             if content is None:
                 return True  # in use by a writer; a later pass takes it
             records = content.records
-            batch = _Batch(len(records))
+            batch = _Batch(len(records), self._transport)
             shared = self._transport.shared
             for record in records:
                 if not self._produce(shared, record, batch):

@@ -14,11 +14,12 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .. import _lifecycle, _log
-from ..codec import Record
+from ..codec import Record, headers_for_value
 from ..config import Settings
 from ..exceptions import (
     AuthenticationError,
     AuthorizationError,
+    SerializationError,
     TransportError,
     VDTError,
 )
@@ -74,6 +75,7 @@ class KafkaTransport(Transport):
         self._callbacks: Dict[int, Any] = {}
         self._closed = False
         self.replayer = Replayer(self)
+        _lifecycle.install_process_hooks(settings.handle_sigterm)
         if self.replayer.has_work():
             self.replayer.wake()
 
@@ -116,12 +118,7 @@ class KafkaTransport(Transport):
             return
         if shared is not None:
             shared.note_failure()
-        record = Record(
-            topic=message.topic(),
-            key=message.key() or b"",
-            value=message.value(),
-            headers=list(message.headers() or []),
-        )
+        record = self.record_from_report(message)
         code = error.code()
         if code in self._permanent:
             counters.add("failed")
@@ -129,6 +126,15 @@ class KafkaTransport(Transport):
             return
         self._report(error, record.topic)
         self.spill(record, counters, reason=error.name())
+
+    def record_from_report(self, message: Any) -> Record:
+        """Rebuilds the record of a delivery report (reports carry no headers)."""
+        value = message.value()
+        try:
+            headers = headers_for_value(value, self._settings.api_key_id)
+        except SerializationError:  # pragma: no cover - not produced by us
+            headers = list(message.headers() or [])
+        return Record(message.topic(), message.key() or b"", value, headers)
 
     def spill(self, record: Record, counters: Counters, reason: str) -> None:
         """Writes ``record`` to the spool for a later replay; counts the outcome."""
