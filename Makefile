@@ -5,7 +5,7 @@ PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test lint unit integration coverage matrix proto clean broker-up broker-down
+.PHONY: dev demo test lint unit integration coverage matrix proto clean broker-up broker-down bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,9 @@ demo: dev broker-up
 	$(BIN)/python examples/quickstart.py --bootstrap-servers 127.0.0.1:9092
 
 lint: dev
-	$(BIN)/black --check -q src tests examples
-	$(BIN)/isort --check-only -q src tests examples
-	$(BIN)/flake8 src tests examples
+	$(BIN)/black --check -q src tests examples bench
+	$(BIN)/isort --check-only -q src tests examples bench
+	$(BIN)/flake8 src tests examples bench
 	$(BIN)/mypy
 
 unit: dev
@@ -33,6 +33,13 @@ integration: dev broker-up
 
 coverage: dev
 	$(BIN)/python -m coverage report --fail-under=90
+
+# Benchmarks print figures and ratios (not run by CI; see README "Performance").
+bench: dev broker-up
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
+	cd bench && ../$(BIN)/python caller_cost.py
+	cd bench && ../$(BIN)/python throughput.py
+	cd bench && ../$(BIN)/python outage_memory.py
 
 broker-up:
 	scripts/kafka-dev up

@@ -15,8 +15,8 @@ import datetime as dt
 import shutil
 import tempfile
 import time
-import warnings
 import uuid
+import warnings
 from pathlib import Path
 from typing import Iterator, List, Optional
 

@@ -46,8 +46,46 @@ class JSONLikeError(ValueError):
 
 
 def to_json_value(value: Any) -> JSONValue:
-    """Returns ``value`` as plain JSON data; raises :class:`JSONLikeError`."""
+    """Returns ``value`` as plain JSON data; raises :class:`JSONLikeError`.
+
+    Values that are plain JSON already (the common case) are returned as they
+    are, after one check that allocates nothing.
+    """
+    if _is_plain(value, 0):
+        return value  # type: ignore[no-any-return]
     return _convert(value, "", 0)
+
+
+_SCALAR_TYPES = frozenset((str, int, bool, type(None)))
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    # Exact types only: subclasses (numpy.float64, str enums) take the slow path.
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind in _SCALAR_TYPES:
+                continue
+            if not _is_plain(item, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) in _SCALAR_TYPES:
+                continue
+            if not _is_plain(item, depth + 1):
+                return False
+        return True
+    return False
 
 
 def _convert(value: Any, path: str, depth: int) -> JSONValue:

@@ -29,7 +29,7 @@ from uuid import UUID
 
 from . import _lifecycle, _log
 from ._redact import mask_api_key
-from .codec import Record, encode
+from .codec import Encoder, Record
 from .config import Settings, load_settings
 from .exceptions import ValidationError, VDTError
 from .models import (
@@ -114,11 +114,7 @@ class VDTClient:
         )
         self._default_tags = dict(s.tags)
         self._sample_below = int(s.sample_rate * _SAMPLE_SPACE)
-        self._encode_options: Dict[str, Any] = {
-            "topic_prefix": s.topic_prefix,
-            "api_key_id": s.api_key_id,
-            "max_event_bytes": s.max_event_bytes,
-        }
+        self._encoder = Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes)
         self._transport = (
             transport
             if transport is not None
@@ -263,7 +259,7 @@ class VDTClient:
                 "record_count": record_count,
                 "null_count": null_count,
                 "anomaly_score": anomaly_score,
-                "columns": list(columns) if columns is not None else None,
+                **({"columns": list(columns)} if columns is not None else {}),
             },
             tags,
             timestamp,
@@ -438,7 +434,7 @@ class VDTClient:
             {
                 "job_name": job_name,
                 "status": status,
-                "run_id": run_id,
+                **({"run_id": run_id} if run_id is not None else {}),
                 "start_time": start_time,
                 "end_time": end_time,
                 "duration_ms": duration_ms,
@@ -467,7 +463,7 @@ class VDTClient:
             raise ValidationError([("event", "must be a vdt_ai event model")])
         tags = {**self._default_tags, **event.tags}
         event = event.model_copy(update={"source": self._source, "tags": tags})
-        record = encode(event, **self._encode_options)
+        record = self._encoder.encode(event)
         return event.event_id if self._submit(event, record) else None
 
     def flush(self, timeout: Optional[float] = None) -> int:
@@ -554,7 +550,9 @@ class VDTClient:
         trace_id: Optional[str],
         span_id: Optional[str],
     ) -> Tuple[Event, Record]:
-        values = {name: value for name, value in fields.items() if value is not None}
+        # ``fields`` holds every argument of the call: None means "not given",
+        # which the models read as their default.
+        values = fields
         values["source"] = self._source
         if tags:
             values["tags"] = {**self._default_tags, **tags}
@@ -567,7 +565,7 @@ class VDTClient:
         if span_id is not None:
             values["span_id"] = span_id
         event = build_event(cls, values)
-        return event, encode(event, **self._encode_options)
+        return event, self._encoder.encode(event)
 
     def _submit(self, event: Event, record: Record) -> bool:
         if self._sample_below < _SAMPLE_SPACE:
