@@ -1,0 +1,319 @@
+"""Kafka pieces that need no broker: configuration, error mapping, spill paths,
+process hooks. The delivery behaviour itself is tested on a real broker in
+tests/integration."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, List, Optional
+
+import pytest
+
+from vdt_ai import (
+    AuthenticationError,
+    AuthorizationError,
+    Metric,
+    Stats,
+    TransportError,
+    VDTError,
+    _forksafe,
+    _lifecycle,
+    encode,
+    load_settings,
+)
+from vdt_ai.codec import headers_for_value
+from vdt_ai.kafka.config import producer_config
+from vdt_ai.kafka.transport import KafkaTransport
+from vdt_ai.spool import iter_records
+from vdt_ai.transport import Counters
+
+from ..conftest import API_KEY, KEY_ID, SECRET
+
+DEAD = "127.0.0.1:1"  # nothing listens on port 1
+
+
+def test_producer_config_plaintext_defaults() -> None:
+    conf = producer_config(load_settings(bootstrap_servers="k:9092"))
+    assert conf["bootstrap.servers"] == "k:9092"
+    assert conf["enable.idempotence"] is True and conf["acks"] == "all"
+    assert conf["compression.type"] == "zstd" and conf["linger.ms"] == 20
+    assert conf["queue.buffering.max.kbytes"] == 32 * 1024
+    assert conf["message.timeout.ms"] == 120_000
+    assert "sasl.username" not in conf and "ssl.ca.location" not in conf
+
+
+def test_producer_config_sasl_ssl_maps_the_key() -> None:
+    conf = producer_config(
+        load_settings(
+            bootstrap_servers="k:9094",
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-256",
+            api_key=API_KEY,
+            ssl_ca_location="/ca.pem",
+            ssl_certificate_location="/c.pem",
+            ssl_key_location="/k.pem",
+            compression="lz4",
+            max_buffer_kbytes=128,
+        )
+    )
+    assert conf["sasl.username"] == KEY_ID and conf["sasl.password"] == SECRET
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-256"
+    assert conf["ssl.endpoint.identification.algorithm"] == "https"
+    assert conf["ssl.ca.location"] == "/ca.pem"
+    assert conf["ssl.certificate.location"] == "/c.pem"
+    assert conf["ssl.key.location"] == "/k.pem"
+    assert conf["compression.type"] == "lz4"
+    assert conf["queue.buffering.max.messages"] == 1000  # the floor
+
+
+def test_producer_config_needs_brokers() -> None:
+    with pytest.raises(ValueError):
+        producer_config(load_settings())
+
+
+class FakeError:
+    def __init__(self, code: int, name: str = "ERR") -> None:
+        self._code = code
+        self._name = name
+
+    def code(self) -> int:
+        return self._code
+
+    def name(self) -> str:
+        return self._name
+
+    def str(self) -> str:
+        return f"{self._name} happened"
+
+
+class FakeMessage:
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def topic(self) -> str:
+        return "vdt.metrics"
+
+    def key(self) -> bytes:
+        return b"m"
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> None:
+        return None  # as in real delivery reports
+
+
+@pytest.fixture
+def transport(tmp_path: Path) -> KafkaTransport:
+    errors: List[VDTError] = []
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+        ),
+        on_error=errors.append,
+    )
+    t.errors = errors  # type: ignore[attr-defined]
+    return t
+
+
+def test_failed_report_is_spooled_with_rebuilt_headers(
+    transport: KafkaTransport, tmp_path: Path
+) -> None:
+    from confluent_kafka import KafkaError
+
+    record = encode(Metric(name="m", value=1.5), api_key_id=None)
+    counters = Counters()
+    transport._delivered(
+        counters,
+        FakeError(KafkaError._MSG_TIMED_OUT, "_MSG_TIMED_OUT"),
+        FakeMessage(record.value),
+    )
+    assert counters.snapshot() == Stats(spooled=1)
+    transport.spool.roll()
+    (spooled,) = list(iter_records(tmp_path / "spool"))
+    assert spooled == record  # headers came back from the value
+    assert headers_for_value(record.value) == record.headers
+    (error,) = transport.errors  # type: ignore[attr-defined]
+    assert isinstance(error, TransportError)
+    transport.close(0)
+
+
+def test_permanent_errors_are_failed_not_spooled(transport: KafkaTransport) -> None:
+    from confluent_kafka import KafkaError
+
+    counters = Counters()
+    value = encode(Metric(name="m", value=1.0)).value
+    transport._delivered(
+        counters, FakeError(KafkaError.MSG_SIZE_TOO_LARGE), FakeMessage(value)
+    )
+    assert counters.snapshot() == Stats(failed=1)
+    transport.close(0)
+
+
+def test_error_codes_map_to_typed_errors(transport: KafkaTransport) -> None:
+    from confluent_kafka import KafkaError
+
+    transport._report(FakeError(KafkaError._AUTHENTICATION, "_AUTHENTICATION"))
+    transport._report(
+        FakeError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "TOPIC_AUTH"), "vdt.metrics"
+    )
+    transport._on_client_error(FakeError(KafkaError._ALL_BROKERS_DOWN, "DOWN"))
+    auth, acl, down = transport.errors  # type: ignore[attr-defined]
+    assert isinstance(auth, AuthenticationError)
+    assert isinstance(acl, AuthorizationError) and acl.topic == "vdt.metrics"
+    assert isinstance(down, TransportError)
+    transport.close(0)
+
+
+def test_on_error_that_raises_is_contained(tmp_path: Path) -> None:
+    from confluent_kafka import KafkaError
+
+    def bad(error: VDTError) -> None:
+        raise RuntimeError("user bug")
+
+    t = KafkaTransport(
+        load_settings(bootstrap_servers=DEAD, spool_dir=tmp_path, handle_sigterm=False),
+        on_error=bad,
+    )
+    t._report(FakeError(KafkaError._TRANSPORT))  # does not raise
+    t.close(0)
+
+
+def test_full_spool_drops_and_unwritable_spool_fails(tmp_path: Path) -> None:
+    full = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD,
+            spool_dir=tmp_path / "full",
+            spool_max_bytes=0,
+            handle_sigterm=False,
+        )
+    )
+    counters = Counters()
+    full.spill(encode(Metric(name="m", value=1.0)), counters, reason="test")
+    assert counters.snapshot() == Stats(dropped=1)
+    full.close(0)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    broken = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=blocker / "spool", handle_sigterm=False
+        )
+    )
+    broken.spill(encode(Metric(name="m", value=1.0)), counters, reason="test")
+    assert counters.snapshot().failed == 1
+    broken.close(0)
+
+
+def test_unreachable_broker_never_blocks_and_close_spools(tmp_path: Path) -> None:
+    from vdt_ai import VDTClient
+
+    client = VDTClient(
+        bootstrap_servers=DEAD,
+        spool_dir=tmp_path / "spool",
+        shutdown_timeout=0.2,
+        handle_sigterm=False,
+    )
+    for i in range(100):
+        client.log_metric("m", float(i))
+    assert client.flush(0.2) > 0  # nothing can be delivered
+    client.close()
+    stats = client.stats()
+    assert stats.accepted == 100 and stats.spooled == 100, stats
+    values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
+    assert values == [float(i) for i in range(100)]
+
+
+def decode_value(value: bytes) -> float:
+    from vdt_ai import decode
+
+    event = decode(value)
+    assert isinstance(event, Metric)
+    return event.value
+
+
+def test_close_all_closes_registered_objects_within_one_deadline() -> None:
+    closed: List[Optional[float]] = []
+
+    class Closeable:
+        shutdown_timeout = 1.0
+
+        def close(self, timeout: Optional[float] = None) -> None:
+            closed.append(timeout)
+
+    items = [Closeable(), Closeable()]
+    for item in items:
+        _lifecycle.register(item)
+    _lifecycle.close_all()
+    assert len(closed) >= 2 and all(t is not None and t <= 1.0 for t in closed)
+    for item in items:
+        _lifecycle.unregister(item)
+
+
+def test_sigterm_handler_closes_clients_then_dies_by_sigterm(tmp_path: Path) -> None:
+    code = (
+        "import os, signal, sys, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from vdt_ai import VDTClient\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
+        "              shutdown_timeout=0.2)\n"
+        "assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL\n"
+        "for i in range(50): c.log_metric('m', float(i))\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(30)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    assert len(list(iter_records(tmp_path))) == 50  # spooled before dying
+
+
+def test_program_with_its_own_sigterm_handler_keeps_it(tmp_path: Path) -> None:
+    code = (
+        "import signal, sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "mine = lambda s, f: sys.exit(3)\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        "from vdt_ai import VDTClient\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r})\n"
+        "assert signal.getsignal(signal.SIGTERM) is mine\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    subprocess.run([sys.executable, "-c", code], env=env, timeout=60, check=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
+    counters = Counters()
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with counters._lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    with pytest.warns(DeprecationWarning) if sys.version_info >= (3, 12) else _null():
+        pid = os.fork()
+    if pid == 0:
+        # The parent's holder thread does not exist here: the lock must not be held.
+        ok = counters._lock.acquire(timeout=2)
+        os._exit(0 if ok else 1)
+    release.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert _forksafe._holders  # registered objects exist
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: Any) -> None:
+        return None
