@@ -99,11 +99,18 @@ class Replayer:
         self._wake.set()
         return 0 if self._idle.wait(timeout) else 1
 
-    def stop(self) -> None:
-        """Stops the loop after the segment in progress."""
+    def stop(self, join_timeout: float = 0.0) -> None:
+        """Stops the loop after the segment in progress.
+
+        Args:
+            join_timeout: seconds to wait for the thread to finish.
+        """
         self._stop.set()
         self._wake.set()
         self._idle.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(join_timeout)
 
     # -- loop -------------------------------------------------------------------
 
@@ -142,6 +149,8 @@ class Replayer:
 
     def _replay_all(self) -> bool:
         """Replays every closed segment; ``True`` when the spool is empty."""
+        if self._stop.is_set() or self._transport.closed:
+            return False
         spool = self._transport.spool
         if not segment_paths(spool.directory) and not spool.has_open_records:
             return True

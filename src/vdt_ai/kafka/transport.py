@@ -10,10 +10,11 @@ Kafka acks messages. A full queue (``BufferError``) spools at once.
 
 import functools
 import os
+import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from .. import _lifecycle, _log
+from .. import _forksafe, _lifecycle, _log
 from ..codec import Record, headers_for_value
 from ..config import Settings
 from ..exceptions import (
@@ -74,6 +75,10 @@ class KafkaTransport(Transport):
         self._produce: Any = None
         self._callbacks: Dict[int, Any] = {}
         self._closed = False
+        # Guards attach/close: the replay thread may attach while the client
+        # closes; a producer attached after close would never be released.
+        self._lock = threading.RLock()
+        _forksafe.register(self)
         self.replayer = Replayer(self)
         _lifecycle.install_process_hooks(settings.handle_sigterm)
         if self.replayer.has_work():
@@ -194,21 +199,36 @@ class KafkaTransport(Transport):
     # -- lifecycle ----------------------------------------------------------------
 
     def _attach(self) -> shared_producers.SharedProducer:
-        shared = shared_producers.acquire(self._conf)
-        shared.add_error_listener(self._on_client_error)
-        self._shared = shared
-        self._produce = shared.producer.produce
-        self._callbacks = {}
+        with self._lock:
+            if self._closed:
+                raise TransportError("the Kafka transport is closed")
+            shared = self._shared
+            if shared is not None and shared.pid == os.getpid():
+                return shared
+            shared = shared_producers.acquire(self._conf)
+            shared.add_error_listener(self._on_client_error)
+            self._callbacks = {}
+            self._produce = shared.producer.produce
+            self._shared = shared
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
 
     @property
     def shared(self) -> shared_producers.SharedProducer:
-        """This process's producer (created on first use)."""
+        """This process's producer (created on first use).
+
+        Raises:
+            TransportError: the transport is closed.
+        """
         shared = self._shared
         if shared is None or shared.pid != os.getpid():
             shared = self._attach()
         return shared
+
+    @property
+    def closed(self) -> bool:
+        """``True`` after :meth:`close`."""
+        return self._closed
 
     def flush(self, timeout: Optional[float] = None) -> int:
         """Waits for queued records and the spool replay, up to ``timeout``.
@@ -231,13 +251,14 @@ class KafkaTransport(Transport):
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Flushes up to ``timeout``; what is not acked by then is spooled."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            shared = self._shared
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
-        self.replayer.stop()
-        shared = self._shared
+        self.replayer.stop(join_timeout=max(0.0, min(1.0, wait)))
         if shared is not None and shared.pid == os.getpid():
             shared.remove_error_listener(self._on_client_error)
             if not shared_producers.release(
