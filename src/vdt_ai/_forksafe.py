@@ -6,6 +6,7 @@ a lock register here; the child gets fresh locks before it runs any code.
 """
 
 import os
+import threading
 import weakref
 from typing import Any
 
@@ -23,11 +24,19 @@ def register_module_lock(module: Any, name: str) -> None:
     _module_locks.append((module, name))
 
 
+_RLOCK_TYPE = type(threading.RLock())
+
+
+def _fresh_like(lock: Any) -> Any:
+    # Lock types cannot be instantiated through type(); use the factories.
+    return threading.RLock() if isinstance(lock, _RLOCK_TYPE) else threading.Lock()
+
+
 def _after_fork_in_child() -> None:
     for holder in list(_holders):
-        holder._lock = type(holder._lock)()
+        holder._lock = _fresh_like(holder._lock)
     for module, name in _module_locks:
-        setattr(module, name, type(getattr(module, name))())
+        setattr(module, name, _fresh_like(getattr(module, name)))
 
 
 if hasattr(os, "register_at_fork"):

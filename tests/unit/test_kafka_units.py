@@ -288,12 +288,18 @@ def test_program_with_its_own_sigterm_handler_keeps_it(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
 def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
-    counters = Counters()
+    """Locks (RLock and Lock, object and module level) held by another thread at
+    fork time are usable in the child."""
+    from vdt_ai import _uuid7
+    from vdt_ai.testing import MemoryTransport
+
+    counters = Counters()  # an RLock holder
+    memory = MemoryTransport()  # a plain Lock holder
     held = threading.Event()
     release = threading.Event()
 
     def hold() -> None:
-        with counters._lock:
+        with counters._lock, memory._lock, _uuid7._lock:
             held.set()
             release.wait(10)
 
@@ -304,7 +310,10 @@ def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
         pid = os.fork()
     if pid == 0:
         # The parent's holder thread does not exist here: the lock must not be held.
-        ok = counters._lock.acquire(timeout=2)
+        ok = all(
+            lock.acquire(timeout=2)
+            for lock in (counters._lock, memory._lock, _uuid7._lock)
+        )
         os._exit(0 if ok else 1)
     release.set()
     thread.join()
