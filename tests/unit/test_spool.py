@@ -3,6 +3,7 @@
 import os
 import stat
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import List
@@ -147,7 +148,9 @@ def test_write_errors_are_counted_not_raised(tmp_path: Path) -> None:
 def test_forked_child_writes_its_own_segment(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path, max_bytes=10**9)
     writer.append(encode(ModelCall(model_name="parent")))
-    pid = os.fork()
+    with warnings.catch_warnings():  # 3.12+: fork() with threads alive
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # child
         try:
             writer.append(encode(ModelCall(model_name="child")))

@@ -4,6 +4,7 @@ import os
 import random
 import time
 import uuid
+import warnings
 
 import pytest
 
@@ -41,10 +42,14 @@ def test_forked_children_do_not_share_random_bits() -> None:
     read_end, write_end = os.pipe()
     pids = []
     for _ in range(2):
-        pid = os.fork()
+        with warnings.catch_warnings():  # 3.12+: fork() with threads alive
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:
-            os.write(write_end, uuid7().bytes[-8:])
-            os._exit(0)
+            try:
+                os.write(write_end, uuid7().bytes[-8:])
+            finally:
+                os._exit(0)
         pids.append(pid)
     for pid in pids:
         os.waitpid(pid, 0)
