@@ -6,7 +6,6 @@ hands the record to the transport. Only bad input raises (a
 counted in :meth:`VDTClient.stats` and never reaches the caller.
 """
 
-import asyncio
 import datetime as dt
 import os
 import socket
@@ -661,11 +660,15 @@ class AsyncVDTClient(VDTClient):
         Returns:
             The number of events still pending.
         """
+        import asyncio  # here, not at module level: it costs ~30 ms to import
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, VDTClient.flush, self, timeout)
 
     async def aclose(self, timeout: Optional[float] = None) -> None:
         """Flushes and closes without blocking the event loop."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, VDTClient.close, self, timeout)
 
