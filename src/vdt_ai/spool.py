@@ -245,6 +245,9 @@ class SpoolWriter:
         fd = os.open(
             str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600
         )
+        # The lock marks the segment as being written: replay and sync skip it
+        # until this writer closes it (or its process ends).
+        _try_lock(fd)
         os.write(fd, MAGIC)
         self._fd = fd
         self._segment_path = path
