@@ -465,6 +465,25 @@ class VDTClient:
         record = self._encoder.encode(event)
         return event.event_id if self._submit(event, record) else None
 
+    def check_connection(self, timeout: float = 10.0) -> Any:
+        """Checks, step by step, that this client's settings reach and may write
+        to Kafka (the ``vdt-ai test-connection`` check). It blocks up to ``timeout``.
+
+        Returns:
+            A ``vdt_ai.kafka.check.ConnectionReport`` with each step and timing.
+
+        Raises:
+            AuthenticationError: the broker refused the API key.
+            AuthorizationError: the key may not write to a topic (named).
+            TransportError: no brokers configured, unreachable, TLS, timeout.
+        """
+        from .kafka.check import check_connection
+
+        report = check_connection(self._settings, timeout)
+        if report.error is not None:
+            raise report.error
+        return report
+
     def flush(self, timeout: Optional[float] = None) -> int:
         """Waits until sent events are delivered (or spooled), at most ``timeout``.
 

@@ -316,6 +316,14 @@ def load_settings(
     return settings
 
 
+def config_path(
+    config_file: Union[str, "os.PathLike[str]", None] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Path:
+    """The config file that :func:`load_settings` reads (and ``configure`` writes)."""
+    return _config_path(config_file, os.environ if environ is None else environ)[0]
+
+
 def _config_path(
     config_file: Union[str, "os.PathLike[str]", None], env: Mapping[str, str]
 ) -> Tuple[Path, bool]:
@@ -443,5 +451,8 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigErr
         first_setting = first_setting or setting
     source = sources.get(first_setting) if first_setting else None
     return ConfigError(
-        "invalid settings: " + "; ".join(problems), setting=first_setting, source=source
+        "invalid settings: " + "; ".join(problems),
+        setting=first_setting,
+        source=source,
+        problems=problems,
     )

@@ -48,6 +48,7 @@ class ConfigError(VDTError, ValueError):
         setting: the setting's name, when one setting is at fault.
         source: where the bad value came from: ``"argument"``, the environment
             variable's name, the config file's path, or ``"default"``.
+        problems: every problem found, one line each.
     """
 
     def __init__(
@@ -56,10 +57,14 @@ class ConfigError(VDTError, ValueError):
         *,
         setting: Optional[str] = None,
         source: Optional[str] = None,
+        problems: Optional[Sequence[str]] = None,
     ) -> None:
         self.setting = setting
         self.source = source
         super().__init__(message)
+        self.problems: List[str] = (
+            [redact(p) for p in problems] if problems else [self.message]
+        )
 
 
 class AuthenticationError(VDTError):

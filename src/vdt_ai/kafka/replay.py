@@ -19,7 +19,7 @@ replay: duplicates are possible, never loss; consumers can drop them by the
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from .. import _log
 from ..codec import Record
@@ -68,6 +68,22 @@ class Replayer:
         self._thread: Optional[threading.Thread] = None
         self._pid = 0
         self._backoff = 1.0
+        self._progress: Optional[Callable[[int], None]] = None
+
+    def run_once(self, progress: Optional[Callable[[int], None]] = None) -> bool:
+        """Replays the spool now, in this thread (``vdt-ai sync``).
+
+        Args:
+            progress: called with the number of records settled per segment.
+
+        Returns:
+            ``True`` when the spool is empty afterwards.
+        """
+        self._progress = progress
+        try:
+            return self._replay_all()
+        finally:
+            self._progress = None
 
     def has_work(self) -> bool:
         """``True`` when the spool folder holds any segment."""
@@ -181,6 +197,8 @@ class Replayer:
                 if not self._transport.spool.append(record):
                     self._transport._counters.add("dropped")
             remove_segment(path)
+            if self._progress is not None:
+                self._progress(len(records))
             if batch.acked:
                 self._transport._counters.add("replayed", batch.acked)
             if content.torn:

@@ -41,6 +41,8 @@ class KafkaTransport(Transport):
         counters: where replayed deliveries are counted (the client's).
         on_error: called with a :class:`vdt_ai.VDTError` for each kind of
             delivery problem, from a background thread; it must not block.
+        replay_in_background: start replaying a non-empty spool at once
+            (``vdt-ai sync`` drives the replay itself instead).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class KafkaTransport(Transport):
         *,
         counters: Optional[Counters] = None,
         on_error: Optional[ErrorCallback] = None,
+        replay_in_background: bool = True,
     ) -> None:
         from confluent_kafka import KafkaError
 
@@ -81,7 +84,7 @@ class KafkaTransport(Transport):
         _forksafe.register(self)
         self.replayer = Replayer(self)
         _lifecycle.install_process_hooks(settings.handle_sigterm)
-        if self.replayer.has_work():
+        if replay_in_background and self.replayer.has_work():
             self.replayer.wake()
 
     # -- the hot path -----------------------------------------------------------
