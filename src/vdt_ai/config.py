@@ -316,6 +316,24 @@ def load_settings(
     return settings
 
 
+def check_values(values: Mapping[str, Any], source: str) -> Settings:
+    """Validates ``values`` alone (no environment, no file) as if read from ``source``.
+
+    Raises:
+        ConfigError: an unknown key or a bad value, naming it and ``source``.
+    """
+    known = set(Settings.model_fields)
+    for name in values:
+        if name not in known:
+            raise ConfigError(
+                f"unknown setting {name!r} (from {source})", setting=name, source=source
+            )
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise _config_error(exc, {name: source for name in values}) from None
+
+
 def config_path(
     config_file: Union[str, "os.PathLike[str]", None] = None,
     environ: Optional[Mapping[str, str]] = None,

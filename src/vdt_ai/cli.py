@@ -1,0 +1,535 @@
+"""The ``vdt-ai`` command line: configure, check, watch, replay, send.
+
+Every line printed passes the secret redactor: an API key's secret never
+reaches the terminal, whatever a library's error text holds. Colours appear
+only on a terminal and never when ``NO_COLOR`` is set.
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, TextIO, Tuple
+
+import click
+
+from . import _toml
+from ._redact import redact
+from ._version import __version__
+from .codec import decode, topic_for
+from .config import (
+    SOURCE_DEFAULT,
+    Settings,
+    check_values,
+    config_path,
+    load_settings,
+)
+from .exceptions import ConfigError, ValidationError, VDTError
+from .models import EVENT_CLASSES, Event, EventType, build_event
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+SECRET_SETTINGS = {"api_key"}
+TYPE_NAMES = [t.value for t in EventType]
+
+
+class State:
+    """Global options shared by the commands."""
+
+    def __init__(self, profile: Optional[str], config: Optional[str], verbose: int):
+        self.profile = profile
+        self.config = config
+        self.verbose = verbose
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Resolves settings with the global --profile/--config."""
+        return load_settings(config_file=self.config, profile=self.profile, **overrides)
+
+
+def _color() -> Optional[bool]:
+    # None lets click decide (colour only on a terminal); NO_COLOR forces off.
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def say(text: str = "", *, err: bool = False, fg: Optional[str] = None) -> None:
+    """Prints one redacted line."""
+    styled = click.style(redact(text), fg=fg) if fg else redact(text)
+    click.echo(styled, err=err, color=_color())
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> "click.exceptions.Exit":
+    """Prints ``message`` to stderr and returns the exit to raise."""
+    say(f"error: {message}", err=True, fg="red")
+    return click.exceptions.Exit(code)
+
+
+def _verbose(level: int) -> None:
+    if level <= 0:
+        return
+    from loguru import logger
+
+    from . import _log
+
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if level > 1 else "INFO", colorize=False)
+    _log.configure("DEBUG" if level > 1 else "INFO")
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: vdt-ai --profile prod test-connection --timeout 10",
+)
+@click.version_option(__version__, "--version", prog_name="vdt-ai")
+@click.option("--profile", help="Config file profile ([profiles.NAME]).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="Config file path (default $VDT_AI_CONFIG or ~/.config/vdt-ai/config.toml).",
+)
+@click.option("-v", "--verbose", count=True, help="Show the SDK's logs (-vv: debug).")
+@click.pass_context
+def main(
+    ctx: click.Context, profile: Optional[str], config: Optional[str], verbose: int
+) -> None:
+    """Configure, check and debug the vdt-ai SDK from a terminal."""
+    ctx.obj = State(profile, config, verbose)
+    _verbose(verbose)
+
+
+@main.command(epilog="Example: vdt-ai version")
+def version() -> None:
+    """Print the SDK version."""
+    say(f"vdt-ai {__version__}")
+
+
+# -- configure ------------------------------------------------------------------
+
+_CONFIGURE_OPTIONS = [
+    ("bootstrap_servers", "Kafka brokers, host:port[,host:port]"),
+    ("topic_prefix", "Topic prefix"),
+    ("security_protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+    ("sasl_mechanism", "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"),
+    ("ssl_ca_location", "CA bundle file"),
+    ("ssl_certificate_location", "Client certificate file"),
+    ("ssl_key_location", "Client key file"),
+    ("service", "Service name"),
+    ("environment", "Environment name"),
+    ("spool_dir", "Spool folder"),
+]
+
+
+def _configure_options(func: Any) -> Any:
+    for name, help_text in reversed(_CONFIGURE_OPTIONS):
+        func = click.option(f"--{name.replace('_', '-')}", name, help=help_text)(func)
+    return func
+
+
+@main.command(
+    epilog=(
+        "Example: vdt-ai configure --api-key vdt_abc123def456_... "
+        "--bootstrap-servers kafka-1:9094 --security-protocol SASL_SSL"
+    )
+)
+@click.option("--api-key", help="API key vdt_<key id>_<secret> (prompted, hidden).")
+@click.option("--profile", "profile_option", help="Write to [profiles.NAME].")
+@_configure_options
+@click.pass_obj
+def configure(
+    state: State,
+    /,
+    api_key: Optional[str],
+    profile_option: Optional[str],
+    **given: Any,
+) -> None:
+    """Store the API key and settings in the config file (0600).
+
+    Prompts only for what is missing, and only on a terminal (the key hidden).
+    """
+    profile = profile_option or state.profile
+    path = config_path(state.config)
+    document = _read_document(path)
+    table: Dict[str, Any] = (
+        document.setdefault("profiles", {}).setdefault(profile, {})
+        if profile
+        else document
+    )
+    interactive = sys.stdin.isatty()
+    if api_key is None and "api_key" not in table and interactive:
+        api_key = click.prompt(
+            "API key", hide_input=True, default="", show_default=False
+        )
+        api_key = api_key or None
+    if (
+        given.get("bootstrap_servers") is None
+        and "bootstrap_servers" not in table
+        and interactive
+    ):
+        servers = click.prompt(
+            "Kafka bootstrap servers (empty: offline mode)",
+            default="",
+            show_default=False,
+        )
+        given["bootstrap_servers"] = servers or None
+    updates = {k: v for k, v in given.items() if v is not None}
+    if api_key is not None:
+        updates["api_key"] = api_key
+    merged = {**table, **updates}
+    try:
+        check_values(merged, str(path))  # what the file will hold, on its own
+    except ConfigError as exc:
+        raise fail(f"not saved: {exc.message}", EXIT_USAGE)
+    table.update(updates)
+    _write_document(path, document)
+    where = f"[profiles.{profile}] in {path}" if profile else str(path)
+    saved = ", ".join(
+        f"{k}=" + (_masked_key(v) if k == "api_key" else str(v))
+        for k, v in sorted(updates.items())
+    )
+    say(f"saved {saved or 'nothing new'} to {where}")
+
+
+def _masked_key(key: str) -> str:
+    parts = key.split("_")
+    return f"vdt_{parts[1]}_****" if len(parts) >= 3 else "****"
+
+
+def _read_document(path: Path) -> Dict[str, Any]:
+    if not path.exists():
+        return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with path.open("rb") as handle:
+            data: Dict[str, Any] = tomllib.load(handle)
+            return data
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise fail(f"cannot read {path}: {exc}", EXIT_USAGE)
+
+
+def _write_document(path: Path, document: Dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    text = _toml.dumps(document)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    fd = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)  # atomic: never a half-written config
+    os.chmod(path, 0o600)
+
+
+# -- validate-config ------------------------------------------------------------
+
+
+@main.command("validate-config", epilog="Example: vdt-ai validate-config --json")
+@click.option("--profile", "profile_option", help="Profile to validate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def validate_config(state: State, profile_option: Optional[str], as_json: bool) -> None:
+    """Show every resolved setting and its source; exit 1 if any is invalid."""
+    if profile_option:
+        state.profile = profile_option
+    try:
+        settings = state.settings()
+    except ConfigError as exc:
+        if as_json:
+            say(json.dumps({"valid": False, "problems": exc.problems}))
+        else:
+            say("configuration is invalid:", err=True, fg="red")
+            for problem in exc.problems:
+                say(f"  - {problem}", err=True)
+        raise click.exceptions.Exit(EXIT_FAILURE)
+    rows = _setting_rows(settings)
+    if as_json:
+        say(
+            json.dumps(
+                {
+                    "valid": True,
+                    "settings": {
+                        name: {"value": value, "source": source}
+                        for name, value, source in rows
+                    },
+                }
+            )
+        )
+        return
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        dim = source == SOURCE_DEFAULT
+        say(
+            f"{name:<{width}}  {json.dumps(value):<40}  {source}",
+            fg="bright_black" if dim else None,
+        )
+    say("configuration is valid", fg="green")
+
+
+def _setting_rows(settings: Settings) -> List[Tuple[str, Any, str]]:
+    rows = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name == "api_key":
+            value = _masked_key(value.get_secret_value()) if value is not None else None
+        elif isinstance(value, Path):
+            value = str(value)
+        rows.append((name, value, settings.source_of(name)))
+    return rows
+
+
+# -- test-connection ------------------------------------------------------------
+
+
+@main.command("test-connection", epilog="Example: vdt-ai test-connection --timeout 5")
+@click.option(
+    "--timeout", default=10.0, show_default=True, help="Seconds for the whole check."
+)
+@click.pass_obj
+def test_connection(state: State, timeout: float) -> None:
+    """Connect, authenticate, check topics, produce a probe and read it back."""
+    from .kafka.check import check_connection
+
+    settings = _settings_or_exit(state)
+    say(
+        f"checking {settings.bootstrap_servers or '(no brokers)'} "
+        f"({settings.security_protocol}), timeout {timeout:g} s"
+    )
+    report = check_connection(settings, timeout)
+    for step in report.steps:
+        mark = "ok  " if step.ok else "FAIL"
+        say(
+            f"  {mark} {step.name:<30} {step.millis:8.1f} ms  {step.detail}",
+            fg="green" if step.ok else "red",
+        )
+    if report.error is not None:
+        raise fail(f"{type(report.error).__name__}: {report.error.message}")
+    say("connection OK", fg="green")
+
+
+def _settings_or_exit(state: State, **overrides: Any) -> Settings:
+    try:
+        return state.settings(**overrides)
+    except ConfigError as exc:
+        raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
+
+
+# -- tail -------------------------------------------------------------------------
+
+
+@main.command(
+    epilog="Example: vdt-ai tail --type model_call --model fraud -n 10 --json"
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(TYPE_NAMES),
+    help="Event type (repeatable).",
+)
+@click.option("--model", help="Only events of this model name.")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest event.")
+@click.option("-n", "count", type=int, help="Stop after N events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--timeout", type=float, help="Stop after S seconds without events.")
+@click.pass_obj
+def tail(
+    state: State,
+    types: Tuple[str, ...],
+    model: Optional[str],
+    from_beginning: bool,
+    count: Optional[int],
+    as_json: bool,
+    timeout: Optional[float],
+) -> None:
+    """Consume, decode and print events as they arrive."""
+    settings = _settings_or_exit(state)
+    if settings.bootstrap_servers is None:
+        raise fail("no bootstrap_servers configured", EXIT_USAGE)
+    chosen = [EventType(t) for t in types] or list(EventType)
+    topics = [topic_for(t, settings.topic_prefix) for t in chosen]
+    shown = 0
+    try:
+        for event in _consume(settings, topics, from_beginning, timeout):
+            if model is not None and getattr(event, "model_name", None) != model:
+                continue
+            say(_format_event(event, as_json))
+            shown += 1
+            if count is not None and shown >= count:
+                break
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        pass
+
+
+def _consume(
+    settings: Settings, topics: List[str], from_beginning: bool, idle: Optional[float]
+) -> Iterator[Event]:
+    from confluent_kafka import Consumer
+
+    from .kafka.config import producer_config
+
+    conf = {
+        k: v
+        for k, v in producer_config(settings).items()
+        if k.startswith(("bootstrap", "security", "sasl", "ssl"))
+    }
+    conf.update(
+        {
+            "group.id": f"vdt-ai-tail-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 2000,
+        }
+    )
+    consumer = Consumer(conf)
+    consumer.subscribe(topics)
+    last = time.monotonic()
+    try:
+        while idle is None or time.monotonic() - last < idle:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            last = time.monotonic()
+            try:
+                yield decode(message.value() or b"")
+            except VDTError as exc:
+                say(
+                    f"skipped an undecodable record at {message.topic()}:"
+                    f"{message.partition()}@{message.offset()}: {exc.message}",
+                    err=True,
+                )
+    finally:
+        consumer.close()
+
+
+def _format_event(event: Event, as_json: bool) -> str:
+    data = event.model_dump(mode="json")
+    if as_json:
+        data["event_type"] = event.event_type.value
+        return json.dumps(data, ensure_ascii=False)
+    skip = {"event_id", "timestamp", "source", "tags", "trace_id", "span_id"}
+    fields = " ".join(
+        f"{k}={json.dumps(v, ensure_ascii=False)}"
+        for k, v in data.items()
+        if k not in skip and v not in (None, [], {})
+    )
+    when = event.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return f"{when} {event.event_type.value:<12} {fields}"
+
+
+# -- spool status / sync ------------------------------------------------------------
+
+
+@main.group(epilog="Example: vdt-ai spool status")
+def spool() -> None:
+    """Inspect the local spool of offline or undelivered events."""
+
+
+@spool.command("status", epilog="Example: vdt-ai spool status")
+@click.pass_obj
+def spool_status(state: State) -> None:
+    """Count, size and oldest event of the spool."""
+    from .spool import iter_records, segment_paths, spool_size
+
+    settings = _settings_or_exit(state)
+    directory = settings.spool_dir.expanduser()
+    records = list(iter_records(directory))
+    oldest = None
+    for record in records:
+        try:
+            stamp = decode(record.value).timestamp
+        except VDTError:
+            continue
+        oldest = stamp if oldest is None or stamp < oldest else oldest
+    say(f"directory: {directory}")
+    say(f"segments:  {len(segment_paths(directory))}")
+    say(f"events:    {len(records)}")
+    say(f"bytes:     {spool_size(directory)}")
+    say(f"oldest:    {oldest.isoformat() if oldest else '-'}")
+
+
+@main.command(epilog="Example: vdt-ai sync")
+@click.pass_obj
+def sync(state: State) -> None:
+    """Send spooled events to Kafka; remove only what Kafka acked.
+
+    Safe to interrupt and run again: a spool segment is deleted only after every
+    event in it was acked (an interrupted segment may be sent twice).
+    """
+    from .kafka.transport import KafkaTransport
+    from .spool import iter_records
+
+    settings = _settings_or_exit(state, handle_sigterm=False)
+    if settings.bootstrap_servers is None:
+        raise fail("no bootstrap_servers configured: nowhere to sync to", EXIT_USAGE)
+    directory = settings.spool_dir.expanduser()
+    total = sum(1 for _ in iter_records(directory))
+    if total == 0:
+        say(f"spool {directory} is empty")
+        return
+    transport = KafkaTransport(settings, replay_in_background=False)
+    try:
+        with click.progressbar(length=total, label="syncing", file=sys.stderr) as bar:
+            done = transport.replayer.run_once(progress=bar.update)
+        left = sum(1 for _ in iter_records(directory))
+    finally:
+        transport.close(settings.shutdown_timeout)
+    sent = transport._counters.snapshot().replayed
+    if not done:
+        raise fail(
+            f"sent {sent} of {total}; {left} remain in {directory} "
+            "(Kafka unreachable or refusing: see `vdt-ai test-connection`)"
+        )
+    say(f"sent {sent} events; spool {directory} is empty", fg="green")
+
+
+# -- send -------------------------------------------------------------------------
+
+
+@main.command(epilog="Example: cat calls.jsonl | vdt-ai send --type model_call")
+@click.option("--type", "event_type", required=True, type=click.Choice(TYPE_NAMES))
+@click.argument("file", type=click.File("r"), default="-")
+@click.pass_obj
+def send(state: State, event_type: str, file: TextIO) -> None:
+    """Log events from JSON lines (a FILE or stdin), one event per line.
+
+    Each line holds the event's fields, e.g. {"model_name": "m", "latency_ms": 3}.
+    Bad lines are reported with their number and reason; the rest are sent.
+    """
+    from .client import VDTClient
+
+    cls = EVENT_CLASSES[EventType(event_type)]
+    try:
+        client = VDTClient(config_file=state.config, profile=state.profile)
+    except ConfigError as exc:
+        raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
+    good = bad = 0
+    try:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line)
+                if not isinstance(fields, dict):
+                    raise ValueError("expected a JSON object")
+                client.log_event(build_event(cls, fields))
+                good += 1
+            except (ValueError, ValidationError) as exc:
+                bad += 1
+                if isinstance(exc, VDTError):
+                    reason = exc.message
+                elif isinstance(exc, json.JSONDecodeError):
+                    reason = f"not JSON: {exc}"
+                else:
+                    reason = str(exc)
+                say(f"line {number}: {reason}", err=True, fg="yellow")
+    finally:
+        client.close()  # flushes; what Kafka did not ack in time is spooled
+    stats = client.stats()
+    say(
+        f"sent {good} events ({stats.delivered} delivered, {stats.spooled} kept in "
+        f"the spool for `vdt-ai sync`); {bad} bad lines"
+    )
+    if bad:
+        raise click.exceptions.Exit(EXIT_FAILURE)
