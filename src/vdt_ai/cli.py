@@ -155,7 +155,7 @@ def configure(
         if profile
         else document
     )
-    interactive = sys.stdin.isatty()
+    interactive = _interactive()
     if api_key is None and "api_key" not in table and interactive:
         api_key = click.prompt(
             "API key", hide_input=True, default="", show_default=False
@@ -188,6 +188,11 @@ def configure(
         for k, v in sorted(updates.items())
     )
     say(f"saved {saved or 'nothing new'} to {where}")
+
+
+def _interactive() -> bool:
+    """``True`` when a person can answer prompts (stdin is a terminal)."""
+    return sys.stdin.isatty()
 
 
 def _masked_key(key: str) -> str:
