@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, TextIO, Tuple
 
 import click
+from pydantic import SecretStr
 
 from . import _toml
 from ._redact import redact
@@ -278,6 +279,8 @@ def _setting_rows(settings: Settings) -> List[Tuple[str, Any, str]]:
         value = getattr(settings, name)
         if name == "api_key":
             value = _masked_key(value.get_secret_value()) if value is not None else None
+        elif isinstance(value, SecretStr):
+            value = "****"
         elif isinstance(value, Path):
             value = str(value)
         rows.append((name, value, settings.source_of(name)))

@@ -44,6 +44,7 @@ from .models import (
     Source,
     build_event,
 )
+from .policy import DataPolicy
 from .spool import SpoolTransport
 from .transport import Counters, Stats, Transport
 
@@ -72,6 +73,11 @@ class VDTClient:
             :class:`vdt_ai.VDTError` (``AuthenticationError``,
             ``AuthorizationError``, ``TransportError``) for each kind of
             delivery problem. It must return quickly; what it raises is ignored.
+        before_send: called with each event after sampling and the data policy,
+            before it is encoded: return the event (or an edited copy,
+            ``event.model_copy(update=...)``) to send it, ``None`` to drop it
+            (counted ``filtered``). If it raises, the event is dropped and
+            counted ``failed``.
         **settings: any :class:`vdt_ai.config.Settings` field, plus
             ``config_file`` and ``profile`` to choose the config file and
             profile. Keyword arguments win over environment and file.
@@ -93,6 +99,7 @@ class VDTClient:
         *,
         transport: Optional[Transport] = None,
         on_error: Optional[Callable[[VDTError], None]] = None,
+        before_send: Optional[Callable[[Event], Optional[Event]]] = None,
         **settings: Any,
     ) -> None:
         if api_key is not None:
@@ -113,6 +120,11 @@ class VDTClient:
         )
         self._default_tags = dict(s.tags)
         self._sample_below = int(s.sample_rate * _SAMPLE_SPACE)
+        self._policy = DataPolicy(
+            s.data_policy,
+            s.hash_salt.get_secret_value() if s.hash_salt is not None else None,
+        )
+        self._before_send = before_send
         self._encoder = Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes)
         self._transport = (
             transport
@@ -337,8 +349,8 @@ class VDTClient:
                 event_type="metric",
             )
         when = timestamp if timestamp is not None else _now()
-        prepared = [
-            self._prepare(
+        built = [
+            self._build(
                 Metric,
                 {"name": name, "value": value, "step": step, "run_id": run_id},
                 tags,
@@ -348,11 +360,9 @@ class VDTClient:
             )
             for name, value in metrics.items()
         ]
-        ids = []
-        for event, record in prepared:
-            if self._submit(event, record):
-                ids.append(event.event_id)
-        return ids
+        # Every event is validated and encoded before the first is sent.
+        finished = [f for f in map(self._finish, built) if f is not None]
+        return [event.event_id for event, record in finished if self._submit(record)]
 
     def log_ground_truth(
         self,
@@ -462,8 +472,11 @@ class VDTClient:
             raise ValidationError([("event", "must be a vdt_ai event model")])
         tags = {**self._default_tags, **event.tags}
         event = event.model_copy(update={"source": self._source, "tags": tags})
-        record = self._encoder.encode(event)
-        return event.event_id if self._submit(event, record) else None
+        finished = self._finish(event)
+        if finished is None:
+            return None
+        event, record = finished
+        return event.event_id if self._submit(record) else None
 
     def check_connection(self, timeout: float = 10.0) -> Any:
         """Checks, step by step, that this client's settings reach and may write
@@ -556,10 +569,14 @@ class VDTClient:
         trace_id: Optional[str],
         span_id: Optional[str],
     ) -> Optional[UUID]:
-        event, record = self._prepare(cls, fields, tags, timestamp, trace_id, span_id)
-        return event.event_id if self._submit(event, record) else None
+        event = self._build(cls, fields, tags, timestamp, trace_id, span_id)
+        finished = self._finish(event)
+        if finished is None:
+            return None
+        event, record = finished
+        return event.event_id if self._submit(record) else None
 
-    def _prepare(
+    def _build(
         self,
         cls: Type[Event],
         fields: Dict[str, Any],
@@ -567,7 +584,7 @@ class VDTClient:
         timestamp: Optional[dt.datetime],
         trace_id: Optional[str],
         span_id: Optional[str],
-    ) -> Tuple[Event, Record]:
+    ) -> Event:
         # ``fields`` holds every argument of the call: None means "not given",
         # which the models read as their default.
         values = fields
@@ -582,14 +599,51 @@ class VDTClient:
             values["trace_id"] = trace_id
         if span_id is not None:
             values["span_id"] = span_id
-        event = build_event(cls, values)
-        return event, self._encoder.encode(event)
+        return build_event(cls, values)
 
-    def _submit(self, event: Event, record: Record) -> bool:
+    def _finish(self, event: Event) -> Optional[Tuple[Event, Record]]:
+        """Sampling, data policy, before_send, encoding; None when not sent."""
         if self._sample_below < _SAMPLE_SPACE:
             if (event.event_id.int & (_SAMPLE_SPACE - 1)) >= self._sample_below:
                 self._counters.add("sampled_out")
-                return False
+                return None
+        event = self._policy.apply(event)
+        if self._before_send is not None:
+            kept = self._run_before_send(event)
+            if kept is None:
+                return None
+            event = kept
+        return event, self._encoder.encode(event)
+
+    def _run_before_send(self, event: Event) -> Optional[Event]:
+        assert self._before_send is not None
+        try:
+            result = self._before_send(event)
+        except Exception as exc:
+            # A failing scrubber must not let unscrubbed data out: drop.
+            self._counters.add("failed")
+            _log.log_once(
+                "before-send-raised",
+                "ERROR",
+                "before_send raised; the event was dropped",
+                error=type(exc).__name__,
+            )
+            return None
+        if result is None:
+            self._counters.add("filtered")
+            return None
+        if not isinstance(result, Event):
+            self._counters.add("failed")
+            _log.log_once(
+                "before-send-type",
+                "ERROR",
+                "before_send returned neither an event nor None; dropped",
+                returned=type(result).__name__,
+            )
+            return None
+        return result
+
+    def _submit(self, record: Record) -> bool:
         if self._closed:
             self._counters.add("dropped")
             _log.log_once(

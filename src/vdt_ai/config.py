@@ -54,7 +54,7 @@ SOURCE_ARGUMENT = "argument"
 SOURCE_DEFAULT = "default"
 
 # Settings whose environment value is JSON rather than a plain string.
-_TABLE_SETTINGS = {"tags"}
+_TABLE_SETTINGS = {"tags", "data_policy"}
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -111,8 +111,11 @@ class Settings(BaseSettings):
         enabled: ``False`` makes every call a no-op.
         max_event_bytes: largest encoded event accepted.
         tags: tags added to every event (an event's own tags win).
-        handle_sigterm: on SIGTERM with no handler of the program's own, exit
-            through ``SystemExit`` so pending events are flushed or spooled.
+        handle_sigterm: on SIGTERM with no handler of the program's own,
+            close clients (flush or spool) before the process dies.
+        data_policy: field path -> ``mask``/``hash``/``drop``/``keep``, applied
+            before events leave the process (see :mod:`vdt_ai.policy`).
+        hash_salt: the salt of ``hash`` rules (required when one exists).
     """
 
     model_config = SettingsConfigDict(
@@ -150,6 +153,10 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(default=1024 * 1024, ge=1024)
     tags: Dict[str, str] = Field(default_factory=dict)
     handle_sigterm: bool = True
+    data_policy: Dict[str, Literal["mask", "hash", "drop", "keep"]] = Field(
+        default_factory=dict
+    )
+    hash_salt: Optional[SecretStr] = None
 
     _sources: Dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -189,6 +196,15 @@ class Settings(BaseSettings):
         register_secret(match.group(2))
         return value
 
+    @field_validator("hash_salt")
+    @classmethod
+    def _check_salt(cls, value: Optional[SecretStr]) -> Optional[SecretStr]:
+        if value is not None:
+            if len(value.get_secret_value()) < 16:
+                raise PydanticCustomError("hash_salt", "must be at least 16 characters")
+            register_secret(value.get_secret_value())
+        return value
+
     @field_validator("topic_prefix")
     @classmethod
     def _check_topic_prefix(cls, value: str) -> str:
@@ -219,6 +235,15 @@ class Settings(BaseSettings):
                 "security_protocol {protocol} needs an api_key (its id and secret "
                 "are the SASL username and password)",
                 {"protocol": self.security_protocol},
+            )
+        from .policy import validate_rules
+
+        problems = validate_rules(self.data_policy, self.hash_salt is not None)
+        if problems:
+            raise PydanticCustomError(
+                "data_policy",
+                "{problems}",
+                {"problems": "; ".join(problems), "field": "data_policy"},
             )
         if (self.ssl_certificate_location is None) != (self.ssl_key_location is None):
             raise PydanticCustomError(
@@ -460,6 +485,8 @@ def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigErr
     first_setting: Optional[str] = None
     for error in exc.errors(include_input=False, include_url=False):
         loc = [str(part) for part in error["loc"]]
+        if not loc and "field" in error.get("ctx", {}):
+            loc = [str(error["ctx"]["field"])]  # a cross-field check names its setting
         setting = loc[0] if loc else None
         if setting is None:
             problems.append(error["msg"])

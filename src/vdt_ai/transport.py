@@ -22,6 +22,7 @@ COUNTER_NAMES = (
     "failed",
     "sampled_out",
     "replayed",
+    "filtered",
 )
 
 
@@ -38,6 +39,7 @@ class Stats:
         sampled_out: valid events skipped by ``sample_rate``.
         replayed: spooled events (from this run, an earlier one or offline
             mode) that the spool replay delivered to Kafka later.
+        filtered: valid events that ``before_send`` dropped.
     """
 
     accepted: int = 0
@@ -47,6 +49,7 @@ class Stats:
     failed: int = 0
     sampled_out: int = 0
     replayed: int = 0
+    filtered: int = 0
 
     def as_dict(self) -> Dict[str, int]:
         """The counts as a plain dict."""

@@ -110,6 +110,16 @@ def test_validate_config_lists_values_and_sources(
     }
 
 
+def test_validate_config_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VDT_AI_HASH_SALT", "salt-salt-salt-salt-0001")
+    monkeypatch.setenv("VDT_AI_DATA_POLICY", '{"input_data.email": "hash"}')
+    result = run("validate-config", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["settings"]["hash_salt"]["value"] == "****"
+    assert "salt-salt-salt-salt-0001" not in result.output
+
+
 def test_validate_config_lists_each_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VDT_AI_SAMPLE_RATE", "7")
     monkeypatch.setenv("VDT_AI_SHUTDOWN_TIMEOUT", "-1")

@@ -1,0 +1,264 @@
+"""What leaves the process: field rules, a secret-key denylist, ``before_send``.
+
+Applied to every event after validation and sampling, before serialization:
+
+1. ``data_policy`` rules, ``{"<field path>": "mask" | "hash" | "drop" | "keep"}``.
+   A path starts with an event field (``input_data``, ``prediction``,
+   ``actual``, ``metrics``, ``request_id``, ``error_message``, ``tags``...)
+   and goes on through dict keys: ``"input_data.user.email"``. Lists are
+   transparent: ``"input_data.items.sku"`` reaches the ``sku`` of every item.
+   ``mask`` writes ``"****"``; ``hash`` writes ``"sha256:<hex>"`` of the salted
+   canonical JSON of the value (``hash_salt``; equal values hash equal, so
+   joins still work); ``drop`` removes the key (a top-level field becomes
+   ``None``); ``keep`` sends the value as it is, even past the denylist.
+2. The denylist: a key in any free-form value or in ``tags`` that looks like
+   a secret (password, passwd, secret, token, api_key, apikey, authorization,
+   cookie, ssn, credit_card, private_key, ...) has its value masked, unless a
+   rule for that exact path says ``keep``.
+3. ``before_send(event) -> event | None``: the caller's last word. Returning
+   ``None`` drops the event (counted ``filtered``). If it raises or returns
+   something else, the event is dropped too (counted ``failed``, logged once):
+   a failing scrubber must not let unscrubbed data out.
+"""
+
+import hashlib
+import json
+import re
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from .models import Event
+
+MASK = "****"
+ACTIONS = ("mask", "hash", "drop", "keep")
+
+# Keys whose values are masked by default, after lower-casing and removing
+# everything but letters and digits ("X-Api-Key" -> "xapikey").
+DENYLIST_SUBSTRINGS = (
+    "password",
+    "passwd",
+    "secret",
+    "apikey",
+    "authorization",
+    "cookie",
+    "creditcard",
+    "cardnumber",
+    "privatekey",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "sessionid",
+    "bearer",
+)
+DENYLIST_EXACT = frozenset(
+    ("token", "auth", "ssn", "cvv", "cvc", "pin", "otp", "iban", "setcookie")
+)
+
+# Event fields holding free-form values; tags are str -> str.
+_FREE_FORM = {"input_data", "prediction", "actual", "metrics"}
+# Top-level string fields a rule may mask or hash, and those it may also drop.
+_TEXT_FIELDS = {
+    "model_name",
+    "model_version",
+    "request_id",
+    "error_type",
+    "error_message",
+    "trace_id",
+    "span_id",
+    "dataset_name",
+    "name",
+    "run_id",
+    "job_name",
+}
+_DROPPABLE = {"model_version", "request_id", "error_type", "error_message"} | {
+    "trace_id",
+    "span_id",
+}
+_NORMALISE = re.compile(r"[^a-z0-9]")
+_CONTAINERS = (dict, list)
+_NO_RULES: Dict[Tuple[str, ...], str] = {}
+
+BeforeSend = Callable[[Event], Optional[Event]]
+
+
+def is_sensitive_key(key: str) -> bool:
+    """``True`` when ``key`` names a value the denylist masks."""
+    name = _NORMALISE.sub("", key.lower())
+    return name in DENYLIST_EXACT or any(part in name for part in DENYLIST_SUBSTRINGS)
+
+
+def known_fields() -> Iterable[str]:
+    """The event fields a rule may start with."""
+    return sorted(_FREE_FORM | _TEXT_FIELDS | {"tags"})
+
+
+def validate_rules(rules: Mapping[str, str], has_salt: bool) -> List[str]:
+    """Problems with a ``data_policy`` (empty when it is fine)."""
+    problems = []
+    fields = set(known_fields())
+    for path, action in rules.items():
+        head, _, rest = path.partition(".")
+        if not path or any(not part for part in path.split(".")):
+            problems.append(f"rule {path!r}: empty path segment")
+        elif head not in fields:
+            problems.append(
+                f"rule {path!r}: {head!r} is not a field rules apply to "
+                f"(one of {', '.join(sorted(fields))})"
+            )
+        elif head in _TEXT_FIELDS and rest:
+            problems.append(f"rule {path!r}: {head} is text, it has no sub-fields")
+        elif head in _TEXT_FIELDS and action == "drop" and head not in _DROPPABLE:
+            problems.append(f"rule {path!r}: {head} is required; mask or hash it")
+        elif head == "tags" and not rest:
+            problems.append(f"rule {path!r}: name a tag, e.g. 'tags.user'")
+        if action not in ACTIONS:
+            problems.append(
+                f"rule {path!r}: action must be one of {', '.join(ACTIONS)}"
+            )
+        if action == "hash" and not has_salt:
+            problems.append(
+                f"rule {path!r}: 'hash' needs hash_salt (unsalted hashes of emails "
+                "or ids can be reversed by guessing)"
+            )
+    return problems
+
+
+class DataPolicy:
+    """Applies ``data_policy`` rules and the denylist to events.
+
+    Args:
+        rules: field path -> action.
+        salt: the ``hash_salt`` for ``hash`` rules.
+        denylist: mask secret-looking keys (default ``True``).
+    """
+
+    def __init__(
+        self,
+        rules: Optional[Mapping[str, str]] = None,
+        salt: Optional[str] = None,
+        denylist: bool = True,
+    ) -> None:
+        self._salt = (salt or "").encode()
+        self._denylist = denylist
+        # {first segment: {remaining path tuple: action}}
+        self._rules: Dict[str, Dict[Tuple[str, ...], str]] = {}
+        for path, action in (rules or {}).items():
+            head, *rest = path.split(".")
+            self._rules.setdefault(head, {})[tuple(rest)] = action
+        self._sensitive_cache: Dict[str, bool] = {}
+        self._plans: Dict[type, Tuple[List[Tuple[str, str]], List[str]]] = {}
+
+    def apply(self, event: Event) -> Event:
+        """``event`` with the rules and denylist applied (the same object when
+        nothing changed)."""
+        cls = type(event)
+        plan = self._plans.get(cls)
+        if plan is None:
+            plan = self._plan(cls)
+        text_rules, free_form = plan
+        updates: Optional[Dict[str, Any]] = None
+        for name, action in text_rules:
+            value = getattr(event, name)
+            if value is not None:
+                updates = updates or {}
+                updates[name] = None if action == "drop" else self._act(action, value)
+        for name in free_form:
+            value = getattr(event, name)
+            if value is None or (
+                type(value) not in _CONTAINERS and name not in self._rules
+            ):
+                continue
+            new = self._field(name, value)
+            if new is not value:
+                updates = updates or {}
+                updates[name] = new
+        if event.tags:
+            tags = self._walk(event.tags, (), self._rules.get("tags", _NO_RULES))
+            if tags is not event.tags:
+                updates = updates or {}
+                updates["tags"] = tags
+        return event.model_copy(update=updates) if updates else event
+
+    # -- internals ----------------------------------------------------------------
+
+    def _plan(self, cls: type) -> Tuple[List[Tuple[str, str]], List[str]]:
+        fields = cls.model_fields  # type: ignore[attr-defined]
+        text_rules = [
+            (name, rules[()])
+            for name, rules in self._rules.items()
+            if name in fields
+            and name in _TEXT_FIELDS
+            and rules.get((), "keep") != "keep"
+        ]
+        free_form = [name for name in sorted(_FREE_FORM) if name in fields]
+        self._plans[cls] = (text_rules, free_form)
+        return text_rules, free_form
+
+    def _field(self, name: str, value: Any) -> Any:
+        rules = self._rules.get(name, _NO_RULES)
+        action = rules.get(())
+        if action is not None:
+            if action == "keep":
+                return value
+            return None if action == "drop" else self._act(action, value)
+        if not rules and not self._denylist:
+            return value
+        return self._walk(value, (), rules)
+
+    def _walk(
+        self, value: Any, path: Tuple[str, ...], rules: Dict[Tuple[str, ...], str]
+    ) -> Any:
+        # Copy-on-write: containers are copied only where something changes.
+        if type(value) is dict:
+            changed: Optional[Dict[str, Any]] = None
+            cache = self._sensitive_cache
+            for key, item in value.items():
+                child = path + (key,) if rules else path
+                action = rules.get(child) if rules else None
+                if action is None and self._denylist:
+                    sensitive = cache.get(key)
+                    if sensitive is None:
+                        sensitive = self._sensitive(key)
+                    if sensitive:
+                        action = "mask"
+                if action is not None:
+                    if action == "keep":
+                        continue
+                    if changed is None:
+                        changed = dict(value)
+                    if action == "drop":
+                        del changed[key]
+                    else:
+                        changed[key] = self._act(action, item)
+                elif type(item) in _CONTAINERS:
+                    new = self._walk(item, child, rules)
+                    if new is not item:
+                        if changed is None:
+                            changed = dict(value)
+                        changed[key] = new
+            return value if changed is None else changed
+        if type(value) is list:
+            copied: Optional[List[Any]] = None
+            for index, item in enumerate(value):
+                if type(item) in _CONTAINERS:
+                    new = self._walk(item, path, rules)
+                    if new is not item:
+                        if copied is None:
+                            copied = list(value)
+                        copied[index] = new
+            return value if copied is None else copied
+        return value
+
+    def _sensitive(self, key: str) -> bool:
+        known = self._sensitive_cache.get(key)
+        if known is None:
+            known = is_sensitive_key(key)
+            if len(self._sensitive_cache) < 10_000:
+                self._sensitive_cache[key] = known
+        return known
+
+    def _act(self, action: str, value: Any) -> Any:
+        if action == "mask":
+            return MASK
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(self._salt + canonical.encode()).hexdigest()
+        return f"sha256:{digest}"
