@@ -24,7 +24,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     _log._once_keys.clear()  # each test sees its own first occurrences
+    # Files the tests write are private, as `vdt-ai configure` makes them; a
+    # test of the group/other-readable warning sets its mode itself.
+    old_umask = os.umask(0o077)
     yield
+    os.umask(old_umask)
 
 
 @pytest.fixture

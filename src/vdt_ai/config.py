@@ -21,9 +21,22 @@ setting and where it came from. ``VDT_AI_DISABLED=1`` is the same as
 import json
 import os
 import re
+import stat
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple, Type, Union
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    Literal,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    Union,
+)
 
 from pydantic import (
     Field,
@@ -390,6 +403,7 @@ def _read_file(
                 source=str(path),
             )
         return {}
+    _warn_if_shared(path)
     data = _parse_toml(path)
     profiles = data.pop("profiles", {})
     if not isinstance(profiles, dict):
@@ -417,6 +431,30 @@ def _read_file(
                 source=str(path),
             )
     return merged
+
+
+class ConfigPermissionWarning(UserWarning):
+    """The config file (which may hold the API key) is readable by others."""
+
+
+_warned_paths: Set[str] = set()
+
+
+def _warn_if_shared(path: Path) -> None:
+    if os.name != "posix":  # pragma: no cover
+        return
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:  # pragma: no cover
+        return
+    if mode & 0o077 and str(path) not in _warned_paths:
+        _warned_paths.add(str(path))
+        warnings.warn(
+            f"config file {path} is readable by group or others (mode "
+            f"{mode:o}); it may hold the API key: chmod 600 {path}",
+            ConfigPermissionWarning,
+            stacklevel=4,
+        )
 
 
 def _parse_toml(path: Path) -> Dict[str, Any]:

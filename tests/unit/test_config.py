@@ -215,6 +215,18 @@ def test_sasl_needs_a_key_and_tls_pairs_go_together() -> None:
         load_settings(ssl_certificate_location="/c.pem")
 
 
+def test_config_file_readable_by_others_warns_once() -> None:
+    from vdt_ai.config import ConfigPermissionWarning, _warned_paths
+
+    path = write(default_config_path(), 'environment = "x"\n')
+    path.chmod(0o644)
+    _warned_paths.discard(str(path))
+    with pytest.warns(ConfigPermissionWarning, match="chmod 600"):
+        load_settings()
+    load_settings()  # once per file: no second warning (warnings are errors here)
+    path.chmod(0o600)
+
+
 def test_settings_is_frozen() -> None:
     s = load_settings()
     with pytest.raises(Exception):
