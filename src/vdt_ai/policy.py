@@ -14,7 +14,9 @@ Applied to every event after validation and sampling, before serialization:
 2. The denylist: a key in any free-form value or in ``tags`` that looks like
    a secret (password, passwd, secret, token, api_key, apikey, authorization,
    cookie, ssn, credit_card, private_key, ...) has its value masked, unless a
-   rule for that exact path says ``keep``.
+   rule for that exact path says ``keep``. Text anywhere in free-form values
+   and in ``error_message`` that holds a VDT API key has the key's secret
+   masked (``vdt_<id>_****``).
 3. ``before_send(event) -> event | None``: the caller's last word. Returning
    ``None`` drops the event (counted ``filtered``). If it raises or returns
    something else, the event is dropped too (counted ``failed``, logged once):
@@ -26,6 +28,7 @@ import json
 import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ._redact import API_KEY_PATTERN, mask_api_key
 from .models import Event
 
 MASK = "****"
@@ -78,6 +81,10 @@ _CONTAINERS = (dict, list)
 _NO_RULES: Dict[Tuple[str, ...], str] = {}
 
 BeforeSend = Callable[[Event], Optional[Event]]
+
+
+def _mask_keys(text: str) -> str:
+    return API_KEY_PATTERN.sub(lambda m: mask_api_key(m.group(1)), text)
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -161,10 +168,22 @@ class DataPolicy:
             if value is not None:
                 updates = updates or {}
                 updates[name] = None if action == "drop" else self._act(action, value)
+        message = getattr(event, "error_message", None)
+        if (
+            message is not None
+            and "vdt_" in message
+            and "error_message" not in (updates or {})
+        ):
+            masked = _mask_keys(message)
+            if masked != message:
+                updates = updates or {}
+                updates["error_message"] = masked
         for name in free_form:
             value = getattr(event, name)
             if value is None or (
-                type(value) not in _CONTAINERS and name not in self._rules
+                type(value) not in _CONTAINERS
+                and name not in self._rules
+                and not (type(value) is str and "vdt_" in value)
             ):
                 continue
             new = self._field(name, value)
@@ -235,17 +254,29 @@ class DataPolicy:
                         if changed is None:
                             changed = dict(value)
                         changed[key] = new
+                elif type(item) is str and "vdt_" in item:
+                    new = _mask_keys(item)
+                    if new != item:
+                        if changed is None:
+                            changed = dict(value)
+                        changed[key] = new
             return value if changed is None else changed
         if type(value) is list:
             copied: Optional[List[Any]] = None
             for index, item in enumerate(value):
-                if type(item) in _CONTAINERS:
-                    new = self._walk(item, path, rules)
-                    if new is not item:
+                if type(item) in _CONTAINERS or (type(item) is str and "vdt_" in item):
+                    new = (
+                        self._walk(item, path, rules)
+                        if type(item) in _CONTAINERS
+                        else _mask_keys(item)
+                    )
+                    if new is not item and new != item:
                         if copied is None:
                             copied = list(value)
                         copied[index] = new
             return value if copied is None else copied
+        if type(value) is str and "vdt_" in value:
+            return _mask_keys(value)
         return value
 
     def _sensitive(self, key: str) -> bool:

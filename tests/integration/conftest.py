@@ -20,6 +20,9 @@ from vdt_ai.codec import TOPIC_SUFFIXES, Record
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
 BOOTSTRAP = "127.0.0.1:9092"
+SASL = "127.0.0.1:9094"
+SSL = "127.0.0.1:9095"
+TLS_DIR = ROOT / ".cache" / "kafka" / "tls"
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +130,77 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_key() -> Tuple[str, str, str]:
+    key_id = uuid.uuid4().hex[:12]
+    secret = uuid.uuid4().hex  # 32 [0-9a-f] characters
+    return key_id, secret, f"vdt_{key_id}_{secret}"
+
+
+@pytest.fixture
+def scram_user(broker: str) -> Iterator[Tuple[str, str, str]]:
+    """A SCRAM-SHA-512 user made through the admin client on 9092."""
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    key_id, secret, key = make_key()
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    upsert = UserScramCredentialUpsertion(
+        key_id,
+        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+        secret.encode(),
+    )
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=30)
+    time.sleep(1.0)  # credentials propagate through the metadata log
+    yield key_id, secret, key
+
+
+def grant(key_id: str, prefix: str) -> None:
+    """WRITE/DESCRIBE/READ/CREATE on the prefix's topics, READ on the CLI's
+    groups. (Since Kafka 3.0 WRITE implies idempotent writes: no cluster ACL.)"""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    bindings = [
+        AclBinding(
+            ResourceType.TOPIC,
+            prefix + ".",
+            ResourcePatternType.PREFIXED,
+            f"User:{key_id}",
+            "*",
+            operation,
+            AclPermissionType.ALLOW,
+        )
+        for operation in (
+            AclOperation.WRITE,
+            AclOperation.DESCRIBE,
+            AclOperation.READ,
+            AclOperation.CREATE,
+        )
+    ] + [
+        AclBinding(
+            ResourceType.GROUP,
+            "vdt-ai-",
+            ResourcePatternType.PREFIXED,
+            f"User:{key_id}",
+            "*",
+            AclOperation.READ,
+            AclPermissionType.ALLOW,
+        ),
+    ]
+    for future in admin.create_acls(bindings).values():
+        future.result(timeout=30)
+    time.sleep(1.0)

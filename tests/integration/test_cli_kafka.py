@@ -3,9 +3,8 @@
 import json
 import socket
 import time
-import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 from click.testing import CliRunner, Result
@@ -13,17 +12,17 @@ from click.testing import CliRunner, Result
 from vdt_ai import VDTClient
 from vdt_ai.cli import main
 
-from .conftest import BOOTSTRAP, assert_all_delivered, consume, topics_of
+from .conftest import (
+    BOOTSTRAP,
+    SASL,
+    assert_all_delivered,
+    consume,
+    grant,
+    make_key,
+    topics_of,
+)
 
 pytestmark = pytest.mark.integration
-
-SASL = "127.0.0.1:9094"
-
-
-def make_key() -> Tuple[str, str, str]:
-    key_id = uuid.uuid4().hex[:12]
-    secret = uuid.uuid4().hex + "X" * 0  # 32 [0-9a-f] characters
-    return key_id, secret, f"vdt_{key_id}_{secret}"
 
 
 def cli(*args: str, env: Dict[str, str], input: str = "") -> Result:
@@ -34,74 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def scram_user(broker: str) -> Iterator[Tuple[str, str, str]]:
-    """A SCRAM-SHA-512 user made through the admin client on 9092."""
-    from confluent_kafka.admin import (
-        AdminClient,
-        ScramCredentialInfo,
-        ScramMechanism,
-        UserScramCredentialUpsertion,
-    )
-
-    key_id, secret, key = make_key()
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    upsert = UserScramCredentialUpsertion(
-        key_id,
-        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
-        secret.encode(),
-    )
-    for future in admin.alter_user_scram_credentials([upsert]).values():
-        future.result(timeout=30)
-    time.sleep(1.0)  # credentials propagate through the metadata log
-    yield key_id, secret, key
-
-
-def grant(key_id: str, prefix: str) -> None:
-    """WRITE/DESCRIBE/READ/CREATE on the prefix's topics, READ on the CLI's
-    groups. (Since Kafka 3.0 WRITE implies idempotent writes: no cluster ACL.)"""
-    from confluent_kafka.admin import (
-        AclBinding,
-        AclOperation,
-        AclPermissionType,
-        AdminClient,
-        ResourcePatternType,
-        ResourceType,
-    )
-
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    bindings = [
-        AclBinding(
-            ResourceType.TOPIC,
-            prefix + ".",
-            ResourcePatternType.PREFIXED,
-            f"User:{key_id}",
-            "*",
-            operation,
-            AclPermissionType.ALLOW,
-        )
-        for operation in (
-            AclOperation.WRITE,
-            AclOperation.DESCRIBE,
-            AclOperation.READ,
-            AclOperation.CREATE,
-        )
-    ] + [
-        AclBinding(
-            ResourceType.GROUP,
-            "vdt-ai-",
-            ResourcePatternType.PREFIXED,
-            f"User:{key_id}",
-            "*",
-            AclOperation.READ,
-            AclPermissionType.ALLOW,
-        ),
-    ]
-    for future in admin.create_acls(bindings).values():
-        future.result(timeout=30)
-    time.sleep(1.0)
 
 
 def test_test_connection_succeeds_on_plaintext(prefix: str) -> None:

@@ -251,3 +251,24 @@ def test_log_metrics_with_before_send_keeps_atomic_validation(
     ids = client.log_metrics({"keep": 1.0, "drop": 2.0})
     assert len(ids) == 1 and len(memory) == 1
     assert client.stats().filtered == 1
+
+
+def test_api_keys_inside_free_text_are_masked(memory: MemoryTransport) -> None:
+    from ..conftest import API_KEY, KEY_ID, SECRET
+
+    client = VDTClient(transport=memory)
+    client.log_model_call(
+        "m",
+        input_data={"note": f"key={API_KEY}", "list": [f"x {API_KEY}", 1]},
+        prediction=f"p {API_KEY}",
+        error_message=f"failed with {API_KEY}",
+    )
+    event = memory.events[0]
+    assert isinstance(event, ModelCall)
+    assert event.input_data == {
+        "note": f"key=vdt_{KEY_ID}_****",
+        "list": [f"x vdt_{KEY_ID}_****", 1],
+    }
+    assert event.prediction == f"p vdt_{KEY_ID}_****"
+    assert event.error_message == f"failed with vdt_{KEY_ID}_****"
+    assert SECRET.encode() not in memory.records[0].value

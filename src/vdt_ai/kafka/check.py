@@ -185,6 +185,12 @@ def _is_auth(error: Any) -> bool:
     )
 
 
+def _is_tls(error: Any) -> bool:
+    from confluent_kafka import KafkaError
+
+    return bool(error.code() == KafkaError._SSL or "SSL handshake" in error.str())
+
+
 def _diagnose(errors: List[Any], settings: Settings, what: str) -> VDTError:
     from confluent_kafka import KafkaError
 
@@ -236,7 +242,9 @@ def _metadata(
             )
         except Exception:
             admin.poll(0.1)
-            if any(_is_auth(e) for e in errors) or time.monotonic() >= deadline:
+            if any(_is_auth(e) or _is_tls(e) for e in errors) or (
+                time.monotonic() >= deadline
+            ):
                 raise _Failed(
                     _diagnose(errors, settings, "reading cluster metadata")
                 ) from None
