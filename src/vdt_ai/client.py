@@ -206,27 +206,32 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            ModelCall,
-            {
-                "model_name": model_name,
-                "input_data": input_data,
-                "prediction": prediction,
-                "latency_ms": latency_ms,
-                "model_version": model_version,
-                "status": status,
-                "error_type": error_type,
-                "error_message": error_message,
-                "request_id": request_id,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "cost": cost,
-            },
-            tags,
-            timestamp,
-            trace_id,
-            span_id,
-        )
+        # Only the arguments given: each None the model validates costs time,
+        # and this is the busiest call of the SDK.
+        fields: Dict[str, Any] = {"model_name": model_name}
+        if input_data is not None:
+            fields["input_data"] = input_data
+        if prediction is not None:
+            fields["prediction"] = prediction
+        if latency_ms is not None:
+            fields["latency_ms"] = latency_ms
+        if error_type is not None or error_message is not None:
+            fields["error_type"] = error_type
+            fields["error_message"] = error_message
+            fields["status"] = status if status is not None else CallStatus.ERROR
+        else:
+            fields["status"] = status if status is not None else CallStatus.SUCCESS
+        if model_version is not None:
+            fields["model_version"] = model_version
+        if request_id is not None:
+            fields["request_id"] = request_id
+        if prompt_tokens is not None:
+            fields["prompt_tokens"] = prompt_tokens
+        if completion_tokens is not None:
+            fields["completion_tokens"] = completion_tokens
+        if cost is not None:
+            fields["cost"] = cost
+        return self._emit(ModelCall, fields, tags, timestamp, trace_id, span_id)
 
     def log_data_quality(
         self,

@@ -9,7 +9,7 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 from . import _forksafe
 from .codec import Record
@@ -77,6 +77,10 @@ class Counters:
         else:
             with self._lock:
                 self._bulk[name] += amount
+
+    def ticker(self, name: str) -> Callable[[], int]:
+        """A callable adding one to counter ``name`` (for per-event hot paths)."""
+        return self._ticks[name].__next__
 
     def snapshot(self) -> Stats:
         """The current counts."""

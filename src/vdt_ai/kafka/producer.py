@@ -57,16 +57,15 @@ class SharedProducer:
     """A producer, its poll thread, and what it has seen of the cluster's health.
 
     Attributes:
-        last_ack: ``time.monotonic()`` of the last acknowledged message.
-        last_failure: ``time.monotonic()`` of the last failed delivery or error.
+        last_outcome_ok: ``True`` when the last delivery report was an ack,
+            ``False`` after a failed report or a client-level error.
     """
 
     def __init__(self, conf: Dict[str, Any]) -> None:
         from confluent_kafka import Producer
 
         self.pid = os.getpid()
-        self.last_ack = 0.0
-        self.last_failure = 0.0
+        self.last_outcome_ok = False
         self._listeners: List[ErrorListener] = []
         self._users = 0
         self._stop = threading.Event()
@@ -81,18 +80,10 @@ class SharedProducer:
 
     # -- health ---------------------------------------------------------------
 
-    def note_ack(self) -> None:
-        """Records a successful delivery."""
-        self.last_ack = time.monotonic()
-
-    def note_failure(self) -> None:
-        """Records a failed delivery."""
-        self.last_failure = time.monotonic()
-
     @property
     def healthy(self) -> bool:
         """``True`` when the last delivery outcome was an ack."""
-        return self.last_ack > 0 and self.last_ack >= self.last_failure
+        return self.last_outcome_ok
 
     def add_error_listener(self, listener: ErrorListener) -> None:
         """Calls ``listener(KafkaError)`` for each client-level error."""
@@ -104,7 +95,7 @@ class SharedProducer:
             self._listeners.remove(listener)
 
     def _on_error(self, error: Any) -> None:
-        self.note_failure()
+        self.last_outcome_ok = False
         for listener in list(self._listeners):
             try:
                 listener(error)

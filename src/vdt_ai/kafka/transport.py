@@ -113,19 +113,31 @@ class KafkaTransport(Transport):
     # -- outcomes -----------------------------------------------------------------
 
     def _callback_for(self, counters: Counters) -> Any:
-        callback = functools.partial(self._delivered, counters)
-        self._callbacks[id(counters)] = callback
-        return callback
+        # Runs on the delivery thread once per event: keep the ack path to a
+        # counter tick and one attribute store (the caller waits on the GIL).
+        tick = counters.ticker("delivered")
+        failed = functools.partial(self._delivered, counters)
+        shared = self._shared
+
+        def on_delivery(error: Any, message: Any) -> None:
+            if error is None:
+                tick()
+                shared.last_outcome_ok = True  # type: ignore[union-attr]
+            else:
+                failed(error, message)
+
+        self._callbacks[id(counters)] = on_delivery
+        return on_delivery
 
     def _delivered(self, counters: Counters, error: Any, message: Any) -> None:
         shared = self._shared
         if error is None:
             counters.add("delivered")
             if shared is not None:
-                shared.note_ack()
+                shared.last_outcome_ok = True
             return
         if shared is not None:
-            shared.note_failure()
+            shared.last_outcome_ok = False
         record = self.record_from_report(message)
         code = error.code()
         if code in self._permanent:
