@@ -237,3 +237,38 @@ def test_nothing_anywhere_holds_the_secret(
     assert "SASL authentication" in everything or "authentication failed" in everything
     assert secret not in everything
     assert secret[:-1] not in everything
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+def test_other_sasl_mechanisms_write(
+    mechanism: str, prefix: str, tmp_path: Path
+) -> None:
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    if mechanism == "PLAIN":
+        # PLAIN users live in the broker's JAAS config (scripts/kafka-dev).
+        key_id, secret = "devplain0001", "DevPlainPasswordDevPlainPassword"
+    else:
+        key_id, secret, _ = make_key()
+        admin = AdminClient({"bootstrap.servers": "127.0.0.1:9092"})
+        upsert = UserScramCredentialUpsertion(
+            key_id,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+            secret.encode(),
+        )
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(timeout=30)
+        time.sleep(1.0)
+    grant(key_id, prefix)
+    client = sasl_client(
+        f"vdt_{key_id}_{secret}", prefix, tmp_path, sasl_mechanism=mechanism
+    )
+    ids = {str(client.log_metric("m", float(i))) for i in range(20)}
+    assert client.flush(30) == 0, client.stats()
+    assert_all_delivered(consume(topics_of(prefix), ids), ids)
+    client.close()
