@@ -5,11 +5,13 @@ PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test lint unit integration coverage matrix proto clean broker-up broker-down bench
+.PHONY: dev demo test lint unit integration integrations coverage matrix proto clean broker-up broker-down bench
 
+# The main environment also carries the frameworks the integrations are
+# tested against (the CPython matrix runs the core unit tests only).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,sklearn,spark]"
 	touch $@
 
 dev: $(BIN)/.installed
@@ -29,6 +31,11 @@ unit: dev
 # Against the real broker (started if needed; `make broker-down` stops it).
 integration: dev broker-up
 	$(BIN)/python -m pytest tests/integration -q -m integration -p no:logging \
+		--cov=vdt_ai --cov-branch --cov-append --cov-report=
+
+# Framework integrations against the real frameworks (and the broker).
+integrations: dev broker-up
+	$(BIN)/python -m pytest tests/integrations -q -p no:logging \
 		--cov=vdt_ai --cov-branch --cov-append --cov-report=
 
 coverage: dev
@@ -52,7 +59,7 @@ broker-down:
 matrix:
 	scripts/test-matrix
 
-test: lint unit integration coverage matrix
+test: lint unit integration integrations coverage matrix
 
 proto:
 	scripts/gen-proto

@@ -543,6 +543,28 @@ class VDTClient:
         events."""
         return self._counters.snapshot()
 
+    def report_integration_error(self, where: str, error: BaseException) -> None:
+        """Counts (``stats().integration_errors``) and logs once an error an
+        integration caught so that the user's code could go on.
+
+        Args:
+            where: the integration and step, e.g. ``"sklearn.predict"``.
+            error: the exception that was caught.
+        """
+        self._counters.add("integration_errors")
+        _log.log_once(
+            f"integration:{where}:{type(error).__name__}",
+            "ERROR",
+            "an integration failed; the user's call went on",
+            where=where,
+            error=f"{type(error).__name__}: {error}",
+        )
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "VDTClient":
+        # A client is a shared resource (producer, spool): copies of objects
+        # that hold one (sklearn's clone(), copy.deepcopy) share it.
+        return self
+
     @property
     def closed(self) -> bool:
         """``True`` after :meth:`close`."""

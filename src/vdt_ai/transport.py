@@ -23,6 +23,7 @@ COUNTER_NAMES = (
     "sampled_out",
     "replayed",
     "filtered",
+    "integration_errors",
 )
 
 
@@ -40,6 +41,8 @@ class Stats:
         replayed: spooled events (from this run, an earlier one or offline
             mode) that the spool replay delivered to Kafka later.
         filtered: valid events that ``before_send`` dropped.
+        integration_errors: failures inside framework integrations that were
+            caught so the user's call could go on.
     """
 
     accepted: int = 0
@@ -50,6 +53,7 @@ class Stats:
     sampled_out: int = 0
     replayed: int = 0
     filtered: int = 0
+    integration_errors: int = 0
 
     def as_dict(self) -> Dict[str, int]:
         """The counts as a plain dict."""

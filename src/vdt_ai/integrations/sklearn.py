@@ -1,0 +1,212 @@
+"""scikit-learn: log predictions and fits without changing your code's behaviour.
+
+Example::
+
+    from vdt_ai.integrations.sklearn import instrument, log_fit
+
+    model = log_fit(RandomForestClassifier(), X_train, y_train, run_id="run-7")
+    model = instrument(model, model_name="churn")
+    model.predict(X)          # returns what the estimator returns; logs a ModelCall
+
+``instrument`` returns a wrapper that behaves as the estimator: every attribute
+is the estimator's, ``predict``/``predict_proba``/``predict_log_proba``/
+``decision_function``/``transform`` are timed and logged (batch size, input
+summary, output summary or class distribution: never the rows), and it keeps
+``clone()``, ``get_params()``/``set_params()`` and pickling working. Supported:
+scikit-learn 1.1 to below 2.
+"""
+
+import time
+from typing import Any, Dict, Optional
+
+from ..client import VDTClient
+from ..models import CallStatus
+from ._common import (
+    batch_size,
+    class_distribution,
+    report,
+    require,
+    resolve,
+    summarize,
+)
+
+_sklearn = require("sklearn", "sklearn", ("1.1", "2"))
+from sklearn.base import BaseEstimator  # noqa: E402
+
+LOGGED_METHODS = (
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "decision_function",
+    "transform",
+)
+MAX_PARAM_TAGS = 50
+
+
+class InstrumentedEstimator(BaseEstimator):  # type: ignore[misc]
+    """An estimator that logs its prediction calls as ModelCall events.
+
+    Args:
+        estimator: the scikit-learn estimator (fitted or not).
+        model_name: the model name events carry.
+        client: the client to log with; default ``vdt_ai.get_client()``.
+        model_version: optional model version.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        model_name: str,
+        client: Optional[VDTClient] = None,
+        model_version: Optional[str] = None,
+    ) -> None:
+        self.estimator = estimator
+        self.model_name = model_name
+        self.client = client
+        self.model_version = model_version
+
+    # Everything not defined here is the estimator's (fitted attributes too).
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "estimator":
+            raise AttributeError(name)
+        attribute = getattr(self.__dict__["estimator"], name)
+        if name in LOGGED_METHODS and callable(attribute):
+            return _Logged(self, name, attribute)
+        return attribute
+
+    def fit(self, X: Any, y: Any = None, **kwargs: Any) -> "InstrumentedEstimator":
+        """Fits the wrapped estimator; returns this wrapper."""
+        self.estimator.fit(X, y, **kwargs)
+        return self
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # A client holds sockets and threads: the unpickled copy uses the
+        # process's default client (or one set again with .client = ...).
+        state = dict(self.__dict__)
+        state["client"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        return (
+            f"InstrumentedEstimator({self.estimator!r}, "
+            f"model_name={self.model_name!r})"
+        )
+
+
+class _Logged:
+    """A prediction method of the estimator, timed and logged."""
+
+    def __init__(self, owner: InstrumentedEstimator, name: str, method: Any) -> None:
+        self._owner = owner
+        self._name = name
+        self._method = method
+
+    def __call__(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            result = self._method(X, *args, **kwargs)
+        except Exception as exc:
+            self._log(X, None, start, exc)
+            raise  # the user's exception, unchanged
+        self._log(X, result, start, None)
+        return result
+
+    def _log(
+        self, X: Any, result: Any, start: float, error: Optional[BaseException]
+    ) -> None:
+        owner = self._owner
+        try:
+            latency_ms = (time.perf_counter() - start) * 1000
+            prediction: Dict[str, Any] = {}
+            if error is None:
+                prediction = summarize(result)
+                classes = class_distribution(result)
+                if classes is not None:
+                    prediction["class_distribution"] = classes
+            resolve(owner.client).log_model_call(
+                owner.model_name,
+                input_data={
+                    "method": self._name,
+                    "batch_size": batch_size(X),
+                    "summary": summarize(X),
+                },
+                prediction=prediction or None,
+                latency_ms=latency_ms,
+                model_version=owner.model_version,
+                status=CallStatus.ERROR if error is not None else CallStatus.SUCCESS,
+                error_type=type(error).__name__ if error is not None else None,
+                error_message=str(error) if error is not None else None,
+                tags={
+                    "framework": "sklearn",
+                    "estimator": type(owner.estimator).__name__,
+                },
+            )
+        except Exception as exc:  # never break the user's call
+            report(owner.client, f"sklearn.{self._name}", exc)
+
+
+def instrument(
+    estimator: Any,
+    model_name: str,
+    client: Optional[VDTClient] = None,
+    model_version: Optional[str] = None,
+) -> InstrumentedEstimator:
+    """Wraps ``estimator`` so that its prediction calls are logged.
+
+    Args:
+        estimator: a scikit-learn estimator or pipeline.
+        model_name: the model name events carry.
+        client: the client to log with; default ``vdt_ai.get_client()``.
+        model_version: optional model version.
+
+    Returns:
+        An :class:`InstrumentedEstimator` that behaves as ``estimator``.
+    """
+    return InstrumentedEstimator(estimator, model_name, client, model_version)
+
+
+def log_fit(
+    estimator: Any,
+    X: Any,
+    y: Any = None,
+    client: Optional[VDTClient] = None,
+    run_id: Optional[str] = None,
+    model_name: Optional[str] = None,
+    **fit_params: Any,
+) -> Any:
+    """Fits ``estimator`` and logs the fit as Metric events with ``run_id``.
+
+    Logged: ``fit_duration_ms``, ``train_score`` (``estimator.score(X, y)``
+    when it has one) and ``train_rows``; the estimator's parameters become tags
+    (``param.<name>``). The user's exception from ``fit`` is re-raised
+    unchanged; a logging failure is counted and ignored.
+
+    Returns:
+        The fitted estimator (what ``estimator.fit`` returned).
+    """
+    start = time.perf_counter()
+    fitted = estimator.fit(X, y, **fit_params)
+    duration_ms = (time.perf_counter() - start) * 1000
+    try:
+        log = resolve(client)
+        metrics: Dict[str, float] = {"fit_duration_ms": duration_ms}
+        rows = batch_size(X)
+        if rows is not None:
+            metrics["train_rows"] = float(rows)
+        if y is not None and hasattr(estimator, "score"):
+            metrics["train_score"] = float(estimator.score(X, y))
+        tags = {"framework": "sklearn", "estimator": type(estimator).__name__}
+        if model_name:
+            tags["model_name"] = model_name
+        params = (
+            estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+        )
+        for name, value in list(params.items())[:MAX_PARAM_TAGS]:
+            tags[f"param.{name}"[:128]] = repr(value)[:256]
+        log.log_metrics(metrics, run_id=run_id, tags=tags)
+    except Exception as exc:
+        report(client, "sklearn.log_fit", exc)
+    return fitted
