@@ -1,0 +1,344 @@
+"""Apache Spark: job runs, distributed data quality, executor-side model calls.
+
+Example::
+
+    from vdt_ai.integrations.spark import (
+        log_dataframe_quality, monitor_batches, monitor_spark_job)
+
+    @monitor_spark_job("nightly_features")
+    def build(spark):
+        df = spark.read.parquet("s3://...")
+        log_dataframe_quality(df, "features")          # one aggregation, no collect
+        score = monitor_batches(predict_frame, "churn", {"bootstrap_servers": "k:9092"})
+        scored = df.mapInPandas(score, schema="id long, score double")
+        scored.write.parquet("s3://...")
+
+Supported: PySpark 3.5 to below 5, classic (non-Connect) sessions.
+"""
+
+import functools
+import os
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+
+from ..client import VDTClient
+from ..models import JobStatus, utc_now
+from ._common import batch_size, report, require, resolve, summarize
+
+require("pyspark", "spark", ("3.5", "5"))
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import types as T  # noqa: E402
+
+F_ = TypeVar("F_", bound=Callable[..., Any])
+
+_NUMERIC: Tuple[type, ...] = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_NUMERIC += (T.FloatType, T.DoubleType, T.DecimalType)
+_ORDERED = (T.DateType, T.TimestampType)
+
+
+class monitor_spark_job:  # noqa: N801 - used as a decorator, named like one
+    """Logs a Spark job run: ``started``, then ``succeeded`` or ``failed``.
+
+    A decorator or a context manager. While it runs, Spark jobs belong to the
+    job group ``vdt-ai-<run_id>``; at the end the JobRun event carries the
+    duration, the application id and the counts of jobs, stages and tasks
+    (completed, failed) of that group from ``SparkContext.statusTracker()``.
+    The user's exception is re-raised unchanged.
+
+    Args:
+        job_name: the job's name.
+        client: the client to log with; default ``vdt_ai.get_client()``.
+        run_id: the run id; default a new one per run.
+        spark: the session; default the active one.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        client: Optional[VDTClient] = None,
+        run_id: Optional[str] = None,
+        spark: Optional[SparkSession] = None,
+    ) -> None:
+        self.job_name = job_name
+        self.client = client
+        self.run_id = run_id
+        self.spark = spark
+        self._state: Dict[str, Any] = {}
+
+    def __call__(self, func: F_) -> F_:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            # A fresh monitor per call: each call is a run of its own.
+            with monitor_spark_job(self.job_name, self.client, self.run_id, self.spark):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def __enter__(self) -> "monitor_spark_job":
+        run_id = self.run_id or f"spark-{uuid.uuid4().hex[:16]}"
+        state: Dict[str, Any] = {"run_id": run_id, "start": utc_now()}
+        self._state = state
+        try:
+            spark = self.spark or SparkSession.getActiveSession()
+            if spark is not None:
+                context = spark.sparkContext
+                state["context"] = context
+                state["group"] = f"vdt-ai-{run_id}"
+                state["previous"] = (
+                    context.getLocalProperty("spark.jobGroup.id"),
+                    context.getLocalProperty("spark.job.description"),
+                )
+                context.setJobGroup(state["group"], f"{self.job_name} ({run_id})")
+                state["app_id"] = context.applicationId
+            resolve(self.client).log_job_run(
+                self.job_name,
+                JobStatus.STARTED,
+                run_id=run_id,
+                start_time=state["start"],
+                metrics={"application_id": state.get("app_id")},
+            )
+        except Exception as exc:
+            report(self.client, "spark.monitor_spark_job.start", exc)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        state = self._state
+        try:
+            end = utc_now()
+            metrics: Dict[str, Any] = {"application_id": state.get("app_id")}
+            context = state.get("context")
+            if context is not None:
+                metrics.update(_group_counts(context, state["group"]))
+                previous_group, previous_description = state["previous"]
+                context.setLocalProperty("spark.jobGroup.id", previous_group)
+                context.setLocalProperty("spark.job.description", previous_description)
+            resolve(self.client).log_job_run(
+                self.job_name,
+                JobStatus.FAILED if exc is not None else JobStatus.SUCCEEDED,
+                run_id=state["run_id"],
+                start_time=state["start"],
+                end_time=end,
+                error_type=type(exc).__name__ if exc is not None else None,
+                error_message=str(exc) if exc is not None else None,
+                metrics=metrics,
+            )
+        except Exception as error:
+            report(self.client, "spark.monitor_spark_job.end", error)
+        # Returning None: the user's exception (if any) propagates unchanged.
+
+
+def _group_counts(context: Any, group: str) -> Dict[str, int]:
+    tracker = context.statusTracker()
+    counts = dict.fromkeys(
+        (
+            "jobs",
+            "jobs_succeeded",
+            "jobs_failed",
+            "stages",
+            "tasks",
+            "tasks_completed",
+            "tasks_failed",
+        ),
+        0,
+    )
+    for job_id in tracker.getJobIdsForGroup(group):
+        job = tracker.getJobInfo(job_id)
+        if job is None:
+            continue
+        counts["jobs"] += 1
+        status = str(job.status)
+        counts["jobs_succeeded"] += status == "SUCCEEDED"
+        counts["jobs_failed"] += status == "FAILED"
+        for stage_id in job.stageIds:
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None:
+                continue
+            counts["stages"] += 1
+            counts["tasks"] += stage.numTasks
+            counts["tasks_completed"] += stage.numCompletedTasks
+            counts["tasks_failed"] += stage.numFailedTasks
+    return counts
+
+
+def _quoted(name: str) -> Any:
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def log_dataframe_quality(
+    df: DataFrame,
+    dataset_name: str,
+    client: Optional[VDTClient] = None,
+    columns: Optional[List[str]] = None,
+) -> Optional[Any]:
+    """Profiles ``df`` in one distributed aggregation and logs a DataQuality event.
+
+    Computed on the executors, one result row to the driver (no rows
+    collected): record count; records with at least one null (``null_count``);
+    per column: null count, approximate distinct count, and min/max/mean/stddev
+    for numeric columns (min/max for dates and timestamps).
+    ``anomaly_score`` is the largest per-column null fraction (0.0 to 1.0).
+
+    Args:
+        df: the DataFrame.
+        dataset_name: the dataset's name.
+        client: the client to log with; default ``vdt_ai.get_client()``.
+        columns: the columns to profile; default all.
+
+    Returns:
+        The event id, or ``None`` if the profile could not be logged (the
+        failure is counted in ``stats().integration_errors``).
+    """
+    try:
+        names = list(columns) if columns is not None else list(df.columns)
+        types = {field.name: field.dataType for field in df.schema.fields}
+        exprs = [F.count(F.lit(1)).alias("rows")]
+        if names:
+            # greatest() is one flat expression; a chain of ORs over hundreds
+            # of columns nests so deep that Catalyst overflows its stack.
+            flags = [_quoted(n).isNull().cast("int") for n in names]
+            any_null = F.greatest(*flags) if len(flags) > 1 else flags[0]
+            exprs.append(F.sum(any_null).alias("null_rows"))
+        plan: List[Tuple[str, Any, List[str]]] = []
+        for index, name in enumerate(names):
+            column = _quoted(name)
+            kind = types.get(name)
+            stats = ["nulls", "distinct"]
+            exprs.append(
+                F.sum(F.when(column.isNull(), 1).otherwise(0)).alias(f"c{index}_nulls")
+            )
+            exprs.append(F.approx_count_distinct(column).alias(f"c{index}_distinct"))
+            if isinstance(kind, _NUMERIC):
+                as_double = column.cast("double")
+                exprs += [
+                    F.min(as_double).alias(f"c{index}_min"),
+                    F.max(as_double).alias(f"c{index}_max"),
+                    F.mean(as_double).alias(f"c{index}_mean"),
+                    F.stddev(as_double).alias(f"c{index}_stddev"),
+                ]
+                stats += ["min", "max", "mean", "stddev"]
+            elif isinstance(kind, _ORDERED):
+                exprs += [
+                    F.min(column).alias(f"c{index}_min"),
+                    F.max(column).alias(f"c{index}_max"),
+                ]
+                stats += ["min", "max"]
+            plan.append((name, kind, stats))
+        row = df.agg(*exprs).collect()[0].asDict()
+        records = int(row["rows"])
+        profiles = []
+        worst = 0.0
+        for index, (name, kind, stats) in enumerate(plan):
+            profile: Dict[str, Any] = {
+                "name": name,
+                "dtype": kind.simpleString() if kind is not None else None,
+                "null_count": int(row[f"c{index}_nulls"] or 0),
+                "distinct_count": int(row[f"c{index}_distinct"] or 0),
+            }
+            for stat in stats[2:]:
+                value = row[f"c{index}_{stat}"]
+                if stat in ("mean", "stddev"):
+                    value = _finite(value)
+                elif stat in ("min", "max") and isinstance(value, float):
+                    value = _finite(value)
+                profile[stat] = value
+            if records:
+                worst = max(worst, profile["null_count"] / records)
+            profiles.append(profile)
+        return resolve(client).log_data_quality(
+            dataset_name,
+            record_count=records,
+            null_count=int(row.get("null_rows") or 0),
+            anomaly_score=worst,
+            columns=profiles,
+            tags={"framework": "spark"},
+        )
+    except Exception as exc:
+        report(client, "spark.log_dataframe_quality", exc)
+        return None
+
+
+def _finite(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+# -- executor side ----------------------------------------------------------------
+
+_worker_clients: Dict[Tuple[int, Tuple[Tuple[str, str], ...]], VDTClient] = {}
+_worker_lock = threading.Lock()
+
+
+def _worker_client(settings: Optional[Dict[str, Any]]) -> VDTClient:
+    """One client per Python worker process and settings (fork-aware)."""
+    options = dict(settings or {})
+    options.setdefault("handle_sigterm", False)  # Spark manages its workers
+    key = (os.getpid(), tuple(sorted((k, repr(v)) for k, v in options.items())))
+    client = _worker_clients.get(key)
+    if client is None or client.closed:
+        with _worker_lock:
+            client = _worker_clients.get(key)
+            if client is None or client.closed:
+                client = VDTClient(**options)
+                _worker_clients[key] = client
+    return client
+
+
+def monitor_batches(
+    predict: Callable[[Any], Any],
+    model_name: str,
+    client_settings: Optional[Dict[str, Any]] = None,
+    model_version: Optional[str] = None,
+    flush_timeout: float = 10.0,
+) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """Wraps a pandas batch function for ``DataFrame.mapInPandas``.
+
+    ``predict(batch: pandas.DataFrame) -> pandas.DataFrame`` runs on the
+    executors; each batch is logged there as a ModelCall (batch size, input and
+    output summaries, latency) by a client made once per Python worker process
+    from ``client_settings`` (settings as keyword arguments, e.g.
+    ``{"bootstrap_servers": ...}``; workers also read ``VDT_AI_*`` variables).
+    At the end of each partition the client flushes (up to ``flush_timeout``)
+    because Spark may end idle workers abruptly.
+
+    Returns:
+        A function ``Iterator[DataFrame] -> Iterator[DataFrame]`` for
+        ``mapInPandas``; it yields exactly what ``predict`` returns.
+    """
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        client: Optional[VDTClient] = None
+        try:
+            client = _worker_client(client_settings)
+        except Exception as exc:
+            report(None, "spark.monitor_batches.client", exc)
+        for batch in batches:
+            start = time.perf_counter()
+            result = predict(batch)  # the user's errors propagate unchanged
+            if client is not None:
+                try:
+                    client.log_model_call(
+                        model_name,
+                        input_data={
+                            "batch_size": batch_size(batch),
+                            "summary": summarize(batch),
+                        },
+                        prediction=summarize(result),
+                        latency_ms=(time.perf_counter() - start) * 1000,
+                        model_version=model_version,
+                        tags={"framework": "spark", "side": "executor"},
+                    )
+                except Exception as exc:
+                    report(client, "spark.monitor_batches", exc)
+            yield result
+        if client is not None:
+            try:
+                client.flush(flush_timeout)
+            except Exception as exc:  # pragma: no cover - flush never raises
+                report(client, "spark.monitor_batches.flush", exc)
+
+    return run

@@ -1,0 +1,195 @@
+"""Spark integration against PySpark in local mode (Java 17) and the real broker."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import pandas as pd
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from vdt_ai import DataQuality, JobRun, JobStatus, ModelCall, VDTClient, decode
+from vdt_ai.integrations.spark import (
+    log_dataframe_quality,
+    monitor_batches,
+    monitor_spark_job,
+)
+from vdt_ai.testing import MemoryTransport
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = "127.0.0.1:9092"
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    # Python workers run this interpreter (the one with pandas and vdt_ai).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("vdt-ai-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def client(memory: MemoryTransport) -> VDTClient:
+    return VDTClient(transport=memory)
+
+
+def test_job_run_started_then_succeeded_with_spark_counts(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    with monitor_spark_job("features", client, run_id="run-1"):
+        assert spark.range(1000).repartition(4).count() == 1000
+    started, finished = memory.events_of(JobRun)
+    assert (started.status, finished.status) == (JobStatus.STARTED, JobStatus.SUCCEEDED)
+    assert started.run_id == finished.run_id == "run-1"
+    metrics = finished.metrics
+    assert metrics["application_id"] == spark.sparkContext.applicationId
+    assert metrics["jobs"] >= 1 and metrics["jobs_succeeded"] == metrics["jobs"]
+    assert metrics["tasks_completed"] >= 4 and metrics["tasks_failed"] == 0
+    assert finished.duration_ms is not None and finished.duration_ms > 0
+    # The job group is restored afterwards.
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+
+
+def test_failed_job_is_logged_and_the_exception_is_unchanged(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    class Boom(Exception):
+        pass
+
+    @monitor_spark_job("broken", client)
+    def job() -> None:
+        spark.range(10).count()
+        raise Boom("bad input")
+
+    with pytest.raises(Boom, match="bad input"):
+        job()
+    started, failed = memory.events_of(JobRun)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_type == "Boom" and failed.error_message == "bad input"
+    assert started.run_id == failed.run_id  # a fresh id per call
+    job_again = memory.events_of(JobRun)
+    with pytest.raises(Boom):
+        job()
+    assert len(memory.events_of(JobRun)) == len(job_again) + 2
+
+
+def test_dataframe_quality_in_one_aggregation(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    rows = [
+        (1, 10.0, "a", dt.date(2024, 1, 1)),
+        (2, None, "b", dt.date(2024, 1, 3)),
+        (3, 30.0, None, None),
+        (4, 40.0, "a", dt.date(2024, 1, 2)),
+    ]
+    df = spark.createDataFrame(rows, "id long, amount double, kind string, day date")
+    event_id = log_dataframe_quality(df, "payments", client)
+    (event,) = memory.events_of(DataQuality)
+    assert event.event_id == event_id
+    assert event.record_count == 4
+    assert event.null_count == 2  # records with at least one null
+    assert event.anomaly_score == pytest.approx(0.25)
+    profiles = {c.name: c for c in event.columns}
+    assert profiles["amount"].null_count == 1
+    assert (profiles["amount"].min, profiles["amount"].max) == (10.0, 40.0)
+    assert profiles["amount"].mean == pytest.approx(80 / 3)
+    assert profiles["kind"].distinct_count == 2 and profiles["kind"].min is None
+    assert profiles["day"].min == "2024-01-01" and profiles["day"].max == "2024-01-03"
+    assert profiles["id"].dtype == "bigint"
+
+
+def test_dataframe_quality_of_a_wide_frame(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    df = spark.range(50).select(*[(F.col("id") * i).alias(f"c{i}") for i in range(300)])
+    log_dataframe_quality(df, "wide", client)
+    (event,) = memory.events_of(DataQuality)
+    assert len(event.columns) == 300 and event.record_count == 50
+    assert event.columns[299].max == 49 * 299
+
+
+def test_quality_failure_is_counted_not_raised(
+    spark: SparkSession, client: VDTClient
+) -> None:
+    df = spark.range(3)
+    assert log_dataframe_quality(df, "x", client, columns=["missing"]) is None
+    assert client.stats().integration_errors == 1
+
+
+def test_executor_side_model_calls_reach_the_broker(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    subprocess.run(["bash", str(ROOT / "scripts" / "kafka-dev"), "up"], check=True)
+    prefix = "spark" + uuid.uuid4().hex[:8]
+
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"id": batch["id"], "score": batch["id"] * 0.5})
+
+    settings = {
+        "bootstrap_servers": BOOTSTRAP,
+        "topic_prefix": prefix,
+        "spool_dir": str(tmp_path / "spool"),
+    }
+    df = spark.range(0, 1000, numPartitions=4)
+    scored = df.mapInPandas(
+        monitor_batches(predict, "spark_model", settings, model_version="1"),
+        schema="id long, score double",
+    )
+    result = sorted(scored.collect())
+    assert [r.score for r in result] == [i * 0.5 for i in range(1000)]
+    events = _consume_all(f"{prefix}.model_calls", expected=4)
+    assert len({str(e.event_id) for e in events}) == len(events) == 4
+    assert all(
+        isinstance(e, ModelCall) and e.model_name == "spark_model" for e in events
+    )
+    assert sum(e.input_data["batch_size"] for e in events) == 1000
+    assert {e.tags["side"] for e in events} == {"executor"}
+
+
+def test_user_errors_in_batches_propagate(spark: SparkSession, tmp_path: Path) -> None:
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        raise ValueError("model exploded")
+
+    settings = {"spool_dir": str(tmp_path / "spool"), "enabled": False}
+    scored = spark.range(10).mapInPandas(
+        monitor_batches(predict, "m", settings), schema="id long"
+    )
+    with pytest.raises(Exception, match="model exploded"):
+        scored.collect()
+
+
+def _consume_all(topic: str, expected: int) -> List[Any]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    consumer.subscribe([topic])
+    events: List[Any] = []
+    deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+    try:
+        while len(events) < expected and dt.datetime.now() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            events.append(decode(message.value() or b""))
+    finally:
+        consumer.close()
+    return events
