@@ -97,14 +97,7 @@ def test_wrong_key_in_the_background_never_raises_and_keeps_events(
     assert logs.count("Kafka refused the API key") == 1  # logged once
     assert secret not in logs and key not in logs
     with pytest.raises(AuthenticationError) as info:
-        VDTClient(
-            key,
-            bootstrap_servers=SASL,
-            security_protocol="SASL_PLAINTEXT",
-            topic_prefix=prefix,
-            spool_dir=tmp_path / "spool2",
-            handle_sigterm=False,
-        ).check_connection(timeout=10)
+        sasl_client(key, prefix, tmp_path / "second").check_connection(timeout=10)
     assert secret not in str(info.value)
 
 
@@ -121,14 +114,7 @@ def test_key_without_write_acl_is_refused_naming_the_topic(
     assert refusals and refusals[0].topic == f"{prefix}.metrics"
     client.close(0.5)
     with pytest.raises(AuthorizationError) as info:
-        VDTClient(
-            key,
-            bootstrap_servers=SASL,
-            security_protocol="SASL_PLAINTEXT",
-            topic_prefix=prefix,
-            spool_dir=tmp_path / "spool2",
-            handle_sigterm=False,
-        ).check_connection(timeout=20)
+        sasl_client(key, prefix, tmp_path / "second").check_connection(timeout=20)
     assert info.value.topic is not None and info.value.topic.startswith(prefix + ".")
     assert secret not in log_sink.getvalue()
 
