@@ -1,0 +1,105 @@
+"""Keras/TensorFlow integration against real tensorflow-cpu."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from vdt_ai import JobRun, JobStatus, Metric, ModelCall, VDTClient  # noqa: E402
+from vdt_ai.integrations.tensorflow import VDTCallback  # noqa: E402
+from vdt_ai.testing import MemoryTransport  # noqa: E402
+
+
+def small_model() -> Any:
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [tf.keras.Input((4,)), tf.keras.layers.Dense(3, activation="softmax")],
+        name="tiny",
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture
+def data() -> Any:
+    rng = np.random.default_rng(0)
+    return rng.random((64, 4)).astype("float32"), rng.integers(0, 3, 64)
+
+
+def test_fit_logs_epochs_batches_and_a_job_run(
+    data: Any, memory: MemoryTransport
+) -> None:
+    x, y = data
+    client = VDTClient(transport=memory)
+    callback = VDTCallback(client, run_id="r1", log_every_n_batches=2)
+    history = small_model().fit(
+        x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback]
+    )
+    started, finished = memory.events_of(JobRun)
+    assert (started.status, finished.status) == (JobStatus.STARTED, JobStatus.SUCCEEDED)
+    assert started.job_name == "tiny" and finished.run_id == "r1"
+    assert finished.metrics["epochs"] == 3
+    assert finished.duration_ms is not None and finished.duration_ms > 0
+    epochs = [m for m in memory.events_of(Metric) if m.tags["phase"] == "epoch"]
+    losses = [m.value for m in epochs if m.name == "loss"]
+    assert losses == pytest.approx(history.history["loss"])
+    assert [m.step for m in epochs if m.name == "loss"] == [0, 1, 2]
+    batches = [m for m in memory.events_of(Metric) if m.tags["phase"] == "batch"]
+    assert {m.step for m in batches} == {2, 4, 6, 8, 10, 12}  # 4 batches x 3 epochs
+
+
+def test_predict_batches_become_model_calls(data: Any, memory: MemoryTransport) -> None:
+    x, _ = data
+    client = VDTClient(transport=memory)
+    model = small_model()
+    out = model.predict(
+        x, batch_size=32, verbose=0, callbacks=[VDTCallback(client, model_name="m")]
+    )
+    assert out.shape == (64, 3)
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 2 and all(c.model_name == "m" for c in calls)
+    assert sum(c.input_data["batch_size"] for c in calls) == 64
+    assert calls[0].prediction["shape"] == [32, 3]
+    assert calls[0].latency_ms is not None
+
+
+def test_internal_failure_leaves_training_unchanged(data: Any) -> None:
+    x, y = data
+
+    class Broken(MemoryTransport):
+        pass
+
+    client = VDTClient(transport=Broken())
+    client.log_metrics = lambda *a, **k: 1 / 0  # type: ignore
+    client.log_job_run = lambda *a, **k: 1 / 0  # type: ignore
+    plain = small_model().fit(x, y, epochs=2, verbose=0).history
+    monitored = (
+        small_model()
+        .fit(x, y, epochs=2, verbose=0, callbacks=[VDTCallback(client)])
+        .history
+    )
+    assert monitored["loss"] == pytest.approx(plain["loss"])
+    assert client.stats().integration_errors >= 3
+
+
+# Keras' own save/load path trips numpy 2's __array__(copy=) deprecation.
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_model_save_still_works(
+    data: Any, tmp_path: Path, memory: MemoryTransport
+) -> None:
+    x, y = data
+    model = small_model()
+    model.fit(
+        x, y, epochs=1, verbose=0, callbacks=[VDTCallback(VDTClient(transport=memory))]
+    )
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = tf.keras.models.load_model(path)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
