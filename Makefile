@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # tested against (the CPython matrix runs the core unit tests only).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,sklearn,spark]" \
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,sklearn,spark,torch]" \
 		"tensorflow-cpu>=2.12,<3"
 	touch $@
 
