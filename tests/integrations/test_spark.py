@@ -193,3 +193,30 @@ def _consume_all(topic: str, expected: int) -> List[Any]:
     finally:
         consumer.close()
     return events
+
+
+def test_monitor_failure_leaves_the_job_result_unchanged(
+    spark: SparkSession, client: VDTClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "log_job_run", lambda *a, **k: 1 / 0)
+
+    @monitor_spark_job("job", client)
+    def job() -> int:
+        return int(spark.range(100).count())
+
+    assert job() == 100
+    assert client.stats().integration_errors == 2  # start and end, both contained
+
+
+def test_batch_logging_failure_leaves_results_unchanged(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"id": batch["id"], "double": batch["id"] * 2})
+
+    # model_name "" makes every log call invalid inside the executors.
+    settings = {"spool_dir": str(tmp_path / "spool")}
+    scored = spark.range(0, 100, numPartitions=2).mapInPandas(
+        monitor_batches(predict, "", settings), schema="id long, double long"
+    )
+    assert sorted(r.double for r in scored.collect()) == [i * 2 for i in range(100)]
