@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,sklearn,spark,torch]" \
-		"tensorflow-cpu>=2.12,<3"
+		"tensorflow-cpu>=2.12,<3" "lightning>=2,<3"
 	touch $@
 
 dev: $(BIN)/.installed

@@ -97,3 +97,48 @@ def test_training_steps_become_metrics(
     )
     log_training_step(3, torch.tensor(float("nan")), client)
     assert client.stats().integration_errors == 1  # skipped, not raised
+
+
+# Lightning's own code trips torch's pytree deprecations and its tips.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_lightning_callback_logs_trainer_metrics(
+    client: VDTClient, memory: MemoryTransport, tmp_path: Any
+) -> None:
+    import lightning.pytorch as pl
+
+    from vdt_ai.integrations.pytorch import VDTLightningCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model()
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            loss = torch.nn.functional.cross_entropy(self.net(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.TensorDataset(
+        torch.randn(32, 4), torch.randint(0, 2, (32,))
+    )
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[VDTLightningCallback(client, run_id="pl-1", log_every_n_steps=2)],
+    )
+    trainer.fit(Module(), loader)
+    losses = [m for m in memory.events_of(Metric) if m.name == "loss"]
+    assert losses and all(m.run_id == "pl-1" for m in losses)
+    assert max(m.step for m in losses if m.step is not None) == 8  # 4 batches x 2

@@ -147,25 +147,21 @@ def log_training_step(
 
 
 def _lightning_callback_base() -> Any:
-    try:
-        from lightning.pytorch.callbacks import (  # type: ignore[import-not-found]
-            Callback,
-        )
-    except ImportError:
+    import importlib
+
+    for module in ("lightning.pytorch.callbacks", "pytorch_lightning.callbacks"):
         try:
-            from pytorch_lightning.callbacks import Callback  # type: ignore
+            return importlib.import_module(module).Callback
         except ImportError:
-            return None
-    return Callback
+            continue
+    return None
 
 
 _LightningBase = _lightning_callback_base()
 
-if (
-    _LightningBase is not None
-):  # pragma: no cover - exercised when lightning is installed
+if _LightningBase is not None:  # defined only where lightning is installed
 
-    class VDTLightningCallback(_LightningBase):  # type: ignore[misc, valid-type]
+    class VDTLightningCallback(_LightningBase):  # type: ignore
         """Logs Lightning's logged metrics after each training batch and epoch."""
 
         def __init__(
