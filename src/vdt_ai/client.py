@@ -233,6 +233,52 @@ class VDTClient:
             fields["cost"] = cost
         return self._emit(ModelCall, fields, tags, timestamp, trace_id, span_id)
 
+    def log_model_calls(
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        **common: Any,
+    ) -> List[UUID]:
+        """Logs many model calls at once (the bulk path, e.g. sampled rows).
+
+        Each item holds :meth:`log_model_call`'s arguments; ``common`` holds
+        arguments shared by all (``model_name``, ``tags``, ...), which an item
+        may override. All are validated and encoded before the first is sent:
+        one bad item records none.
+
+        Returns:
+            The ids of the events sent (empty when disabled).
+
+        Raises:
+            ValidationError: an item is invalid (its index is in the field name).
+        """
+        if not self._enabled:
+            return []
+        built = []
+        for index, call in enumerate(calls):
+            arguments = {**common, **call}
+            tags = arguments.pop("tags", None)
+            timestamp = arguments.pop("timestamp", None)
+            trace_id = arguments.pop("trace_id", None)
+            span_id = arguments.pop("span_id", None)
+            fields = {k: v for k, v in arguments.items() if v is not None}
+            if "status" not in fields:
+                failed = fields.get("error_type") or fields.get("error_message")
+                fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS
+            try:
+                built.append(
+                    self._build(ModelCall, fields, tags, timestamp, trace_id, span_id)
+                )
+            except ValidationError as exc:
+                raise ValidationError(
+                    [
+                        (f"calls.{index}.{field}", reason)
+                        for field, reason in exc.errors
+                    ],
+                    event_type="model_call",
+                ) from None
+        finished = [f for f in map(self._finish, built) if f is not None]
+        return [event.event_id for event, record in finished if self._submit(record)]
+
     def log_data_quality(
         self,
         dataset_name: str,

@@ -188,3 +188,27 @@ def test_version_outside_the_range_warns_once() -> None:
     assert not _common._in_range("0.24.2", ("1.1", "2"))
     with pytest.warns(RuntimeWarning, match="outside the range"):
         _common.require("json", "x", ("99", "100"))  # json has no version: "0"
+
+
+def test_per_row_logging_is_opt_in_sampled_and_bulk(
+    data: Any, client: VDTClient, memory: MemoryTransport
+) -> None:
+    X, y, _ = data
+    fitted = LogisticRegression().fit(X, y)
+    instrument(fitted, "m", client).predict(X)
+    assert len(memory.events_of(ModelCall)) == 1  # off by default: the summary only
+    memory.clear()
+    sampled = instrument(fitted, "m", client, log_rows=True, row_sample_rate=0.1)
+    predictions = sampled.predict(X)
+    calls = memory.events_of(ModelCall)
+    rows = [c for c in calls if c.tags.get("row") == "sampled"]
+    assert len(calls) == 1 + len(rows) and len(rows) == 20  # 10% of 200
+    for row in rows:
+        index = int(np.where((X == np.array(row.input_data)).all(axis=1))[0][0])
+        assert row.prediction == int(predictions[index])
+    memory.clear()
+    capped = instrument(
+        fitted, "m", client, log_rows=True, row_sample_rate=1.0, max_rows_per_call=5
+    )
+    capped.predict(X)
+    assert len([c for c in memory.events_of(ModelCall) if c.tags.get("row")]) == 5

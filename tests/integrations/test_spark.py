@@ -220,3 +220,26 @@ def test_batch_logging_failure_leaves_results_unchanged(
         monitor_batches(predict, "", settings), schema="id long, double long"
     )
     assert sorted(r.double for r in scored.collect()) == [i * 2 for i in range(100)]
+
+
+def test_executor_rows_are_sampled_when_asked(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"id": batch["id"], "half": batch["id"] / 2})
+
+    spool = tmp_path / "spool"
+    settings = {"spool_dir": str(spool)}
+    scored = spark.range(0, 400, numPartitions=2).mapInPandas(
+        monitor_batches(predict, "m", settings, log_rows=True, row_sample_rate=0.05),
+        schema="id long, half double",
+    )
+    assert scored.count() == 400
+    from vdt_ai.spool import iter_events
+
+    rows = [
+        e for e in iter_events(spool)
+        if isinstance(e, ModelCall) and e.tags.get("row") == "sampled"
+    ]  # fmt: skip
+    assert len(rows) == 20  # 5% of 2 x 200
+    assert all(r.prediction["half"] == r.input_data["id"] / 2 for r in rows)

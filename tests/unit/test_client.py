@@ -371,3 +371,27 @@ def test_quickstart_runs_offline() -> None:
     assert out.returncode == 0, out.stderr
     assert "events kept offline" in out.stdout
     assert out.stdout.count("model_call") == 2
+
+
+def test_log_model_calls_bulk_is_all_or_nothing(memory: MemoryTransport) -> None:
+    client = VDTClient(transport=memory)
+    with pytest.raises(ValidationError) as info:
+        client.log_model_calls(
+            [{"input_data": 1}, {"latency_ms": -1}], model_name="m", tags={"t": "1"}
+        )
+    assert "calls.1.latency_ms" in dict(info.value.errors)
+    assert memory.records == []
+    ids = client.log_model_calls(
+        [
+            {"input_data": 1},
+            {"input_data": 2, "error_type": "E"},
+            {"model_name": "other"},
+        ],
+        model_name="m",
+        tags={"t": "1"},
+    )
+    events = memory.events_of(ModelCall)
+    assert [e.event_id for e in events] == ids
+    assert [e.model_name for e in events] == ["m", "m", "other"]
+    assert events[1].status is CallStatus.ERROR and events[0].tags == {"t": "1"}
+    assert VDTClient(transport=memory, enabled=False).log_model_calls([{}]) == []

@@ -143,3 +143,25 @@ def batch_size(data: Any) -> Optional[int]:
         return len(data)
     except TypeError:
         return None
+
+
+_row_rng = __import__("random").Random()
+
+
+def sample_rows(count: int, rate: float, cap: int) -> List[int]:
+    """Indices of the rows to log one by one: about ``rate`` of ``count``
+    (randomly chosen), never more than ``cap``."""
+    if count <= 0 or rate <= 0 or cap <= 0:
+        return []
+    expected = count * min(rate, 1.0)
+    wanted = int(expected) + (1 if _row_rng.random() < expected - int(expected) else 0)
+    return sorted(_row_rng.sample(range(count), min(wanted, cap, count)))
+
+
+def row_value(data: Any, index: int) -> Any:
+    """Row ``index`` of a DataFrame (a dict), an array or a list (its item)."""
+    if hasattr(data, "iloc"):
+        row = data.iloc[index]
+        return row.to_dict() if hasattr(row, "to_dict") else row
+    item = data[index]
+    return item.tolist() if hasattr(item, "tolist") else item

@@ -27,6 +27,8 @@ from ._common import (
     report,
     require,
     resolve,
+    row_value,
+    sample_rows,
     summarize,
 )
 
@@ -51,6 +53,10 @@ class InstrumentedEstimator(BaseEstimator):  # type: ignore[misc]
         model_name: the model name events carry.
         client: the client to log with; default ``vdt_ai.get_client()``.
         model_version: optional model version.
+        log_rows: also log sampled rows one by one (input row and its output),
+            through the client's bulk path; off by default.
+        row_sample_rate: the fraction of rows logged when ``log_rows``.
+        max_rows_per_call: the most rows logged for one call.
     """
 
     def __init__(
@@ -59,11 +65,17 @@ class InstrumentedEstimator(BaseEstimator):  # type: ignore[misc]
         model_name: str,
         client: Optional[VDTClient] = None,
         model_version: Optional[str] = None,
+        log_rows: bool = False,
+        row_sample_rate: float = 0.01,
+        max_rows_per_call: int = 100,
     ) -> None:
         self.estimator = estimator
         self.model_name = model_name
         self.client = client
         self.model_version = model_version
+        self.log_rows = log_rows
+        self.row_sample_rate = row_sample_rate
+        self.max_rows_per_call = max_rows_per_call
 
     # Everything not defined here is the estimator's (fitted attributes too).
     def __getattr__(self, name: str) -> Any:
@@ -126,7 +138,8 @@ class _Logged:
                 classes = class_distribution(result)
                 if classes is not None:
                     prediction["class_distribution"] = classes
-            resolve(owner.client).log_model_call(
+            client = resolve(owner.client)
+            client.log_model_call(
                 owner.model_name,
                 input_data={
                     "method": self._name,
@@ -144,6 +157,22 @@ class _Logged:
                     "estimator": type(owner.estimator).__name__,
                 },
             )
+            if owner.log_rows and error is None:
+                rows = sample_rows(
+                    batch_size(X) or 0, owner.row_sample_rate, owner.max_rows_per_call
+                )
+                client.log_model_calls(
+                    [
+                        {
+                            "input_data": row_value(X, i),
+                            "prediction": row_value(result, i),
+                        }
+                        for i in rows
+                    ],
+                    model_name=owner.model_name,
+                    model_version=owner.model_version,
+                    tags={"framework": "sklearn", "row": "sampled"},
+                )
         except Exception as exc:  # never break the user's call
             report(owner.client, f"sklearn.{self._name}", exc)
 
@@ -153,6 +182,9 @@ def instrument(
     model_name: str,
     client: Optional[VDTClient] = None,
     model_version: Optional[str] = None,
+    log_rows: bool = False,
+    row_sample_rate: float = 0.01,
+    max_rows_per_call: int = 100,
 ) -> InstrumentedEstimator:
     """Wraps ``estimator`` so that its prediction calls are logged.
 
@@ -161,11 +193,22 @@ def instrument(
         model_name: the model name events carry.
         client: the client to log with; default ``vdt_ai.get_client()``.
         model_version: optional model version.
+        log_rows: also log sampled rows one by one (opt-in).
+        row_sample_rate: the fraction of rows logged when ``log_rows``.
+        max_rows_per_call: the most rows logged for one call.
 
     Returns:
         An :class:`InstrumentedEstimator` that behaves as ``estimator``.
     """
-    return InstrumentedEstimator(estimator, model_name, client, model_version)
+    return InstrumentedEstimator(
+        estimator,
+        model_name,
+        client,
+        model_version,
+        log_rows,
+        row_sample_rate,
+        max_rows_per_call,
+    )
 
 
 def log_fit(

@@ -25,7 +25,15 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from ..client import VDTClient
 from ..models import JobStatus, utc_now
-from ._common import batch_size, report, require, resolve, summarize
+from ._common import (
+    batch_size,
+    report,
+    require,
+    resolve,
+    row_value,
+    sample_rows,
+    summarize,
+)
 
 require("pyspark", "spark", ("3.5", "5"))
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
@@ -294,6 +302,9 @@ def monitor_batches(
     client_settings: Optional[Dict[str, Any]] = None,
     model_version: Optional[str] = None,
     flush_timeout: float = 10.0,
+    log_rows: bool = False,
+    row_sample_rate: float = 0.01,
+    max_rows_per_batch: int = 100,
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
     """Wraps a pandas batch function for ``DataFrame.mapInPandas``.
 
@@ -303,7 +314,9 @@ def monitor_batches(
     from ``client_settings`` (settings as keyword arguments, e.g.
     ``{"bootstrap_servers": ...}``; workers also read ``VDT_AI_*`` variables).
     At the end of each partition the client flushes (up to ``flush_timeout``)
-    because Spark may end idle workers abruptly.
+    because Spark may end idle workers abruptly. With ``log_rows``, a sample
+    of rows (``row_sample_rate``, at most ``max_rows_per_batch`` a batch) is
+    also logged one by one, input row and output row, through the bulk path.
 
     Returns:
         A function ``Iterator[DataFrame] -> Iterator[DataFrame]`` for
@@ -332,6 +345,22 @@ def monitor_batches(
                         model_version=model_version,
                         tags={"framework": "spark", "side": "executor"},
                     )
+                    if log_rows:
+                        rows = sample_rows(
+                            batch_size(batch) or 0, row_sample_rate, max_rows_per_batch
+                        )
+                        client.log_model_calls(
+                            [
+                                {
+                                    "input_data": row_value(batch, i),
+                                    "prediction": row_value(result, i),
+                                }
+                                for i in rows
+                            ],
+                            model_name=model_name,
+                            model_version=model_version,
+                            tags={"framework": "spark", "row": "sampled"},
+                        )
                 except Exception as exc:
                     report(client, "spark.monitor_batches", exc)
             yield result
