@@ -18,6 +18,7 @@ from .conftest import (
     assert_all_delivered,
     consume,
     grant,
+    kafka_dev,
     make_key,
     topics_of,
 )
@@ -66,6 +67,18 @@ def test_test_connection_wrong_key_gives_authentication_diagnosis(prefix: str) -
     assert "authentication failed" in result.output
     assert secret not in result.output and key not in result.output
     assert time.monotonic() - start < 15
+
+
+def test_test_connection_with_the_dev_broker_stopped(restore_broker: None) -> None:
+    kafka_dev("down")
+    env = {"VDT_AI_BOOTSTRAP_SERVERS": BOOTSTRAP}
+    start = time.monotonic()
+    result = cli("test-connection", "--timeout", "5", env=env)
+    assert result.exit_code == 1
+    assert (
+        "refused the connection" in result.output and "broker running" in result.output
+    )
+    assert time.monotonic() - start < 5
 
 
 def test_test_connection_broker_down_fails_inside_its_timeout() -> None:

@@ -142,3 +142,19 @@ def test_lightning_callback_logs_trainer_metrics(
     losses = [m for m in memory.events_of(Metric) if m.name == "loss"]
     assert losses and all(m.run_id == "pl-1" for m in losses)
     assert max(m.step for m in losses if m.step is not None) == 8  # 4 batches x 2
+
+
+def test_per_row_logging_is_opt_in_and_sampled(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    net = model()
+    x = torch.randn(50, 4)
+    handle = monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=0.1)
+    with torch.no_grad():
+        out = net(x)
+    handle.remove()
+    rows = [c for c in memory.events_of(ModelCall) if c.tags.get("row") == "sampled"]
+    assert len(rows) == 5
+    for row in rows:
+        index = int((x - torch.tensor(row.input_data)).abs().sum(dim=1).argmin())
+        torch.testing.assert_close(torch.tensor(row.prediction), out[index])

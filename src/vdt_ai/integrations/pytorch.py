@@ -23,7 +23,7 @@ import weakref
 from typing import Any, Dict, List, Optional
 
 from ..client import VDTClient
-from ._common import report, require, resolve
+from ._common import report, require, resolve, sample_rows
 
 torch = require("torch", "torch", ("2.0", "3"))
 
@@ -81,12 +81,17 @@ def monitor_module(
     model_name: str,
     client: Optional[VDTClient] = None,
     model_version: Optional[str] = None,
+    log_rows: bool = False,
+    row_sample_rate: float = 0.01,
+    max_rows_per_call: int = 100,
 ) -> MonitorHandle:
     """Logs each forward call of ``module`` as a ModelCall.
 
     Uses forward pre- and post-hooks (nothing is wrapped, so ``state_dict()``,
     pickling and ``torch.save`` are unaffected). The forward's output is
-    returned unchanged; an internal failure is counted, never raised.
+    returned unchanged; an internal failure is counted, never raised. With
+    ``log_rows`` (opt-in), a sample of rows of the first input tensor and of
+    the output tensor is also logged row by row through the bulk path.
 
     Returns:
         A handle whose ``remove()`` detaches the hooks.
@@ -111,6 +116,28 @@ def monitor_module(
                 model_version=model_version,
                 tags={"framework": "torch", "module": type(mod).__name__},
             )
+            first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else None
+            if (
+                log_rows
+                and isinstance(first, torch.Tensor)
+                and (isinstance(output, torch.Tensor))
+            ):
+                rows = sample_rows(
+                    _batch(inputs) or 0, row_sample_rate, max_rows_per_call
+                )
+                with torch.no_grad():
+                    resolve(client).log_model_calls(
+                        [
+                            {
+                                "input_data": first[i].detach().cpu().tolist(),
+                                "prediction": output[i].detach().cpu().tolist(),
+                            }
+                            for i in rows
+                        ],
+                        model_name=model_name,
+                        model_version=model_version,
+                        tags={"framework": "torch", "row": "sampled"},
+                    )
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
