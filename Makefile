@@ -34,10 +34,13 @@ integration: dev broker-up
 	$(BIN)/python -m pytest tests/integration -q -m integration -p no:logging \
 		--cov=vdt_ai --cov-branch --cov-append --cov-report=
 
-# Framework integrations against the real frameworks (and the broker).
+# Framework integrations against the real frameworks (and the broker). One
+# process per framework: TensorFlow aborts when loaded after PyTorch.
 integrations: dev broker-up
-	$(BIN)/python -m pytest tests/integrations -q -p no:logging \
-		--cov=vdt_ai --cov-branch --cov-append --cov-report=
+	set -e; for suite in tests/integrations/test_*.py; do \
+		$(BIN)/python -m pytest $$suite -q -p no:logging \
+			--cov=vdt_ai --cov-branch --cov-append --cov-report=; \
+	done
 
 coverage: dev
 	$(BIN)/python -m coverage report --fail-under=90
