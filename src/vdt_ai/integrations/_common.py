@@ -165,3 +165,26 @@ def row_value(data: Any, index: int) -> Any:
         return row.to_dict() if hasattr(row, "to_dict") else row
     item = data[index]
     return item.tolist() if hasattr(item, "tolist") else item
+
+
+def log_sampled_rows(
+    client: VDTClient,
+    count: int,
+    rate: float,
+    cap: int,
+    row_input: Any,
+    row_output: Any,
+    model_name: str,
+    model_version: Optional[str],
+    framework: str,
+) -> None:
+    """Opt-in per-row logging: a sample of ``count`` rows, each as a ModelCall
+    (``row_input(i)``, ``row_output(i)``), sent through the bulk path."""
+    rows = sample_rows(count, rate, cap)
+    if rows:
+        client.log_model_calls(
+            [{"input_data": row_input(i), "prediction": row_output(i)} for i in rows],
+            model_name=model_name,
+            model_version=model_version,
+            tags={"framework": framework, "row": "sampled"},
+        )

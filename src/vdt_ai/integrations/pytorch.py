@@ -23,7 +23,7 @@ import weakref
 from typing import Any, Dict, List, Optional
 
 from ..client import VDTClient
-from ._common import report, require, resolve, sample_rows
+from ._common import log_sampled_rows, report, require, resolve
 
 torch = require("torch", "torch", ("2.0", "3"))
 
@@ -122,21 +122,17 @@ def monitor_module(
                 and isinstance(first, torch.Tensor)
                 and (isinstance(output, torch.Tensor))
             ):
-                rows = sample_rows(
-                    _batch(inputs) or 0, row_sample_rate, max_rows_per_call
-                )
                 with torch.no_grad():
-                    resolve(client).log_model_calls(
-                        [
-                            {
-                                "input_data": first[i].detach().cpu().tolist(),
-                                "prediction": output[i].detach().cpu().tolist(),
-                            }
-                            for i in rows
-                        ],
-                        model_name=model_name,
-                        model_version=model_version,
-                        tags={"framework": "torch", "row": "sampled"},
+                    log_sampled_rows(
+                        resolve(client),
+                        _batch(inputs) or 0,
+                        row_sample_rate,
+                        max_rows_per_call,
+                        lambda i: first[i].detach().cpu().tolist(),
+                        lambda i: output[i].detach().cpu().tolist(),
+                        model_name,
+                        model_version,
+                        "torch",
                     )
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)

@@ -27,8 +27,8 @@ from ._common import (
     report,
     require,
     resolve,
+    log_sampled_rows,
     row_value,
-    sample_rows,
     summarize,
 )
 
@@ -158,20 +158,16 @@ class _Logged:
                 },
             )
             if owner.log_rows and error is None:
-                rows = sample_rows(
-                    batch_size(X) or 0, owner.row_sample_rate, owner.max_rows_per_call
-                )
-                client.log_model_calls(
-                    [
-                        {
-                            "input_data": row_value(X, i),
-                            "prediction": row_value(result, i),
-                        }
-                        for i in rows
-                    ],
-                    model_name=owner.model_name,
-                    model_version=owner.model_version,
-                    tags={"framework": "sklearn", "row": "sampled"},
+                log_sampled_rows(
+                    client,
+                    batch_size(X) or 0,
+                    owner.row_sample_rate,
+                    owner.max_rows_per_call,
+                    lambda i: row_value(X, i),
+                    lambda i: row_value(result, i),
+                    owner.model_name,
+                    owner.model_version,
+                    "sklearn",
                 )
         except Exception as exc:  # never break the user's call
             report(owner.client, f"sklearn.{self._name}", exc)

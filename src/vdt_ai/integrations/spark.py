@@ -30,8 +30,8 @@ from ._common import (
     report,
     require,
     resolve,
+    log_sampled_rows,
     row_value,
-    sample_rows,
     summarize,
 )
 
@@ -346,20 +346,16 @@ def monitor_batches(
                         tags={"framework": "spark", "side": "executor"},
                     )
                     if log_rows:
-                        rows = sample_rows(
-                            batch_size(batch) or 0, row_sample_rate, max_rows_per_batch
-                        )
-                        client.log_model_calls(
-                            [
-                                {
-                                    "input_data": row_value(batch, i),
-                                    "prediction": row_value(result, i),
-                                }
-                                for i in rows
-                            ],
-                            model_name=model_name,
-                            model_version=model_version,
-                            tags={"framework": "spark", "row": "sampled"},
+                        log_sampled_rows(
+                            client,
+                            batch_size(batch) or 0,
+                            row_sample_rate,
+                            max_rows_per_batch,
+                            lambda i: row_value(batch, i),
+                            lambda i: row_value(result, i),
+                            model_name,
+                            model_version,
+                            "spark",
                         )
                 except Exception as exc:
                     report(client, "spark.monitor_batches", exc)
