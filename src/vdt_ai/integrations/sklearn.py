@@ -24,10 +24,10 @@ from ..models import CallStatus
 from ._common import (
     batch_size,
     class_distribution,
+    log_sampled_rows,
     report,
     require,
     resolve,
-    log_sampled_rows,
     row_value,
     summarize,
 )

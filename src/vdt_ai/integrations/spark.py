@@ -27,10 +27,10 @@ from ..client import VDTClient
 from ..models import JobStatus, utc_now
 from ._common import (
     batch_size,
+    log_sampled_rows,
     report,
     require,
     resolve,
-    log_sampled_rows,
     row_value,
     summarize,
 )
