@@ -142,6 +142,10 @@ def test_log_fit_logs_metrics_with_run_id_and_params(
     assert all(e.run_id == "r1" for e in metrics.values())
     tags = metrics["train_score"].tags
     assert tags["param.C"] == "0.25" and tags["model_name"] == "m"
+    memory.clear()
+    log_fit(LogisticRegression(), X, y, client)
+    run_ids = {e.run_id for e in memory.events_of(Metric)}
+    assert len(run_ids) == 1 and str(next(iter(run_ids))).startswith("sklearn-")
 
 
 def test_log_fit_reraises_the_users_error_and_survives_logging_errors(

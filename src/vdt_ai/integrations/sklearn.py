@@ -17,6 +17,7 @@ scikit-learn 1.1 to below 2.
 """
 
 import time
+import uuid
 from typing import Any, Dict, Optional
 
 from ..client import VDTClient
@@ -219,8 +220,9 @@ def log_fit(
     """Fits ``estimator`` and logs the fit as Metric events with ``run_id``.
 
     Logged: ``fit_duration_ms``, ``train_score`` (``estimator.score(X, y)``
-    when it has one) and ``train_rows``; the estimator's parameters become tags
-    (``param.<name>``). The user's exception from ``fit`` is re-raised
+    when it has one) and ``train_rows``, all with ``run_id`` (a new
+    ``sklearn-<hex>`` id when none is given); the estimator's parameters become
+    tags (``param.<name>``). The user's exception from ``fit`` is re-raised
     unchanged; a logging failure is counted and ignored.
 
     Returns:
@@ -245,7 +247,9 @@ def log_fit(
         )
         for name, value in list(params.items())[:MAX_PARAM_TAGS]:
             tags[f"param.{name}"[:128]] = repr(value)[:256]
-        log.log_metrics(metrics, run_id=run_id, tags=tags)
+        log.log_metrics(
+            metrics, run_id=run_id or f"sklearn-{uuid.uuid4().hex[:16]}", tags=tags
+        )
     except Exception as exc:
         report(client, "sklearn.log_fit", exc)
     return fitted
