@@ -375,13 +375,9 @@ def _consume(
 ) -> Iterator[Event]:
     from confluent_kafka import Consumer
 
-    from .kafka.config import producer_config
+    from .kafka.config import connection_config
 
-    conf = {
-        k: v
-        for k, v in producer_config(settings).items()
-        if k.startswith(("bootstrap", "security", "sasl", "ssl"))
-    }
+    conf = connection_config(settings)
     conf.update(
         {
             "group.id": f"vdt-ai-tail-{uuid.uuid4().hex}",

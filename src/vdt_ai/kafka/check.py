@@ -24,7 +24,7 @@ from ..exceptions import (
     VDTError,
 )
 from ..models import EventType, Metric
-from .config import producer_config
+from .config import connection_config, producer_config
 
 PROBE_METRIC = "vdt_ai.connection_probe"
 
@@ -223,12 +223,8 @@ def _metadata(
 ) -> str:
     from confluent_kafka.admin import AdminClient
 
-    admin_conf = {
-        k: v
-        for k, v in conf.items()
-        if k.startswith(("bootstrap", "security", "sasl", "ssl", "client.id"))
-        or k in ("error_cb", "logger")
-    }
+    admin_conf = connection_config(settings)
+    admin_conf.update(error_cb=conf["error_cb"], logger=conf["logger"])
     admin = AdminClient(admin_conf)
     state["admin"] = admin
     deadline = time.monotonic() + timeout
@@ -366,12 +362,8 @@ def _read_back(
     from confluent_kafka import Consumer, TopicPartition
 
     probe, topic, partition, offset = state["probe"]
-    consumer_conf = {
-        k: v
-        for k, v in conf.items()
-        if k.startswith(("bootstrap", "security", "sasl", "ssl", "client.id"))
-        or k in ("error_cb", "logger")
-    }
+    consumer_conf = connection_config(settings)
+    consumer_conf.update(error_cb=conf["error_cb"], logger=conf["logger"])
     consumer_conf.update(
         {"group.id": f"vdt-ai-check-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )

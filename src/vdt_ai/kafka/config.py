@@ -21,8 +21,9 @@ PERMANENT_ERROR_NAMES = (
 _MESSAGES_PER_KBYTE = 4
 
 
-def producer_config(settings: Settings) -> Dict[str, Any]:
-    """The confluent_kafka.Producer configuration for ``settings``.
+def connection_config(settings: Settings) -> Dict[str, Any]:
+    """Brokers, client id, security and TLS: what every client of ``settings``'
+    cluster (producer, consumer, admin) needs.
 
     Raises:
         ValueError: ``settings`` has no ``bootstrap_servers``.
@@ -33,18 +34,6 @@ def producer_config(settings: Settings) -> Dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": f"vdt-ai-python/{__version__}",
         "security.protocol": settings.security_protocol,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": settings.compression,
-        "linger.ms": 20,
-        "queue.buffering.max.kbytes": settings.max_buffer_kbytes,
-        "queue.buffering.max.messages": max(
-            1000, settings.max_buffer_kbytes * _MESSAGES_PER_KBYTE
-        ),
-        "message.timeout.ms": int(settings.delivery_timeout * 1000),
-        # Reconnect quickly after an outage, but without hammering the broker.
-        "reconnect.backoff.ms": 100,
-        "reconnect.backoff.max.ms": 5000,
     }
     if settings.security_protocol.startswith("SASL"):
         conf["sasl.mechanism"] = settings.sasl_mechanism
@@ -57,4 +46,30 @@ def producer_config(settings: Settings) -> Dict[str, Any]:
         if settings.ssl_certificate_location:
             conf["ssl.certificate.location"] = settings.ssl_certificate_location
             conf["ssl.key.location"] = settings.ssl_key_location
+    return conf
+
+
+def producer_config(settings: Settings) -> Dict[str, Any]:
+    """The confluent_kafka.Producer configuration for ``settings``.
+
+    Raises:
+        ValueError: ``settings`` has no ``bootstrap_servers``.
+    """
+    conf = connection_config(settings)
+    conf.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": settings.compression,
+            "linger.ms": 20,
+            "queue.buffering.max.kbytes": settings.max_buffer_kbytes,
+            "queue.buffering.max.messages": max(
+                1000, settings.max_buffer_kbytes * _MESSAGES_PER_KBYTE
+            ),
+            "message.timeout.ms": int(settings.delivery_timeout * 1000),
+            # Reconnect quickly after an outage, but without hammering the broker.
+            "reconnect.backoff.ms": 100,
+            "reconnect.backoff.max.ms": 5000,
+        }
+    )
     return conf
