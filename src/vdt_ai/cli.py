@@ -433,24 +433,56 @@ def spool() -> None:
 @spool.command("status", epilog="Example: vdt-ai spool status")
 @click.pass_obj
 def spool_status(state: State) -> None:
-    """Count, size and oldest event of the spool."""
-    from .spool import iter_records, segment_paths, spool_size
+    """Count, size, oldest event and any damaged, quarantined or foreign files."""
+    from .codec import Record
+    from .spool import summarize
 
     settings = _settings_or_exit(state)
     directory = settings.spool_dir.expanduser()
-    records = list(iter_records(directory))
-    oldest = None
-    for record in records:
+    oldest: List[Any] = []
+
+    def note(record: Record) -> None:  # streamed: one record at a time
         try:
             stamp = decode(record.value).timestamp
         except VDTError:
-            continue
-        oldest = stamp if oldest is None or stamp < oldest else oldest
+            return
+        if not oldest or stamp < oldest[0]:
+            oldest[:] = [stamp]
+
+    try:
+        summary = summarize(directory, on_record=note)
+    except OSError as exc:
+        raise fail(f"cannot read spool {directory}: {exc.strerror or exc}")
     say(f"directory: {directory}")
-    say(f"segments:  {len(segment_paths(directory))}")
-    say(f"events:    {len(records)}")
-    say(f"bytes:     {spool_size(directory)}")
-    say(f"oldest:    {oldest.isoformat() if oldest else '-'}")
+    say(f"segments:  {summary.segments}")
+    say(f"events:    {summary.records}")
+    for topic, count in sorted(summary.records_by_topic.items()):
+        say(f"  {topic}: {count}")
+    say(f"bytes:     {summary.bytes}")
+    say(f"oldest:    {oldest[0].isoformat() if oldest else '-'}")
+    if summary.damaged_bytes:
+        say(
+            f"damaged:   {summary.damaged_bytes} unreadable bytes in "
+            f"{len(summary.damaged_segments)} segment(s) (skipped; the segment "
+            "goes to quarantine/ once its intact records are sent)",
+            fg="yellow",
+        )
+    if summary.quarantined:
+        say(
+            f"quarantined: {len(summary.quarantined)} segment(s) with unreadable "
+            "bytes, kept for inspection (never deleted by the SDK):",
+            fg="yellow",
+        )
+        for path in summary.quarantined:
+            say(f"  {path}")
+    if summary.foreign:
+        say(
+            f"foreign:   {len(summary.foreign)} entries named *.vdtspool that are "
+            "not spool segments (skipped, never deleted):",
+            fg="yellow",
+        )
+        for path, why in summary.foreign:
+            say(f"  {path} ({why})")
 
 
 @main.command(epilog="Example: vdt-ai sync")

@@ -505,3 +505,30 @@ def test_summarize_streams_one_record_at_a_time(tmp_path: Path) -> None:
     assert summary.damaged_segments == [damaged]
     assert summary.damaged_bytes == len(encode_record(records(1)[0]))
     assert summary.bytes == spool_size(tmp_path)
+
+
+@posix_only
+def test_spool_status_lists_damage_quarantine_and_foreign_entries(
+    tmp_path: Path,
+) -> None:
+    # Before: a FIFO named *.vdtspool hung `vdt-ai spool status`, a directory
+    # crashed it, and the whole spool was loaded into memory.
+    from click.testing import CliRunner
+
+    from vdt_ai.cli import main
+
+    damaged_segment(tmp_path)
+    (path,) = segment_paths(tmp_path)
+    held = claim(path)
+    assert held is not None and held.retire() == "quarantined"
+    damaged_segment(tmp_path, n=20, hit=3)
+    os.mkfifo(tmp_path / ("f" + SEGMENT_SUFFIX))
+    (tmp_path / ("d" + SEGMENT_SUFFIX)).mkdir()
+    env = {"VDT_AI_SPOOL_DIR": str(tmp_path)}
+    result = CliRunner().invoke(main, ["spool", "status"], env=env)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "events:    19" in out and "vdt.metrics: 19" in out
+    assert "damaged:" in out and "quarantined: 1" in out
+    assert str(quarantined(tmp_path)[0]) in out
+    assert "(fifo)" in out and "(directory)" in out
