@@ -463,17 +463,21 @@ def test_forked_child_never_holds_the_parents_lock(tmp_path: Path) -> None:
     writer = SpoolWriter(tmp_path, max_bytes=10**9)
     writer.append(records(1)[0])
     read_end, write_end = os.pipe()
+    ready_read, ready_write = os.pipe()
     with warnings.catch_warnings():  # 3.12+: fork() with threads alive
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # child: appends nothing, lives on while the parent rolls
         try:
             os.close(write_end)
+            os.write(ready_write, b"r")  # the at-fork hooks have run
             os.read(read_end, 1)
         finally:
             os._exit(0)
     os.close(read_end)
+    os.close(ready_write)
     try:
+        assert os.read(ready_read, 1) == b"r"
         path = writer.roll()
         assert path is not None
         held = claim(path)  # the child's inherited copy must not keep the lock
@@ -481,6 +485,7 @@ def test_forked_child_never_holds_the_parents_lock(tmp_path: Path) -> None:
         held.release()
     finally:
         os.close(write_end)
+        os.close(ready_read)
         os.waitpid(pid, 0)
     writer.close()
 
