@@ -1,32 +1,53 @@
-"""Closing clients when the process ends, however it ends.
+"""Settling every accepted event when the process ends, however it ends.
 
-* Normal interpreter exit: an ``atexit`` hook closes every live client with one
-  shared deadline (the largest ``shutdown_timeout``), so queued events are
-  acked or written to the spool.
+Who owns what at exit: clients are held weakly (users drop them without
+``close()``), so the records they queued are owned by the modules that hold
+them. One exit procedure, :func:`close_all`, runs with one deadline (the
+largest ``shutdown_timeout``):
+
+1. every client still alive is closed (its replay stops, its share of the
+   producer is released);
+2. the exit hooks run: the shared producer registry flushes every producer
+   left (dropped clients' included) and purges the rest, whose delivery
+   callbacks write them to the spool.
+
+It runs from:
+
+* ``atexit`` (normal interpreter exit);
+* a ``multiprocessing`` finalizer (children end with ``os._exit``, which
+  skips ``atexit``), in fork and spawn children alike;
 * SIGTERM: Python's default is to die at once, skipping ``atexit``. When a
   Kafka client starts in the main thread and SIGTERM still has its default
-  action, a handler is installed that closes every client (same deadline),
-  then restores the default action and sends SIGTERM again: the process still
-  ends "killed by SIGTERM", as before, but its events are acked or spooled
-  first. A program with a SIGTERM handler of its own keeps it (and exits
-  through ``atexit``, which closes the clients); ``handle_sigterm=False`` opts
-  out. The handler runs between two bytecodes of the main thread, possibly
-  inside an SDK call, so the SDK's locks on that path are re-entrant.
-* ``multiprocessing`` children end with ``os._exit``, which skips ``atexit``;
-  a multiprocessing finalizer closes their clients instead.
+  action, a handler is installed that runs the exit procedure, then restores
+  the default action and sends SIGTERM again: the process still ends "killed
+  by SIGTERM", with its events acked or spooled first. A SIGTERM that arrives
+  while a ``close()`` or the exit procedure already runs does not cut it
+  short: it is held until that finishes, then delivered. A program with a
+  SIGTERM handler of its own keeps it (and exits through ``atexit``);
+  ``handle_sigterm=False`` opts out. The handler runs between two bytecodes of
+  the main thread, possibly inside an SDK call, so the SDK's locks on that path
+  are re-entrant.
 """
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, List, Optional
+
+from . import _forksafe
 
 _closeables: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_exit_hooks: List[Callable[[Optional[float]], None]] = []
 _hooks_pid = 0
+_lock = threading.RLock()
+_forksafe.register_module_lock(sys.modules[__name__], "_lock")
+_state = {"closing": 0, "term_pending": False}
+DEFAULT_TIMEOUT = 5.0
 
 
 def register(closeable: Any) -> None:
@@ -39,27 +60,71 @@ def unregister(closeable: Any) -> None:
     _closeables.discard(closeable)
 
 
+def add_exit_hook(hook: Callable[[Optional[float]], None]) -> None:
+    """Runs ``hook(seconds_left)`` at exit, after the live clients are closed.
+
+    Hooks are held strongly: they belong to modules that own records.
+    """
+    if hook not in _exit_hooks:
+        _exit_hooks.append(hook)
+
+
+@contextlib.contextmanager
+def closing() -> Iterator[None]:
+    """Marks a close in progress: a SIGTERM meanwhile waits until it ends."""
+    with _lock:
+        _state["closing"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _state["closing"] -= 1
+            deliver = _state["closing"] == 0 and _state["term_pending"]
+        if deliver:
+            _die_by_sigterm()
+
+
 def close_all(timeout: Optional[float] = None) -> None:
-    """Closes every registered client within one deadline."""
-    items = list(_closeables)
-    if not items:
-        return
-    if timeout is None:
-        timeout = max(float(getattr(c, "shutdown_timeout", 5.0)) for c in items)
-    deadline = time.monotonic() + timeout
-    for closeable in items:
-        try:
-            closeable.close(max(0.0, deadline - time.monotonic()))
-        except Exception:  # pragma: no cover - exit must go on
-            pass
+    """Closes every live client, then runs the exit hooks, within one deadline."""
+    with closing():
+        items = list(_closeables)
+        if timeout is None and items:
+            timeout = max(
+                float(getattr(c, "shutdown_timeout", DEFAULT_TIMEOUT)) for c in items
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for closeable in items:
+            try:
+                closeable.close(_left(deadline))
+            except Exception:  # pragma: no cover - exit must go on
+                pass
+        for hook in list(_exit_hooks):
+            try:
+                # With no live client, each owner knows its own deadline.
+                hook(_left(deadline))
+            except Exception:  # pragma: no cover - exit must go on
+                pass
+
+
+def _left(deadline: Optional[float]) -> Optional[float]:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _die_by_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # From another thread, the handler runs again on the main thread, finds
+    # nothing in progress and ends the process there.
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    try:
-        close_all()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+    with _lock:
+        _state["term_pending"] = True
+        busy = _state["closing"] > 0
+    if busy:
+        return  # the close in progress delivers SIGTERM when it ends
+    close_all()  # delivers the pending SIGTERM as it ends
 
 
 def install_process_hooks(handle_sigterm: bool = True) -> None:
@@ -79,5 +144,13 @@ def install_process_hooks(handle_sigterm: bool = True) -> None:
 
         util.Finalize(None, close_all, exitpriority=100)
 
+
+def _after_fork_in_child() -> None:
+    _state["closing"] = 0
+    _state["term_pending"] = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 atexit.register(close_all)

@@ -9,6 +9,7 @@ counted in :meth:`VDTClient.stats` and never reaches the caller.
 import datetime as dt
 import os
 import socket
+import sys
 import threading
 import warnings
 from typing import (
@@ -26,7 +27,7 @@ from typing import (
 )
 from uuid import UUID
 
-from . import _lifecycle, _log
+from . import _forksafe, _lifecycle, _log
 from ._redact import mask_api_key
 from .codec import Encoder, Record
 from .config import Settings, load_settings
@@ -58,6 +59,9 @@ class OfflineModeWarning(UserWarning):
 _offline_noticed: Set[str] = set()
 _default_client: Dict[str, "VDTClient"] = {}
 _default_lock = threading.Lock()
+# A fork while another thread builds the default client must not leave the
+# child's lock held forever.
+_forksafe.register_module_lock(sys.modules[__name__], "_default_lock")
 
 
 class VDTClient:
@@ -577,10 +581,11 @@ class VDTClient:
                 return
             self._closed = True
         wait = self._settings.shutdown_timeout if timeout is None else timeout
-        try:
-            self._transport.close(wait)
-        except Exception as exc:
-            _log.log_once("close-error", "ERROR", "close failed", error=repr(exc))
+        with _lifecycle.closing():  # a SIGTERM meanwhile waits for the end
+            try:
+                self._transport.close(wait)
+            except Exception as exc:
+                _log.log_once("close-error", "ERROR", "close failed", error=repr(exc))
         _lifecycle.unregister(self)
         _log.debug("client closed", **self.stats().as_dict())
 

@@ -5,16 +5,27 @@ from typing import Any, Dict
 from .._version import __version__
 from ..config import Settings
 
-# librdkafka error codes for which retrying the same bytes can never succeed.
-# Everything else (timeouts, outages, auth and ACL refusals) goes to the spool.
-PERMANENT_ERROR_NAMES = (
-    "MSG_SIZE_TOO_LARGE",
-    "INVALID_MSG",
-    "INVALID_MSG_SIZE",
-    "INVALID_RECORD",
-    "RECORD_LIST_TOO_LARGE",
-    "TOPIC_EXCEPTION",
-)
+# Which SDK setting a librdkafka property comes from, to name it in errors.
+CONF_TO_SETTING = {
+    "ssl.ca.location": "ssl_ca_location",
+    "ssl.certificate.location": "ssl_certificate_location",
+    "ssl.key.location": "ssl_key_location",
+    "message.timeout.ms": "delivery_timeout",
+    "linger.ms": "delivery_timeout",
+    "queue.buffering.max.kbytes": "max_buffer_kbytes",
+    "queue.buffering.max.messages": "max_buffer_kbytes",
+    "compression.type": "compression",
+    "compression.codec": "compression",
+    "sasl.mechanism": "sasl_mechanism",
+    "security.protocol": "security_protocol",
+    "bootstrap.servers": "bootstrap_servers",
+    "message.max.bytes": "max_event_bytes",
+}
+
+# Room for the key, headers and record framing around an event's value: the
+# producer must never refuse an event the SDK accepted (max_event_bytes).
+_RECORD_OVERHEAD_BYTES = 64 * 1024
+_LIBRDKAFKA_MIN_MESSAGE_MAX_BYTES = 1_000_000
 
 # Messages the local queue may hold per KiB of max_buffer_kbytes: the byte cap
 # stays the binding limit for events of 256 bytes or more.
@@ -67,6 +78,10 @@ def producer_config(settings: Settings) -> Dict[str, Any]:
                 1000, settings.max_buffer_kbytes * _MESSAGES_PER_KBYTE
             ),
             "message.timeout.ms": int(settings.delivery_timeout * 1000),
+            "message.max.bytes": max(
+                _LIBRDKAFKA_MIN_MESSAGE_MAX_BYTES,
+                settings.max_event_bytes + _RECORD_OVERHEAD_BYTES,
+            ),
             # Reconnect quickly after an outage, but without hammering the broker.
             "reconnect.backoff.ms": 100,
             "reconnect.backoff.max.ms": 5000,

@@ -3,10 +3,22 @@
 Every client (and transport) in a process that points at the same cluster with
 the same settings shares one :class:`SharedProducer`: one librdkafka instance,
 one set of broker connections, one background thread that serves delivery
-reports. It is created on first use and never crosses ``fork()``: a child gets
-a fresh registry and builds its own producer when it first sends. The parent's
-producer object is kept referenced in the child, never destroyed there, because
-destroying a librdkafka handle whose threads did not survive the fork hangs.
+reports. It never crosses ``fork()``: a child gets a fresh registry and builds
+its own producer when it first sends. The parent's producer object is kept
+referenced in the child, never destroyed there, because destroying a librdkafka
+handle whose threads did not survive the fork hangs.
+
+**Exit ownership.** The registry, not the client objects (which users drop
+without ``close()``), owns the records queued in its producers: at exit (and
+at the end of a multiprocessing child, and on SIGTERM) :func:`shutdown_all`
+flushes every producer of this process within one deadline and purges what is
+left, so that the delivery callbacks write it to the spool.
+
+**Fatal errors.** A producer whose error callback reports a fatal error
+(``error.fatal()``, possible with idempotence) is unusable: it is marked dead,
+taken out of the registry at once (the next send builds a new one) and retired
+on a thread of its own: its records are purged, so their callbacks spool them
+for the replay.
 """
 
 import logging
@@ -14,9 +26,10 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .. import _forksafe, _log
+from .. import _forksafe, _lifecycle, _log
+from . import errors as kafka_errors
 
 ErrorListener = Callable[[Any], None]
 
@@ -26,6 +39,15 @@ _registry: Dict[Tuple[Tuple[str, str], ...], "SharedProducer"] = {}
 _inherited: List[Any] = []  # producers of a parent process: never destroyed here
 
 POLL_INTERVAL = 0.1
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+# Serving purged reports (each one spools its record) may run past a deadline,
+# never past this: a report that does not come in this time never will.
+PURGE_SERVE_LIMIT_SECONDS = 30.0
+_state = {"shut_down_pid": 0}
+
+
+class ProducerUnavailable(Exception):
+    """No producer can be handed out now (process exiting, or build failed)."""
 
 
 class _RdkafkaLogHandler(logging.Handler):
@@ -59,16 +81,23 @@ class SharedProducer:
     Attributes:
         last_outcome_ok: ``True`` when the last delivery report was an ack,
             ``False`` after a failed report or a client-level error.
+        dead: ``True`` once a fatal error made the producer unusable.
+        finalizing: ``True`` once its last user began the final purge: a
+            record produced after that may never be served by the poll thread.
     """
 
-    def __init__(self, conf: Dict[str, Any]) -> None:
+    def __init__(self, conf: Dict[str, Any], shutdown_timeout: float) -> None:
         from confluent_kafka import Producer
 
         self.pid = os.getpid()
         self.last_outcome_ok = False
+        self.dead = False
+        self.finalizing = False
+        self.shutdown_timeout = shutdown_timeout
         self._listeners: List[ErrorListener] = []
         self._users = 0
         self._stop = threading.Event()
+        self._conf_key = _key(conf)
         full = dict(conf)
         full["error_cb"] = self._on_error
         full["logger"] = _rdkafka_logger()
@@ -83,10 +112,14 @@ class SharedProducer:
     @property
     def healthy(self) -> bool:
         """``True`` when the last delivery outcome was an ack."""
-        return self.last_outcome_ok
+        return self.last_outcome_ok and not self.dead
 
     def add_error_listener(self, listener: ErrorListener) -> None:
-        """Calls ``listener(KafkaError)`` for each client-level error."""
+        """Calls ``listener(KafkaError)`` for each client-level error.
+
+        Listeners run on the poll thread inside ``poll()``: they must only
+        record or enqueue (see :mod:`vdt_ai._notifier`), never call the producer.
+        """
         self._listeners.append(listener)
 
     def remove_error_listener(self, listener: ErrorListener) -> None:
@@ -96,11 +129,43 @@ class SharedProducer:
 
     def _on_error(self, error: Any) -> None:
         self.last_outcome_ok = False
+        if kafka_errors.classify(error) == kafka_errors.FATAL:
+            self.mark_fatal(error)
         for listener in list(self._listeners):
             try:
                 listener(error)
             except Exception:  # pragma: no cover - a listener must not stop polling
                 pass
+
+    def mark_fatal(self, error: Any) -> None:
+        """Takes this producer out of service and retires it off this thread."""
+        with _lock:
+            if self.dead:
+                return
+            self.dead = True
+            if _registry.get(self._conf_key) is self:
+                del _registry[self._conf_key]
+            _retiring.append(self)
+        _log.log_once(
+            f"fatal:{kafka_errors.describe(error)[:80]}",
+            "ERROR",
+            "the Kafka producer failed fatally; a new one is built and its "
+            "records are spooled and replayed",
+            error=kafka_errors.describe(error),
+        )
+        threading.Thread(
+            target=self._retire, name="vdt-ai-kafka-retire", daemon=True
+        ).start()
+
+    def _retire(self) -> None:
+        try:
+            self.finalizing = True
+            self.purge_and_serve(self.shutdown_timeout)
+            self.stop()
+        finally:
+            with _lock:
+                if self in _retiring:
+                    _retiring.remove(self)
 
     # -- background -------------------------------------------------------------
 
@@ -122,76 +187,155 @@ class SharedProducer:
         """
         return int(self.producer.flush(max(0.0, timeout)))
 
-    def purge_and_serve(self, timeout: float = 1.0) -> None:
+    def purge_and_serve(self, timeout: float = 1.0) -> int:
         """Fails every queued and in-flight message, then serves their reports.
 
         Their delivery callbacks see ``_PURGE_QUEUE``/``_PURGE_INFLIGHT`` and
         spool them: used when a deadline passes with messages not yet acked.
+        Every report is served, even past ``timeout`` (an unserved report is a
+        lost record); ``timeout`` only bounds waits for a report that never
+        comes (:data:`PURGE_SERVE_LIMIT_SECONDS` at most).
+
+        Returns:
+            Reports still not served (0 unless librdkafka withheld some).
         """
         try:
             self.producer.purge(in_queue=True, in_flight=True, blocking=True)
         except Exception as exc:  # pragma: no cover
             _log.log_once("purge-error", "ERROR", "purge failed", error=repr(exc))
-        self.producer.flush(max(0.0, timeout))
+        limit = time.monotonic() + max(timeout, PURGE_SERVE_LIMIT_SECONDS)
+        left = len(self.producer)
+        while left > 0 and time.monotonic() < limit:
+            self.producer.flush(0.1)
+            left = len(self.producer)
+        return left
 
     def stop(self) -> None:
         """Stops the poll thread (reports are then served only by flush)."""
         self._stop.set()
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=1)
 
     def __len__(self) -> int:
         return len(self.producer)
+
+
+_retiring: List[SharedProducer] = []
 
 
 def _key(conf: Dict[str, Any]) -> Tuple[Tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in conf.items()))
 
 
-def acquire(conf: Dict[str, Any]) -> SharedProducer:
-    """The process's producer for ``conf``, created on first use."""
+def acquire(
+    conf: Dict[str, Any], shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+) -> SharedProducer:
+    """The process's producer for ``conf``, created on first use.
+
+    Raises:
+        ProducerUnavailable: the process is past its exit flush.
+        KafkaException: librdkafka refused the configuration.
+    """
     key = _key(conf)
+    pid = os.getpid()
     with _lock:
+        if _state["shut_down_pid"] == pid:
+            raise ProducerUnavailable("the process is exiting")
         shared = _registry.get(key)
-        if shared is None or shared.pid != os.getpid():
-            shared = SharedProducer(conf)
+        if shared is None or shared.pid != pid or shared.dead or shared.finalizing:
+            shared = SharedProducer(conf, shutdown_timeout)
             _registry[key] = shared
         shared._users += 1
+        shared.shutdown_timeout = max(shared.shutdown_timeout, shutdown_timeout)
         return shared
 
 
 def release(shared: SharedProducer, timeout: float) -> bool:
-    """Drops one user of ``shared``; the last one stops and forgets it.
+    """Drops one user of ``shared``; the last one shuts it down.
 
     Queued messages are flushed up to ``timeout`` seconds, then purged so that
-    their callbacks spool them.
+    their callbacks spool them. The producer stays in the registry until that
+    is done, so an exit flush or SIGTERM arriving meanwhile still sees it.
 
     Returns:
         ``True`` when this was the last user and the producer was shut down.
     """
     with _lock:
         shared._users -= 1
-        last = shared._users <= 0
-        if last:
-            for key, value in list(_registry.items()):
-                if value is shared:
-                    del _registry[key]
-    if not last:
-        return False
-    if shared.pid == os.getpid():
-        deadline = time.monotonic() + timeout
-        if shared.flush(timeout) > 0:
-            shared.purge_and_serve(max(0.5, deadline - time.monotonic()))
-        shared.stop()
+        if shared._users > 0:
+            return False
+        shared.finalizing = True  # acquire() builds a new one from now on
+    try:
+        if shared.pid == os.getpid() and not shared.dead:
+            _drain([shared], timeout)
+    finally:
+        with _lock:
+            if _registry.get(shared._conf_key) is shared:
+                del _registry[shared._conf_key]
     return True
+
+
+def _drain(producers: List[SharedProducer], timeout: float) -> None:
+    """Flushes ``producers`` within ``timeout``; purges and spools what is left.
+
+    A share of the deadline, in proportion to what is queued, is kept for the
+    purge: serving its reports writes each record to the spool.
+    """
+    deadline = time.monotonic() + timeout
+    for shared in producers:
+        queued = len(shared)
+        reserve = min(timeout, 0.1 + queued * _SPOOL_SECONDS_PER_RECORD)
+        shared.flush(deadline - reserve - time.monotonic())
+    for shared in producers:
+        shared.finalizing = True
+        if len(shared) > 0:
+            shared.purge_and_serve(max(0.1, deadline - time.monotonic()))
+    for shared in producers:
+        shared.stop()
+
+
+# What spooling one purged record costs (rebuild headers, frame, write; about
+# 30k records a second on 2 cores). When more is queued than the deadline
+# leaves time to spool, the purge runs past it: an unwritten record is lost.
+_SPOOL_SECONDS_PER_RECORD = 30e-6
+
+
+def shutdown_all(timeout: Optional[float] = None) -> None:
+    """Flushes and stops every producer of this process within one deadline.
+
+    Runs at exit (atexit, multiprocessing finalizer, SIGTERM), whether or not
+    any client object is still alive; what is not acked by the deadline is
+    purged, and the delivery callbacks write it to the spool. Later sends in
+    this process go straight to the spool.
+    """
+    pid = os.getpid()
+    with _lock:
+        producers = [
+            p
+            for p in list(_registry.values()) + list(_retiring)
+            if p.pid == pid and not p._stop.is_set()
+        ]
+        _state["shut_down_pid"] = pid
+        _registry.clear()
+    if not producers:
+        return
+    if timeout is None:
+        timeout = max(p.shutdown_timeout for p in producers)
+    _drain(producers, timeout)
 
 
 def _forget_after_fork() -> None:
     # The parent's producers belong to the parent: keep them alive (destroying
     # them here would wait on threads that do not exist) and start afresh.
     _inherited.extend(_registry.values())
+    _inherited.extend(_retiring)
     _registry.clear()
+    del _retiring[:]
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
+
+# After the live clients are closed, whatever producers remain (their clients
+# were dropped without close()) are flushed and their leftovers spooled.
+_lifecycle.add_exit_hook(shutdown_all)

@@ -2,10 +2,13 @@
 
 The caller's thread only calls ``Producer.produce()``, which copies the record
 into librdkafka's bounded queue and returns. The shared producer's background
-thread serves delivery reports: an ack counts ``delivered``; a failure (broker
-down past ``delivery_timeout``, refused credentials, purge at shutdown) writes
-the record to the disk spool, from which the replayer sends it again once
-Kafka acks messages. A full queue (``BufferError``) spools at once.
+thread serves delivery reports: an ack counts ``delivered``; a failure is
+classified once (:mod:`vdt_ai.kafka.errors`): a record Kafka refuses for good
+is counted ``failed``; anything else (broker down past ``delivery_timeout``,
+refused credentials, purge at shutdown) writes the record to the disk spool,
+from which the replayer sends it again once Kafka acks messages. A full queue
+(``BufferError``) spools at once. Problems reach ``on_error`` through an SDK
+thread (:mod:`vdt_ai._notifier`), never from inside librdkafka's ``poll()``.
 """
 
 import functools
@@ -15,22 +18,26 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .. import _forksafe, _lifecycle, _log
-from ..codec import Record, headers_for_value
+from .._notifier import DEFAULT_INTERVAL_SECONDS, ErrorNotifier
+from ..codec import Record
 from ..config import Settings
-from ..exceptions import (
-    AuthenticationError,
-    AuthorizationError,
-    SerializationError,
-    TransportError,
-    VDTError,
-)
+from ..exceptions import ConfigError, TransportError, VDTError
 from ..spool import SpoolWriter
 from ..transport import Counters, Transport
+from . import errors as kafka_errors
 from . import producer as shared_producers
-from .config import PERMANENT_ERROR_NAMES, producer_config
+from .config import CONF_TO_SETTING, producer_config
 from .replay import Replayer
+from .reports import record_from_report
 
 ErrorCallback = Callable[[VDTError], None]
+
+# After a producer could not be built at run time, sends go to the spool for
+# this long before the next try (doubling up to the maximum).
+_ATTACH_BACKOFF_SECONDS = 1.0
+_ATTACH_BACKOFF_MAX_SECONDS = 60.0
+# A kind of problem is passed to on_error at most once in this many seconds.
+REPORT_INTERVAL_SECONDS = DEFAULT_INTERVAL_SECONDS
 
 
 class KafkaTransport(Transport):
@@ -39,10 +46,14 @@ class KafkaTransport(Transport):
     Args:
         settings: resolved settings (brokers, security, buffer, spool).
         counters: where replayed deliveries are counted (the client's).
-        on_error: called with a :class:`vdt_ai.VDTError` for each kind of
-            delivery problem, from a background thread; it must not block.
+        on_error: called with a :class:`vdt_ai.VDTError` once per kind of
+            delivery problem per minute, from an SDK thread; it may call any
+            public method, ``close()`` included.
         replay_in_background: start replaying a non-empty spool at once
             (``vdt-ai sync`` drives the replay itself instead).
+
+    Raises:
+        ConfigError: librdkafka refused the configuration (names the setting).
     """
 
     def __init__(
@@ -53,47 +64,65 @@ class KafkaTransport(Transport):
         on_error: Optional[ErrorCallback] = None,
         replay_in_background: bool = True,
     ) -> None:
-        from confluent_kafka import KafkaError
-
         self._settings = settings
         self._conf = producer_config(settings)
         self._counters = counters if counters is not None else Counters()
-        self._on_error = on_error
-        self.spool = SpoolWriter(settings.spool_dir, settings.spool_max_bytes)
-        self._permanent = {
-            getattr(KafkaError, name)
-            for name in PERMANENT_ERROR_NAMES
-            if hasattr(KafkaError, name)
-        }
-        self._auth_codes = {
-            KafkaError._AUTHENTICATION,
-            KafkaError.SASL_AUTHENTICATION_FAILED,
-        }
-        self._acl_codes = {
-            KafkaError.TOPIC_AUTHORIZATION_FAILED,
-            KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-            KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        }
+        self._notifier = ErrorNotifier(on_error) if on_error is not None else None
         self._shared: Optional[shared_producers.SharedProducer] = None
         self._produce: Any = None
         self._callbacks: Dict[int, Any] = {}
         self._closed = False
+        self._reported: Dict[str, float] = {}
+        self._attach_retry_at = 0.0
+        self._attach_backoff = _ATTACH_BACKOFF_SECONDS
         # Guards attach/close: the replay thread may attach while the client
         # closes; a producer attached after close would never be released.
         self._lock = threading.RLock()
         _forksafe.register(self)
-        self.replayer = Replayer(self)
+        # Built now, so that a configuration librdkafka refuses is an error
+        # here rather than every event silently failing later.
+        self._build_first_producer()
+        self.spool = SpoolWriter(
+            settings.spool_dir.expanduser(), settings.spool_max_bytes
+        )
+        self.replayer = Replayer(
+            self.spool,
+            self._producer_for_replay,
+            self._counters,
+            self._report,
+            settings.delivery_timeout,
+            settings.api_key_id,
+        )
         _lifecycle.install_process_hooks(settings.handle_sigterm)
         if replay_in_background and self.replayer.has_work():
             self.replayer.wake()
+
+    def _build_first_producer(self) -> None:
+        try:
+            self._attach_now()
+        except shared_producers.ProducerUnavailable:  # exiting: spool only
+            pass
+        except Exception as exc:
+            text = kafka_errors.describe(exc)
+            setting = next(
+                (name for key, name in CONF_TO_SETTING.items() if key in text), None
+            )
+            raise ConfigError(
+                f"the Kafka client refused the configuration"
+                f"{f' (setting {setting})' if setting else ''}: {text}",
+                setting=setting,
+            ) from None
 
     # -- the hot path -----------------------------------------------------------
 
     def send(self, record: Record, counters: Counters) -> None:
         """Queues ``record`` for Kafka; spools it when the queue is full."""
         shared = self._shared
-        if shared is None or shared.pid != os.getpid():
+        if shared is None or shared.dead or shared.pid != os.getpid():
             shared = self._attach()
+            if shared is None:
+                self.spill(record, counters, reason="no producer")
+                return
         callback = self._callbacks.get(id(counters))
         if callback is None:
             callback = self._callback_for(counters)
@@ -107,8 +136,15 @@ class KafkaTransport(Transport):
             )
         except BufferError:
             self.spill(record, counters, reason="queue full")
-        except Exception as exc:  # KafkaException: fatal producer, bad topic...
-            self.spill(record, counters, reason=type(exc).__name__)
+            return
+        except Exception as exc:  # KafkaException: refused at produce() time
+            self._refused(exc, record, counters, shared)
+            return
+        if shared.finalizing:
+            # Raced the final purge of close() or a fatal error: nobody may
+            # serve this record's report, so purge and serve it here (its
+            # callback spools it).
+            shared.purge_and_serve(0.5)
 
     # -- outcomes -----------------------------------------------------------------
 
@@ -138,23 +174,36 @@ class KafkaTransport(Transport):
             return
         if shared is not None:
             shared.last_outcome_ok = False
-        record = self.record_from_report(message)
-        code = error.code()
-        if code in self._permanent:
-            counters.add("failed")
-            self._report(error, record.topic)
-            return
-        self._report(error, record.topic)
-        self.spill(record, counters, reason=error.name())
+        self._settle_failure(
+            error, record_from_report(message, self._settings.api_key_id), counters
+        )
 
-    def record_from_report(self, message: Any) -> Record:
-        """Rebuilds the record of a delivery report (reports carry no headers)."""
-        value = message.value()
-        try:
-            headers = headers_for_value(value, self._settings.api_key_id)
-        except SerializationError:  # pragma: no cover - not produced by us
-            headers = list(message.headers() or [])
-        return Record(message.topic(), message.key() or b"", value, headers)
+    def _refused(
+        self,
+        exc: Exception,
+        record: Record,
+        counters: Counters,
+        shared: shared_producers.SharedProducer,
+    ) -> None:
+        error = kafka_errors.error_of(exc)
+        if kafka_errors.classify(error) == kafka_errors.FATAL:
+            shared.mark_fatal(error)
+        self._settle_failure(error, record, counters)
+
+    def _settle_failure(self, error: Any, record: Record, counters: Counters) -> None:
+        kind = kafka_errors.classify(error)
+        self._report(error, record.topic, kind)
+        if kind == kafka_errors.PERMANENT:
+            counters.add("failed")
+            _log.log_once(
+                f"refused:{kafka_errors.describe(error)[:60]}",
+                "ERROR",
+                "Kafka refused an event for good; it was dropped",
+                topic=record.topic,
+                reason=kafka_errors.describe(error),
+            )
+            return
+        self.spill(record, counters, reason=_reason(error))
 
     def spill(self, record: Record, counters: Counters, reason: str) -> None:
         """Writes ``record`` to the spool for a later replay; counts the outcome."""
@@ -187,40 +236,43 @@ class KafkaTransport(Transport):
                 max_bytes=self.spool.max_bytes,
             )
 
-    def _report(self, error: Any, topic: Optional[str] = None) -> None:
-        code = error.code()
-        if code in self._auth_codes:
-            exc: VDTError = AuthenticationError(
-                f"Kafka refused the API key: {error.str()}"
-            )
-        elif code in self._acl_codes:
-            exc = AuthorizationError(
-                f"not authorized to write to topic {topic}: {error.str()}", topic=topic
-            )
-        else:
-            exc = TransportError(
-                f"Kafka delivery problem: {error.name()}: {error.str()}"
-            )
-        _log.log_once(f"kafka-error:{error.name()}", "WARNING", str(exc))
-        if self._on_error is not None:
-            try:
-                self._on_error(exc)
-            except Exception:  # the user's callback must not stop delivery
-                _log.log_once("on-error-raised", "ERROR", "on_error callback raised")
+    def _report(
+        self, error: Any, topic: Optional[str] = None, kind: Optional[str] = None
+    ) -> None:
+        """Logs a problem once per kind and passes it to ``on_error`` (once per
+        kind per interval).
+
+        Called on librdkafka's poll thread, once per failed record: a repeat
+        costs one dict lookup; it only logs and enqueues, never calls back.
+        """
+        if kind is None:
+            kind = kafka_errors.classify(error)
+        key = f"{kind}:{_reason(error)}"
+        now = time.monotonic()
+        last = self._reported.get(key)
+        if last is not None and now - last < REPORT_INTERVAL_SECONDS:
+            return
+        self._reported[key] = now
+        exc = kafka_errors.to_exception(error, topic)
+        _log.log_once(f"kafka-error:{key}", "WARNING", str(exc))
+        if self._notifier is not None:
+            self._notifier.notify(key, exc)
 
     def _on_client_error(self, error: Any) -> None:
         self._report(error)
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def _attach(self) -> shared_producers.SharedProducer:
+    def _attach_now(self) -> shared_producers.SharedProducer:
         with self._lock:
             if self._closed:
                 raise TransportError("the Kafka transport is closed")
             shared = self._shared
-            if shared is not None and shared.pid == os.getpid():
+            if shared is not None and shared.pid == os.getpid() and not shared.dead:
                 return shared
-            shared = shared_producers.acquire(self._conf)
+            shared = shared_producers.acquire(
+                self._conf, self._settings.shutdown_timeout
+            )
             shared.add_error_listener(self._on_client_error)
             self._callbacks = {}
             self._produce = shared.producer.produce
@@ -228,17 +280,55 @@ class KafkaTransport(Transport):
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
 
+    def _attach(self) -> Optional[shared_producers.SharedProducer]:
+        """The producer to send with, or ``None`` (closed, or cannot be built
+        now: retried with backoff, the records meanwhile go to the spool)."""
+        if self._closed or time.monotonic() < self._attach_retry_at:
+            return None
+        try:
+            shared = self._attach_now()
+        except shared_producers.ProducerUnavailable:
+            return None
+        except TransportError:
+            return None
+        except Exception as exc:
+            self._attach_retry_at = time.monotonic() + self._attach_backoff
+            self._attach_backoff = min(
+                _ATTACH_BACKOFF_MAX_SECONDS, self._attach_backoff * 2
+            )
+            _log.log_once(
+                "producer-build",
+                "ERROR",
+                "cannot build the Kafka producer; events are spooled and it is "
+                "retried with backoff",
+                error=kafka_errors.describe(exc),
+            )
+            return None
+        self._attach_backoff = _ATTACH_BACKOFF_SECONDS
+        return shared
+
+    def _producer_for_replay(self) -> Optional[shared_producers.SharedProducer]:
+        shared = self._shared
+        if shared is None or shared.dead or shared.pid != os.getpid():
+            return self._attach()
+        return shared
+
     @property
     def shared(self) -> shared_producers.SharedProducer:
         """This process's producer (created on first use).
 
         Raises:
-            TransportError: the transport is closed.
+            TransportError: the transport is closed or no producer can be had.
         """
-        shared = self._shared
-        if shared is None or shared.pid != os.getpid():
-            shared = self._attach()
+        shared = self._producer_for_replay()
+        if shared is None:
+            raise TransportError("no Kafka producer is available")
         return shared
+
+    @property
+    def counters(self) -> Counters:
+        """Where replayed and failed records are counted."""
+        return self._counters
 
     @property
     def closed(self) -> bool:
@@ -265,7 +355,12 @@ class KafkaTransport(Transport):
         return pending
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Flushes up to ``timeout``; what is not acked by then is spooled."""
+        """Flushes up to ``timeout``; what is not acked by then is spooled.
+
+        The producer is shared: when other clients still use it, only this
+        client's wait ends; records in flight stay owned by the producer
+        registry, which spools them at exit if they are not acked before.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -273,17 +368,33 @@ class KafkaTransport(Transport):
             shared = self._shared
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
-        self.replayer.stop(join_timeout=max(0.0, min(1.0, wait)))
-        if shared is not None and shared.pid == os.getpid():
-            shared.remove_error_listener(self._on_client_error)
-            if not shared_producers.release(
-                shared, max(0.0, deadline - time.monotonic())
-            ):
-                shared.flush(max(0.0, deadline - time.monotonic()))
-        try:
-            self.spool.flush()
-        except OSError:  # pragma: no cover
-            pass
+        with _lifecycle.closing():
+            self.replayer.stop(join_timeout=max(0.0, min(0.5, wait / 4)))
+            last = False
+            if shared is not None and shared.pid == os.getpid():
+                shared.remove_error_listener(self._on_client_error)
+                last = shared_producers.release(
+                    shared, max(0.0, deadline - time.monotonic())
+                )
+                if not last:
+                    shared.flush(max(0.0, deadline - time.monotonic()))
+            try:
+                if last or shared is None:
+                    self.spool.close()  # no report of ours can come back now
+                else:
+                    self.spool.roll()  # late reports may still spill here
+                    self.spool.flush()
+            except OSError:  # pragma: no cover
+                pass
+        if self._notifier is not None:
+            self._notifier.wait_idle(max(0.0, min(0.5, deadline - time.monotonic())))
 
     def __repr__(self) -> str:
         return f"KafkaTransport(bootstrap_servers={self._settings.bootstrap_servers!r})"
+
+
+def _reason(error: Any) -> str:
+    try:
+        return str(error.name())
+    except Exception:
+        return type(error).__name__
