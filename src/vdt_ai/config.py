@@ -54,7 +54,7 @@ from pydantic_settings import (
 )
 
 from ._redact import API_KEY_PATTERN, mask_api_key, register_secret
-from .exceptions import ConfigError
+from .exceptions import ConfigError, problems_from_pydantic
 
 ENV_PREFIX = "VDT_AI_"
 ENV_CONFIG_PATH = "VDT_AI_CONFIG"
@@ -521,16 +521,13 @@ def _parse_json_table(variable: str, raw: str) -> Any:
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
     problems = []
     first_setting: Optional[str] = None
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        if not loc and "field" in error.get("ctx", {}):
-            loc = [str(error["ctx"]["field"])]  # a cross-field check names its setting
-        setting = loc[0] if loc else None
-        if setting is None:
-            problems.append(error["msg"])
+    for field, reason in problems_from_pydantic(exc, ""):
+        if not field:
+            problems.append(reason)
             continue
+        setting = field.split(".", 1)[0]
         where = sources.get(setting, SOURCE_DEFAULT)
-        problems.append(f"{'.'.join(loc)} (from {where}): {error['msg']}")
+        problems.append(f"{field} (from {where}): {reason}")
         first_setting = first_setting or setting
     source = sources.get(first_setting) if first_setting else None
     return ConfigError(

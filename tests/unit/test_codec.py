@@ -9,6 +9,7 @@ from typing import Any, Dict, Literal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError as PydanticValidationError
 
 from vdt_ai import (
     DataQuality,
@@ -118,8 +119,13 @@ def test_oversized_event_is_refused_with_sizes() -> None:
     assert encode(event, max_event_bytes=8192).value
 
 
-def test_text_protobuf_cannot_carry_is_a_serialization_error() -> None:
-    event = ModelCall(model_name="m", input_data={"text": "lone \ud800 surrogate"})
+def test_text_protobuf_cannot_carry_is_refused_by_the_model() -> None:
+    with pytest.raises(PydanticValidationError):
+        ModelCall(model_name="m", input_data={"text": "lone \ud800 surrogate"})
+    # An event copied without validation still cannot reach the wire.
+    event = ModelCall(model_name="m").model_copy(
+        update={"input_data": {"text": "lone \ud800 surrogate"}}
+    )
     with pytest.raises(SerializationError):
         encode(event)
 
