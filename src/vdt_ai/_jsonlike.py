@@ -51,6 +51,8 @@ class JSONLikeError(ValueError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
+        if len(path) > 120:  # e.g. a value that refers to itself
+            path = "…" + path[-120:]
         where = f"at {path}: " if path else ""
         super().__init__(f"{where}{reason}")
 
