@@ -551,10 +551,17 @@ def read_toml(path: Path) -> Dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        bad_at: Optional[int] = exc.start
+    else:
+        bad_at = None
+    if bad_at is not None:
+        # Raised outside the handler: the UnicodeDecodeError (whose repr holds
+        # the file's bytes, key included) must not ride along as __context__.
+        del raw
         raise ConfigError(
-            f"config file {path} is not UTF-8 text (bad byte at offset {exc.start})",
+            f"config file {path} is not UTF-8 text (bad byte at offset {bad_at})",
             source=str(path),
-        ) from None
+        )
     try:
         data: Dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
