@@ -77,8 +77,9 @@ class VDTClient:
         before_send: called with each event after sampling and the data policy,
             before it is encoded: return the event (or an edited copy,
             ``event.model_copy(update=...)``) to send it, ``None`` to drop it
-            (counted ``filtered``). If it raises, the event is dropped and
-            counted ``failed``.
+            (counted ``filtered``). If it raises, or returns an edited copy
+            that fails validation or encoding, the event is dropped and
+            counted ``failed`` (never raised to the caller).
         **settings: any :class:`vdt_ai.config.Settings` field, plus
             ``config_file`` and ``profile`` to choose the config file and
             profile. Keyword arguments win over environment and file.

@@ -20,9 +20,11 @@ Applied to every event after validation and sampling, before serialization:
    in free-form values (dict keys included), tags and ``error_message`` that
    holds a VDT API key has the key's secret masked (``vdt_<id>_****``).
 3. ``before_send(event) -> event | None``: the caller's last word. Returning
-   ``None`` drops the event (counted ``filtered``). If it raises or returns
-   something else, the event is dropped too (counted ``failed``, logged once):
-   a failing scrubber must not let unscrubbed data out.
+   ``None`` drops the event (counted ``filtered``). If it raises, returns
+   something else, or returns an edited copy that fails validation or encoding
+   (a copy is validated again), the event is dropped too (counted ``failed``,
+   logged once, never raised): a failing scrubber must not let unscrubbed data
+   out.
 """
 
 import hashlib
