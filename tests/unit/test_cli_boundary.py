@@ -31,6 +31,12 @@ COMMANDS: List[List[str]] = [
 
 
 @pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--config <key> configure` writes a file named by the key: not here.
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
 def _forget_secrets() -> Iterator[None]:
     # Earlier tests register the secret with the redactor, which would hide a
     # leak: every case here starts with a redactor that never saw it.
