@@ -14,9 +14,14 @@ the event that is decoded later equals the event that was logged:
 * Pydantic models and dataclasses become dicts.
 
 Rejected, with the path to the bad part: NaN and infinite floats (JSON has no
-such numbers), non-string dict keys other than integers, nesting deeper than
-:data:`MAX_DEPTH`, and any other object (pandas frames included: summarise
-them, or pass ``df.to_dict()``).
+such numbers); integers outside ``-2**63 .. 2**64-1`` (what JSON consumers read
+exactly, and what fits in a 64-bit column); text holding lone UTF-16 surrogates
+(not valid Unicode, so not valid UTF-8 JSON), in keys as in values; non-string
+dict keys other than integers; nesting deeper than :data:`MAX_DEPTH` (a value
+that refers to itself ends there too); objects that raise while being read
+(a ``__str__``, ``model_dump`` or ``__iter__`` that fails, a dict changed by
+another thread during the call); and any other object (pandas frames included:
+summarise them, or pass ``df.to_dict()``).
 """
 
 import base64
@@ -24,6 +29,7 @@ import dataclasses
 import datetime as dt
 import enum
 import math
+import re
 import uuid
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Union
@@ -31,8 +37,12 @@ from typing import Any, Callable, Dict, List, Union
 JSONValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 
 MAX_DEPTH = 64
+MIN_INT = -(2**63)
+MAX_INT = 2**64 - 1
 
-_PLAIN_SCALARS = (str, bool, type(None))
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_TEXT = "holds a lone UTF-16 surrogate (not valid Unicode, cannot be sent as UTF-8)"
+_BAD_INT = "integer out of range: JSON values must be -2**63 .. 2**64-1"
 
 
 class JSONLikeError(ValueError):
@@ -41,47 +51,63 @@ class JSONLikeError(ValueError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
+        if len(path) > 120:  # e.g. a value that refers to itself
+            path = "…" + path[-120:]
         where = f"at {path}: " if path else ""
         super().__init__(f"{where}{reason}")
+
+
+def valid_text(text: str) -> bool:
+    """``True`` when ``text`` can be encoded as UTF-8 (no lone surrogates)."""
+    return text.isascii() or _SURROGATE.search(text) is None
 
 
 def to_json_value(value: Any) -> JSONValue:
     """Returns ``value`` as plain JSON data; raises :class:`JSONLikeError`.
 
     Values that are plain JSON already (the common case) are returned as they
-    are, after one check that allocates nothing.
+    are, after one check that allocates nothing. Nothing but
+    :class:`JSONLikeError` escapes, whatever the value's objects do.
     """
-    if _is_plain(value, 0):
-        return value  # type: ignore[no-any-return]
-    return _convert(value, "", 0)
-
-
-_SCALAR_TYPES = frozenset((str, int, bool, type(None)))
+    try:
+        if _is_plain(value, 0):
+            return value  # type: ignore[no-any-return]
+    except Exception:  # e.g. changed by another thread: the slow path says where
+        pass
+    try:
+        return _convert(value, "", 0)
+    except JSONLikeError:
+        raise
+    except RecursionError:
+        raise JSONLikeError("", "nested too deeply (does it refer to itself?)")
+    except Exception as exc:  # the value's own code failed; never echo it
+        raise JSONLikeError("", f"could not be read ({type(exc).__name__})")
 
 
 def _is_plain(value: Any, depth: int) -> bool:
     # Exact types only: subclasses (numpy.float64, str enums) take the slow path.
     kind = type(value)
-    if kind in _SCALAR_TYPES:
-        return True
+    if kind is str:
+        return value.isascii() or _SURROGATE.search(value) is None
+    if kind is int:
+        return MIN_INT <= value <= MAX_INT  # type: ignore[no-any-return]
     if kind is float:
         return math.isfinite(value)
+    if kind is bool or value is None:
+        return True
     if depth >= MAX_DEPTH:
         return False
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str:
+            if type(key) is not str or not (
+                key.isascii() or _SURROGATE.search(key) is None
+            ):
                 return False
-            kind = type(item)
-            if kind in _SCALAR_TYPES:
-                continue
             if not _is_plain(item, depth + 1):
                 return False
         return True
     if kind is list:
         for item in value:
-            if type(item) in _SCALAR_TYPES:
-                continue
             if not _is_plain(item, depth + 1):
                 return False
         return True
@@ -90,43 +116,79 @@ def _is_plain(value: Any, depth: int) -> bool:
 
 def _convert(value: Any, path: str, depth: int) -> JSONValue:
     kind = type(value)
-    if kind in _PLAIN_SCALARS:
-        return value  # type: ignore[no-any-return]
+    if kind is str:
+        if value.isascii() or _SURROGATE.search(value) is None:
+            return value  # type: ignore[no-any-return]
+        raise JSONLikeError(path, f"text {_BAD_TEXT}")
     if kind is int:
+        if MIN_INT <= value <= MAX_INT:
+            return value  # type: ignore[no-any-return]
+        raise JSONLikeError(path, _BAD_INT)
+    if kind is bool or value is None:
         return value  # type: ignore[no-any-return]
     if kind is float:
         if math.isfinite(value):
             return value  # type: ignore[no-any-return]
         raise JSONLikeError(path, f"{value!r} is not a finite number; JSON has none")
     if depth >= MAX_DEPTH:
-        raise JSONLikeError(path, f"nested deeper than {MAX_DEPTH} levels")
+        raise JSONLikeError(
+            path, f"nested deeper than {MAX_DEPTH} levels (does it refer to itself?)"
+        )
     if kind is dict:
         return _convert_dict(value, path, depth)
     if kind is list or kind is tuple:
-        return [_convert(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        try:
+            items = list(value)  # one C-level copy: safe from other threads
+        except Exception as exc:
+            raise JSONLikeError(path, f"could not be read ({type(exc).__name__})")
+        return [_convert(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(items)]
     return _convert_other(value, path, depth)
 
 
 def _convert_dict(value: Dict[Any, Any], path: str, depth: int) -> Dict[str, Any]:
+    try:
+        # A C-level copy: another thread cannot change it between items.
+        items = list(value.items())
+    except Exception as exc:
+        raise JSONLikeError(path, f"could not be read ({type(exc).__name__})")
     out: Dict[str, Any] = {}
-    for key, item in value.items():
+    for key, item in items:
         if type(key) is not str:
-            if isinstance(key, str):
-                key = str(key)
-            elif isinstance(key, int) and not isinstance(key, bool):
-                key = str(int(key))
-            elif isinstance(key, enum.Enum) and isinstance(key.value, str):
-                key = key.value
-            else:
-                raise JSONLikeError(
-                    path, f"dict key {type(key).__name__} is not a string"
-                )
+            key = _dict_key(key, path)
+        if not (key.isascii() or _SURROGATE.search(key) is None):
+            raise JSONLikeError(path, f"a dict key {_BAD_TEXT}")
         out[key] = _convert(item, f"{path}[{key!r}]", depth + 1)
     return out
 
 
+def _dict_key(key: Any, path: str) -> str:
+    try:
+        if isinstance(key, str):
+            return str.__str__(key)  # the text itself, not an override's
+        if isinstance(key, int) and not isinstance(key, bool):
+            if not MIN_INT <= key <= MAX_INT:
+                raise JSONLikeError(path, f"dict key: {_BAD_INT}")
+            return str(int(key))
+        if isinstance(key, enum.Enum) and isinstance(key.value, str):
+            return str.__str__(key.value)
+    except JSONLikeError:
+        raise
+    except Exception as exc:
+        raise JSONLikeError(
+            path,
+            f"dict key {type(key).__name__} could not be read "
+            f"({type(exc).__name__})",
+        )
+    raise JSONLikeError(path, f"dict key {type(key).__name__} is not a string")
+
+
 def _convert_other(value: Any, path: str, depth: int) -> JSONValue:
-    converter = _find_converter(value)
+    try:
+        converter = _find_converter(value)
+    except Exception as exc:
+        raise JSONLikeError(
+            path, f"{type(value).__name__} could not be read ({type(exc).__name__})"
+        )
     if converter is None:
         raise JSONLikeError(
             path,
@@ -135,8 +197,16 @@ def _convert_other(value: Any, path: str, depth: int) -> JSONValue:
         )
     try:
         converted = converter(value)
+    except JSONLikeError:
+        raise
     except (TypeError, ValueError) as exc:
         raise JSONLikeError(path, f"cannot convert {type(value).__name__}: {exc}")
+    except Exception as exc:  # the object's own code failed; never echo it
+        raise JSONLikeError(
+            path,
+            f"cannot convert {type(value).__name__}: {type(exc).__name__} "
+            "raised while reading it",
+        )
     return _convert(converted, path, depth + 1)
 
 
@@ -149,7 +219,7 @@ def _find_converter(value: Any) -> Union[Callable[[Any], Any], None]:
     if isinstance(value, float):
         return float
     if isinstance(value, str):
-        return str
+        return str.__str__  # the text itself, whatever __str__ does
     if isinstance(value, dict):
         return dict
     if isinstance(value, (list, tuple)):
@@ -175,8 +245,15 @@ def _find_converter(value: Any) -> Union[Callable[[Any], Any], None]:
     if callable(dump):
         return lambda v: v.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict
+        return _dataclass_fields
     return None
+
+
+def _dataclass_fields(value: Any) -> Dict[str, Any]:
+    # One level only (dataclasses.asdict recurses without limit): the fields
+    # are converted like any value, so a dataclass that refers to itself stops
+    # at MAX_DEPTH instead of exhausting the stack.
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
 
 
 def _from_numpy(value: Any) -> Union[Callable[[Any], Any], None]:
@@ -197,7 +274,8 @@ def _from_decimal(value: Decimal) -> str:
 
 
 def _sorted_if_possible(value: Any) -> List[Any]:
+    items = list(value)
     try:
-        return sorted(value)
-    except TypeError:
-        return list(value)
+        return sorted(items)
+    except Exception:  # mixed or unorderable members keep their set order
+        return items

@@ -7,11 +7,12 @@ only on a terminal and never when ``NO_COLOR`` is set.
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, TextIO, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 import click
 from pydantic import SecretStr
@@ -26,6 +27,7 @@ from .config import (
     check_values,
     config_path,
     load_settings,
+    read_toml,
 )
 from .exceptions import ConfigError, ValidationError, VDTError
 from .models import EVENT_CLASSES, Event, EventType, build_event
@@ -78,7 +80,63 @@ def _verbose(level: int) -> None:
     _log.configure("DEBUG" if level > 1 else "INFO")
 
 
+_EXTRA_ARGUMENTS = re.compile(r"Got unexpected extra arguments? \((.*)\)", re.S)
+
+
+def _redact_click_error(exc: click.ClickException) -> None:
+    """Makes ``exc`` print only redacted text.
+
+    Click's usage errors quote what was typed, and a misplaced API key is what
+    was typed (``vdt-ai configure vdt_...``). Extra arguments are counted, not
+    shown; every other message passes the redactor.
+    """
+    original = exc.format_message
+
+    def format_message() -> str:
+        text = original()
+        match = _EXTRA_ARGUMENTS.search(text)
+        if match is not None:
+            count = len(match.group(1).split())
+            text = (
+                f"Got {count} unexpected extra argument{'s' if count > 1 else ''} "
+                "(not shown: it may be a secret; options take a --name)"
+            )
+        return redact(text)
+
+    exc.format_message = format_message  # type: ignore[method-assign]
+    exc.message = redact(exc.message)  # type: ignore[misc]
+
+
+class _RedactingGroup(click.Group):
+    """The top-level group: every error leaves through the redactor, and the
+    SDK's own errors (bad settings, bad input) print without a traceback."""
+
+    def make_context(
+        self,
+        info_name: Optional[str],
+        args: List[str],
+        parent: Optional[click.Context] = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            _redact_click_error(exc)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            _redact_click_error(exc)
+            raise
+        except VDTError as exc:
+            code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
+            raise fail(f"{type(exc).__name__}: {exc.message}", code) from None
+
+
 @click.group(
+    cls=_RedactingGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example: vdt-ai --profile prod test-connection --timeout 10",
 )
@@ -204,16 +262,12 @@ def _masked_key(key: str) -> str:
 def _read_document(path: Path) -> Dict[str, Any]:
     if not path.exists():
         return {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
+    if not path.is_file():
+        raise fail(f"cannot read {path}: not a file", EXIT_USAGE)
     try:
-        with path.open("rb") as handle:
-            data: Dict[str, Any] = tomllib.load(handle)
-            return data
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise fail(f"cannot read {path}: {exc}", EXIT_USAGE)
+        return read_toml(path)
+    except ConfigError as exc:
+        raise fail(exc.message, EXIT_USAGE)
 
 
 def _write_document(path: Path, document: Dict[str, Any]) -> None:
@@ -525,13 +579,14 @@ def sync(state: State) -> None:
 
 @main.command(epilog="Example: cat calls.jsonl | vdt-ai send --type model_call")
 @click.option("--type", "event_type", required=True, type=click.Choice(TYPE_NAMES))
-@click.argument("file", type=click.File("r"), default="-")
+@click.argument("file", type=click.File("rb"), default="-")
 @click.pass_obj
-def send(state: State, event_type: str, file: TextIO) -> None:
+def send(state: State, event_type: str, file: BinaryIO) -> None:
     """Log events from JSON lines (a FILE or stdin), one event per line.
 
     Each line holds the event's fields, e.g. {"model_name": "m", "latency_ms": 3}.
-    Bad lines are reported with their number and reason; the rest are sent.
+    Bad lines are reported with their number and reason; the rest are sent, and
+    the exit code is 1 when any line was bad.
     """
     from .client import VDTClient
 
@@ -542,24 +597,16 @@ def send(state: State, event_type: str, file: TextIO) -> None:
         raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
     good = bad = 0
     try:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                fields = json.loads(line)
-                if not isinstance(fields, dict):
-                    raise ValueError("expected a JSON object")
-                client.log_event(build_event(cls, fields))
+        for number, raw in enumerate(file, start=1):
+            reason = _send_line(client, cls, raw)
+            if reason is None:
                 good += 1
-            except (ValueError, ValidationError) as exc:
+            elif reason:
                 bad += 1
-                if isinstance(exc, VDTError):
-                    reason = exc.message
-                elif isinstance(exc, json.JSONDecodeError):
-                    reason = f"not JSON: {exc}"
-                else:
-                    reason = str(exc)
                 say(f"line {number}: {reason}", err=True, fg="yellow")
+    except OSError as exc:
+        bad += 1
+        say(f"error: cannot read the input: {exc.strerror or exc}", err=True)
     finally:
         client.close()  # flushes; what Kafka did not ack in time is spooled
     stats = client.stats()
@@ -569,3 +616,30 @@ def send(state: State, event_type: str, file: TextIO) -> None:
     )
     if bad:
         raise click.exceptions.Exit(EXIT_FAILURE)
+
+
+def _send_line(client: Any, cls: Any, raw: bytes) -> Optional[str]:
+    """Logs one line; ``None`` when sent, ``""`` for a blank line, else why not.
+
+    Whatever the line holds, the reason is one line of text, never a traceback.
+    """
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (bad byte at column {exc.start + 1})"
+    if not line.strip():
+        return ""
+    try:
+        fields = json.loads(line)
+    except ValueError as exc:  # JSONDecodeError, or an over-long integer
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return f"not JSON: {detail}"
+    except RecursionError:
+        return "not JSON: nested too deeply"
+    if not isinstance(fields, dict):
+        return f"expected a JSON object, got {type(fields).__name__}"
+    try:
+        client.log_event(build_event(cls, fields))
+    except ValidationError as exc:
+        return exc.message
+    return None

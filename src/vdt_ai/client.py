@@ -33,6 +33,7 @@ from .codec import Encoder, Record
 from .config import Settings, load_settings
 from .exceptions import ValidationError, VDTError
 from .models import (
+    EVENT_CLASSES,
     CallStatus,
     ColumnProfile,
     DataQuality,
@@ -80,8 +81,9 @@ class VDTClient:
         before_send: called with each event after sampling and the data policy,
             before it is encoded: return the event (or an edited copy,
             ``event.model_copy(update=...)``) to send it, ``None`` to drop it
-            (counted ``filtered``). If it raises, the event is dropped and
-            counted ``failed``.
+            (counted ``filtered``). If it raises, or returns an edited copy
+            that fails validation or encoding, the event is dropped and
+            counted ``failed`` (never raised to the caller).
         **settings: any :class:`vdt_ai.config.Settings` field, plus
             ``config_file`` and ``profile`` to choose the config file and
             profile. Keyword arguments win over environment and file.
@@ -257,30 +259,44 @@ class VDTClient:
         """
         if not self._enabled:
             return []
+        items = _bulk_items(calls)
         built = []
-        for index, call in enumerate(calls):
-            arguments = {**common, **call}
-            tags = arguments.pop("tags", None)
-            timestamp = arguments.pop("timestamp", None)
-            trace_id = arguments.pop("trace_id", None)
-            span_id = arguments.pop("span_id", None)
-            fields = {k: v for k, v in arguments.items() if v is not None}
-            if "status" not in fields:
-                failed = fields.get("error_type") or fields.get("error_message")
-                fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS
+        for index, call in enumerate(items):
             try:
+                if not isinstance(call, Mapping):
+                    raise ValidationError(
+                        [
+                            (
+                                "",
+                                "must be a mapping of log_model_call arguments, "
+                                f"not {type(call).__name__}",
+                            )
+                        ]
+                    )
+                arguments = {**common, **call}
+                tags = arguments.pop("tags", None)
+                timestamp = arguments.pop("timestamp", None)
+                trace_id = arguments.pop("trace_id", None)
+                span_id = arguments.pop("span_id", None)
+                fields = {k: v for k, v in arguments.items() if v is not None}
+                if "status" not in fields:
+                    failed = fields.get("error_type") or fields.get("error_message")
+                    fields["status"] = (
+                        CallStatus.ERROR if failed else CallStatus.SUCCESS
+                    )
                 built.append(
                     self._build(ModelCall, fields, tags, timestamp, trace_id, span_id)
                 )
-            except ValidationError as exc:
-                raise ValidationError(
-                    [
-                        (f"calls.{index}.{field}", reason)
-                        for field, reason in exc.errors
-                    ],
-                    event_type="model_call",
-                ) from None
-        finished = [f for f in map(self._finish, built) if f is not None]
+            except Exception as exc:
+                raise _in_item(exc, f"calls.{index}", "model_call") from None
+        finished = []
+        for index, event in enumerate(built):
+            try:
+                done = self._finish(event)
+            except Exception as exc:
+                raise _in_item(exc, f"calls.{index}", "model_call") from None
+            if done is not None:
+                finished.append(done)
         return [event.event_id for event, record in finished if self._submit(record)]
 
     def log_data_quality(
@@ -325,7 +341,7 @@ class VDTClient:
                 "record_count": record_count,
                 "null_count": null_count,
                 "anomaly_score": anomaly_score,
-                **({"columns": list(columns)} if columns is not None else {}),
+                **({"columns": columns} if columns is not None else {}),
             },
             tags,
             timestamp,
@@ -404,19 +420,22 @@ class VDTClient:
                 event_type="metric",
             )
         when = timestamp if timestamp is not None else _now()
-        built = [
-            self._build(
-                Metric,
-                {"name": name, "value": value, "step": step, "run_id": run_id},
-                tags,
-                when,
-                None,
-                None,
-            )
-            for name, value in metrics.items()
-        ]
-        # Every event is validated and encoded before the first is sent.
-        finished = [f for f in map(self._finish, built) if f is not None]
+        try:
+            built = [
+                self._build(
+                    Metric,
+                    {"name": name, "value": value, "step": step, "run_id": run_id},
+                    tags,
+                    when,
+                    None,
+                    None,
+                )
+                for name, value in metrics.items()
+            ]
+            # Every event is validated and encoded before the first is sent.
+            finished = [f for f in map(self._finish, built) if f is not None]
+        except Exception as exc:
+            raise _in_item(exc, "", "metric") from None
         return [event.event_id for event, record in finished if self._submit(record)]
 
     def log_ground_truth(
@@ -523,11 +542,18 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        if not isinstance(event, Event) or type(event) is Event:
+        if not isinstance(event, Event) or type(event) not in EVENT_CLASSES.values():
             raise ValidationError([("event", "must be a vdt_ai event model")])
-        tags = {**self._default_tags, **event.tags}
-        event = event.model_copy(update={"source": self._source, "tags": tags})
-        finished = self._finish(event)
+        cls = type(event)
+        try:
+            # Validated again: model_copy() and model_construct() skip validation,
+            # and only what validates is accepted (and so always decodes).
+            fields = {name: getattr(event, name) for name in cls.model_fields}
+            fields["source"] = self._source
+            fields["tags"] = self._merged_tags(event.tags, cls)
+            finished = self._finish(build_event(cls, fields))
+        except Exception as exc:
+            raise _in_item(exc, "", cls.event_type.value) from None
         if finished is None:
             return None
         event, record = finished
@@ -647,8 +673,13 @@ class VDTClient:
         trace_id: Optional[str],
         span_id: Optional[str],
     ) -> Optional[UUID]:
-        event = self._build(cls, fields, tags, timestamp, trace_id, span_id)
-        finished = self._finish(event)
+        # The validation boundary: whatever the caller's data makes fail in
+        # building, the policy or encoding leaves as a ValidationError.
+        try:
+            event = self._build(cls, fields, tags, timestamp, trace_id, span_id)
+            finished = self._finish(event)
+        except Exception as exc:
+            raise _in_item(exc, "", cls.event_type.value) from None
         if finished is None:
             return None
         event, record = finished
@@ -667,8 +698,8 @@ class VDTClient:
         # which the models read as their default.
         values = fields
         values["source"] = self._source
-        if tags:
-            values["tags"] = {**self._default_tags, **tags}
+        if tags is not None:
+            values["tags"] = self._merged_tags(tags, cls)
         elif self._default_tags:
             values["tags"] = self._default_tags
         if timestamp is not None:
@@ -678,6 +709,21 @@ class VDTClient:
         if span_id is not None:
             values["span_id"] = span_id
         return build_event(cls, values)
+
+    def _merged_tags(self, tags: Any, cls: Type[Event]) -> Any:
+        if type(tags) is not dict and not isinstance(tags, Mapping):
+            raise ValidationError(
+                [
+                    (
+                        "tags",
+                        f"must be a mapping of text to text, not {type(tags).__name__}",
+                    )
+                ],
+                event_type=cls.event_type.value,
+            )
+        if not self._default_tags:
+            return tags
+        return {**self._default_tags, **tags} if tags else self._default_tags
 
     def _finish(self, event: Event) -> Optional[Tuple[Event, Record]]:
         """Sampling, data policy, before_send, encoding; None when not sent."""
@@ -690,8 +736,30 @@ class VDTClient:
             kept = self._run_before_send(event)
             if kept is None:
                 return None
-            event = kept
+            if kept is not event:
+                # An edited copy is the hook's work, not the caller's: when it
+                # cannot be sent, it is dropped and counted like a failing hook.
+                try:
+                    return kept, self._encoder.encode(kept)
+                except Exception as exc:
+                    self._before_send_failed("before-send-encode", exc)
+                    return None
         return event, self._encoder.encode(event)
+
+    def _before_send_failed(self, what: str, exc: Exception) -> None:
+        self._counters.add("failed")
+        fields = (
+            ", ".join(field for field, _ in exc.errors)
+            if isinstance(exc, ValidationError)
+            else ""
+        )
+        _log.log_once(
+            what,
+            "ERROR",
+            "before_send returned an event that cannot be sent; it was dropped",
+            error=type(exc).__name__,
+            fields=fields,
+        )
 
     def _run_before_send(self, event: Event) -> Optional[Event]:
         assert self._before_send is not None
@@ -710,7 +778,7 @@ class VDTClient:
         if result is None:
             self._counters.add("filtered")
             return None
-        if not isinstance(result, Event):
+        if not isinstance(result, Event) or type(result) not in _EVENT_TYPES:
             self._counters.add("failed")
             _log.log_once(
                 "before-send-type",
@@ -719,7 +787,18 @@ class VDTClient:
                 returned=type(result).__name__,
             )
             return None
-        return result
+        if result is event:
+            return result
+        # model_copy(update=...) does not validate: validate the copy, so that
+        # what is sent always decodes.
+        try:
+            cls = type(result)
+            return build_event(
+                cls, {name: getattr(result, name) for name in cls.model_fields}
+            )
+        except Exception as exc:
+            self._before_send_failed("before-send-invalid", exc)
+            return None
 
     def _submit(self, record: Record) -> bool:
         if self._closed:
@@ -744,6 +823,55 @@ class VDTClient:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+_EVENT_TYPES = frozenset(EVENT_CLASSES.values())
+
+
+def _bulk_items(calls: Any) -> List[Any]:
+    """``calls`` as a list, or a ValidationError when it is not a sequence."""
+    if isinstance(calls, (str, bytes, bytearray, Mapping)) or calls is None:
+        kind = "None" if calls is None else type(calls).__name__
+        raise ValidationError(
+            [("calls", f"must be a list of mappings of arguments, not {kind}")],
+            event_type="model_call",
+        )
+    try:
+        return list(calls)
+    except Exception as exc:
+        raise ValidationError(
+            [("calls", f"could not be read as a list ({type(exc).__name__})")],
+            event_type="model_call",
+        ) from None
+
+
+def _in_item(exc: Exception, where: str, event_type: str) -> ValidationError:
+    """``exc``, raised while an item of the caller's data was being processed,
+    as a ValidationError whose field paths start with ``where``.
+
+    Nothing but ValidationError leaves a ``log_*`` call for bad input. An
+    exception that is not ours (the caller's object raised, or a limit was
+    hit) is named by its type only: its text may echo the value.
+    """
+    if isinstance(exc, ValidationError):
+        errors = exc.errors
+        kind = exc.event_type or event_type
+    elif isinstance(exc, VDTError):
+        errors, kind = [("event", exc.message)], event_type
+    elif isinstance(exc, RecursionError):
+        errors = [("event", "nested too deeply (does a value refer to itself?)")]
+        kind = event_type
+    else:
+        reason = f"could not be processed: {type(exc).__name__} raised on its data"
+        errors, kind = [("event", reason)], event_type
+    if not where:
+        if isinstance(exc, ValidationError):
+            return exc
+        return ValidationError(errors, event_type=kind)
+    return ValidationError(
+        [(f"{where}.{field}" if field else where, reason) for field, reason in errors],
+        event_type=kind,
+    )
 
 
 def _default_transport(

@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_json
 
-from .exceptions import SerializationError, ValidationError
+from .exceptions import SerializationError, ValidationError, problems_from_pydantic
 from .models import (
     CallStatus,
     ColumnProfile,
@@ -219,7 +219,13 @@ def decode(value: bytes) -> Event:
         fields = _read_envelope(message)
         fields.update(reader(getattr(message, kind)))
         return cls(**fields)
-    except (PydanticValidationError, ValueError, TypeError) as exc:
+    except PydanticValidationError as exc:
+        details = "; ".join(
+            f"{field}: {reason}"
+            for field, reason in problems_from_pydantic(exc, "event")
+        )
+        raise SerializationError(f"invalid {kind} event: {details}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
         raise SerializationError(f"invalid {kind} event: {exc}") from None
 
 

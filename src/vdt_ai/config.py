@@ -54,7 +54,7 @@ from pydantic_settings import (
 )
 
 from ._redact import API_KEY_PATTERN, mask_api_key, register_secret
-from .exceptions import ConfigError
+from .exceptions import ConfigError, problems_from_pydantic
 
 ENV_PREFIX = "VDT_AI_"
 ENV_CONFIG_PATH = "VDT_AI_CONFIG"
@@ -68,6 +68,31 @@ SOURCE_DEFAULT = "default"
 
 # Settings whose environment value is JSON rather than a plain string.
 _TABLE_SETTINGS = {"tags", "data_policy"}
+# Strict types: a boolean is not a number, bytes are not text.
+_NUMBER_SETTINGS = (
+    "delivery_timeout",
+    "max_buffer_kbytes",
+    "spool_max_bytes",
+    "shutdown_timeout",
+    "sample_rate",
+    "max_event_bytes",
+)
+_TEXT_SETTINGS = (
+    "api_key",
+    "bootstrap_servers",
+    "topic_prefix",
+    "security_protocol",
+    "sasl_mechanism",
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+    "service",
+    "environment",
+    "compression",
+    "spool_dir",
+    "log_level",
+    "hash_salt",
+)
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -185,6 +210,31 @@ class Settings(BaseSettings):
         # load_settings() merges the sources itself, to know where each value
         # came from; the model only validates the merged result.
         return (init_settings,)
+
+    @field_validator(*_NUMBER_SETTINGS, mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any) -> Any:
+        # Lax pydantic reads true as 1: in a config file that hides a typo.
+        if isinstance(value, bool):
+            raise PydanticCustomError("number_type", "must be a number, not a boolean")
+        return value
+
+    @field_validator(*_TEXT_SETTINGS, mode="before")
+    @classmethod
+    def _no_bytes_text(cls, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raise PydanticCustomError("string_type", "must be text (str), not bytes")
+        return value
+
+    def __getstate__(self) -> Dict[Any, Any]:
+        # Pickles travel (Spark, multiprocessing, caches): never with a secret.
+        if self.api_key is not None or self.hash_salt is not None:
+            raise TypeError(
+                "vdt_ai.Settings holding an api_key or hash_salt cannot be pickled "
+                "(it would carry the secret); give the other process its settings "
+                "through VDT_AI_* variables or the config file"
+            )
+        return super().__getstate__()
 
     @field_validator("api_key")
     @classmethod
@@ -320,6 +370,22 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     known = set(Settings.model_fields)
+    if config_file is not None and (
+        isinstance(config_file, bytes)
+        or not isinstance(config_file, (str, os.PathLike))
+    ):
+        raise ConfigError(
+            "config_file must be a path (str or os.PathLike), not "
+            f"{type(config_file).__name__}",
+            setting="config_file",
+            source=SOURCE_ARGUMENT,
+        )
+    if profile is not None and not isinstance(profile, str):
+        raise ConfigError(
+            f"profile must be a string, not {type(profile).__name__}",
+            setting="profile",
+            source=SOURCE_ARGUMENT,
+        )
 
     for name in overrides:
         if name not in known:
@@ -393,6 +459,8 @@ def _config_path(
 def _read_file(
     path: Path, explicit: bool, profile: Optional[str], known: "set[str]"
 ) -> Dict[str, Any]:
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"config file {path} is not a file", source=str(path))
     if not path.is_file():
         if explicit:
             raise ConfigError(f"config file {path} does not exist", source=str(path))
@@ -458,22 +526,51 @@ def _warn_if_shared(path: Path) -> None:
 
 
 def _parse_toml(path: Path) -> Dict[str, Any]:
+    return read_toml(path)
+
+
+def read_toml(path: Path) -> Dict[str, Any]:
+    """The TOML document in ``path``.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8 or not TOML; the
+            message names the file and the reason, never its contents (it may
+            hold the API key).
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.8-3.10
         import tomli as tomllib
     try:
-        with path.open("rb") as handle:
-            data: Dict[str, Any] = tomllib.load(handle)
-            return data
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not valid TOML: {exc}", source=str(path)
-        ) from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror}", source=str(path)
+            f"cannot read config file {path}: {exc.strerror or type(exc).__name__}",
+            source=str(path),
         ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_at: Optional[int] = exc.start
+    else:
+        bad_at = None
+    if bad_at is not None:
+        # Raised outside the handler: the UnicodeDecodeError (whose repr holds
+        # the file's bytes, key included) must not ride along as __context__.
+        del raw
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (bad byte at offset {bad_at})",
+            source=str(path),
+        )
+    try:
+        data: Dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Its message gives line and column only, no text from the file.
+        reason = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise ConfigError(
+            f"{path} is not valid TOML: {reason}", source=str(path)
+        ) from None
+    return data
 
 
 def _read_env(env: Mapping[str, str], known: "set[str]") -> Dict[str, Tuple[str, Any]]:
@@ -521,16 +618,13 @@ def _parse_json_table(variable: str, raw: str) -> Any:
 def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
     problems = []
     first_setting: Optional[str] = None
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        if not loc and "field" in error.get("ctx", {}):
-            loc = [str(error["ctx"]["field"])]  # a cross-field check names its setting
-        setting = loc[0] if loc else None
-        if setting is None:
-            problems.append(error["msg"])
+    for field, reason in problems_from_pydantic(exc, ""):
+        if not field:
+            problems.append(reason)
             continue
+        setting = field.split(".", 1)[0]
         where = sources.get(setting, SOURCE_DEFAULT)
-        problems.append(f"{'.'.join(loc)} (from {where}): {error['msg']}")
+        problems.append(f"{field} (from {where}): {reason}")
         first_setting = first_setting or setting
     source = sources.get(first_setting) if first_setting else None
     return ConfigError(

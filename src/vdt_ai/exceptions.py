@@ -4,7 +4,7 @@ Messages pass through the secret redactor, so an exception can be logged or
 shown as it is.
 """
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ._redact import redact
 
@@ -39,6 +39,25 @@ class ValidationError(VDTError, ValueError):
         what = f"invalid {event_type} event" if event_type else "invalid input"
         details = "; ".join(f"{field}: {reason}" for field, reason in self.errors)
         super().__init__(f"{what}: {details}")
+
+
+def problems_from_pydantic(exc: Any, default_field: str) -> List[Tuple[str, str]]:
+    """``(field path, reason)`` for each error of a ``pydantic.ValidationError``.
+
+    The one translation of Pydantic's errors (events and settings alike): input
+    values are never included. A check across fields names its field in its
+    context (``ctx["field"]``); without one, ``default_field`` is used.
+    """
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in error["loc"] if part != "")
+        if not field:
+            field = str(error.get("ctx", {}).get("field", default_field))
+        reason = error["msg"]
+        if error["type"] == "extra_forbidden":
+            reason = "unknown field"
+        problems.append((field, reason))
+    return problems
 
 
 class ConfigError(VDTError, ValueError):

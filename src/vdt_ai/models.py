@@ -9,7 +9,11 @@ Rules that hold for every model:
 * **Timestamps** must be timezone-aware; they are converted to UTC. A naive
   ``datetime`` is rejected, because guessing its zone would silently shift data.
 * **Numbers** must be finite (no NaN or infinity); strings and booleans are not
-  accepted where a number is expected. numpy numbers are accepted.
+  accepted where a number is expected. numpy numbers are accepted. Counts
+  (``record_count``, ``step``, tokens...) are 0 to ``2**63 - 1`` (int64).
+* **Text** must be ``str`` (``bytes`` are refused, not decoded) and valid
+  Unicode: a lone UTF-16 surrogate such as ``"\\ud800"`` cannot be sent as
+  UTF-8 and is refused, in every field, tag and free-form value.
 * **Names** (``model_name``, ``dataset_name``, metric and job names) are 1 to
   :data:`MAX_NAME_LENGTH` characters and not blank.
 * **Free-form values** (``input_data``, ``prediction``, ``actual``, column
@@ -41,10 +45,10 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from ._jsonlike import JSONLikeError, to_json_value
+from ._jsonlike import JSONLikeError, to_json_value, valid_text
 from ._uuid7 import uuid7
 from ._version import __version__
-from .exceptions import ValidationError
+from .exceptions import ValidationError, problems_from_pydantic
 
 if sys.version_info >= (3, 9):
     from typing import Annotated
@@ -58,6 +62,7 @@ MAX_TAG_KEY_LENGTH = 128
 MAX_TAG_VALUE_LENGTH = 256
 MAX_COLUMNS = 10_000
 MAX_ERROR_MESSAGE_LENGTH = 16_384
+MAX_COUNT = 2**63 - 1  # protobuf int64
 TRUNCATION_MARK = "…[truncated]"
 
 SDK_NAME = "vdt-ai"
@@ -92,13 +97,33 @@ def _plain_number(value: Any) -> Any:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
+    try:
+        offset = None if value.tzinfo is None else value.utcoffset()
+    except Exception as exc:  # a tzinfo of the caller's that fails
+        raise PydanticCustomError(
+            "bad_tzinfo",
+            "its tzinfo raised {error} in utcoffset()",
+            {"error": type(exc).__name__},
+        )
+    if offset is None:
         raise PydanticCustomError(
             "naive_datetime",
             "must be timezone-aware (a naive datetime has no zone to convert "
             "from); use datetime.now(timezone.utc)",
         )
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise PydanticCustomError(
+            "datetime_range",
+            "is outside the years 1-9999 once converted to UTC",
+        )
+    except Exception as exc:
+        raise PydanticCustomError(
+            "bad_tzinfo",
+            "its tzinfo raised {error} while converting to UTC",
+            {"error": type(exc).__name__},
+        )
 
 
 def _json_like(value: Any) -> Any:
@@ -109,19 +134,29 @@ def _json_like(value: Any) -> Any:
 
 
 def _truncate_message(value: Optional[str]) -> Optional[str]:
+    if value is not None and not valid_text(value):
+        raise PydanticCustomError(
+            "string_unicode",
+            "holds a lone UTF-16 surrogate (not valid Unicode, cannot be sent as "
+            "UTF-8)",
+        )
     if value is not None and len(value) > MAX_ERROR_MESSAGE_LENGTH:
         keep = MAX_ERROR_MESSAGE_LENGTH - len(TRUNCATION_MARK)
         return value[:keep] + TRUNCATION_MARK
     return value
 
 
+# strict: bytes are not decoded into text. A length constraint makes
+# pydantic-core read the text as UTF-8, which refuses lone surrogates.
 Name = Annotated[
     str,
+    Field(strict=True),
     StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
     AfterValidator(_not_blank),
 ]
 Identifier = Annotated[
     str,
+    Field(strict=True),
     StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
     AfterValidator(_not_blank),
 ]
@@ -131,12 +166,25 @@ FiniteFloat = Annotated[
 NonNegativeFloat = Annotated[
     float, BeforeValidator(_plain_number), Field(ge=0, allow_inf_nan=False)
 ]
-NonNegativeInt = Annotated[int, BeforeValidator(_plain_number), Field(ge=0)]
+NonNegativeInt = Annotated[
+    int, BeforeValidator(_plain_number), Field(ge=0, le=MAX_COUNT)
+]
 UTCDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 JSONLike = Annotated[Any, BeforeValidator(_json_like)]
-ErrorMessage = Annotated[Optional[str], AfterValidator(_truncate_message)]
-TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY_LENGTH)]
-TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE_LENGTH)]
+ErrorMessage = Annotated[
+    Optional[str], Field(strict=True), AfterValidator(_truncate_message)
+]
+TagKey = Annotated[
+    str,
+    Field(strict=True),
+    StringConstraints(min_length=1, max_length=MAX_TAG_KEY_LENGTH),
+]
+TagValue = Annotated[
+    str, Field(strict=True), StringConstraints(max_length=MAX_TAG_VALUE_LENGTH)
+]
+SourceText = Annotated[
+    str, Field(strict=True), StringConstraints(max_length=MAX_NAME_LENGTH)
+]
 
 
 class EventType(str, Enum):
@@ -179,11 +227,11 @@ class _Model(BaseModel):
 class Source(_Model):
     """Where events come from. The client fills it from its settings."""
 
-    service: str = Field(default="", max_length=MAX_NAME_LENGTH)
-    environment: str = Field(default="", max_length=MAX_NAME_LENGTH)
-    host: str = Field(default="", max_length=MAX_NAME_LENGTH)
-    sdk_name: str = SDK_NAME
-    sdk_version: str = __version__
+    service: SourceText = ""
+    environment: SourceText = ""
+    host: SourceText = ""
+    sdk_name: SourceText = SDK_NAME
+    sdk_version: SourceText = __version__
 
 
 class Event(_Model):
@@ -386,13 +434,4 @@ def to_validation_error(
     exc: PydanticValidationError, event_type: Union[str, None]
 ) -> ValidationError:
     """Translates Pydantic's error into ours, without echoing input values."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in error["loc"] if part != "")
-        if not field:  # a check across fields names its field in the context
-            field = str(error.get("ctx", {}).get("field", "event"))
-        reason = error["msg"]
-        if error["type"] == "extra_forbidden":
-            reason = "unknown field"
-        problems.append((field, reason))
-    return ValidationError(problems, event_type=event_type)
+    return ValidationError(problems_from_pydantic(exc, "event"), event_type=event_type)

@@ -7,20 +7,24 @@ Applied to every event after validation and sampling, before serialization:
    ``actual``, ``metrics``, ``request_id``, ``error_message``, ``tags``...)
    and goes on through dict keys: ``"input_data.user.email"``. Lists are
    transparent: ``"input_data.items.sku"`` reaches the ``sku`` of every item.
+   Data-quality column profiles are free-form too: ``"columns.min"`` and
+   ``"columns.max"`` (and paths below them) apply to every column.
    ``mask`` writes ``"****"``; ``hash`` writes ``"sha256:<hex>"`` of the salted
    canonical JSON of the value (``hash_salt``; equal values hash equal, so
    joins still work); ``drop`` removes the key (a top-level field becomes
    ``None``); ``keep`` sends the value as it is, even past the denylist.
 2. The denylist: a key in any free-form value or in ``tags`` that looks like
-   a secret (password, passwd, secret, token, api_key, apikey, authorization,
-   cookie, ssn, credit_card, private_key, ...) has its value masked, unless a
-   rule for that exact path says ``keep``. Text anywhere in free-form values
-   and in ``error_message`` that holds a VDT API key has the key's secret
-   masked (``vdt_<id>_****``).
+   a secret has its value masked, unless a rule for that exact path says
+   ``keep``; a column whose name looks like one has its ``min`` and ``max``
+   masked. See :func:`is_sensitive_key` for the exact matching. Text anywhere
+   in free-form values (dict keys included), tags and ``error_message`` that
+   holds a VDT API key has the key's secret masked (``vdt_<id>_****``).
 3. ``before_send(event) -> event | None``: the caller's last word. Returning
-   ``None`` drops the event (counted ``filtered``). If it raises or returns
-   something else, the event is dropped too (counted ``failed``, logged once):
-   a failing scrubber must not let unscrubbed data out.
+   ``None`` drops the event (counted ``filtered``). If it raises, returns
+   something else, or returns an edited copy that fails validation or encoding
+   (a copy is validated again), the event is dropped too (counted ``failed``,
+   logged once, never raised): a failing scrubber must not let unscrubbed data
+   out.
 """
 
 import hashlib
@@ -29,32 +33,65 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ._redact import API_KEY_PATTERN, mask_api_key
-from .models import Event
+from .models import DataQuality, Event
 
 MASK = "****"
 ACTIONS = ("mask", "hash", "drop", "keep")
 
-# Keys whose values are masked by default, after lower-casing and removing
-# everything but letters and digits ("X-Api-Key" -> "xapikey").
+# The denylist. A key is split into lower-case words at separators and
+# camelCase humps ("X-Auth-Token" -> x, auth, token; "apiKey" -> api, key) and
+# also squashed to letters and digits ("X-Api-Key" -> "xapikey"). It is
+# sensitive when:
+# - its squashed form is one of DENYLIST_EXACT (a whole key such as "pin"), or
+# - its squashed form contains one of DENYLIST_SUBSTRINGS, or
+# - one of its words is in DENYLIST_WORDS, or
+# - its last word is in DENYLIST_LAST_WORDS ("auth_token", but not
+#   "token_count" or "prompt_tokens", which ML inputs hold).
 DENYLIST_SUBSTRINGS = (
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "apikey",
     "authorization",
     "cookie",
+    "credential",
     "creditcard",
     "cardnumber",
     "privatekey",
+    "accesskey",
+    "signingkey",
+    "encryptionkey",
     "accesstoken",
     "refreshtoken",
+    "authtoken",
+    "apitoken",
     "idtoken",
+    "csrftoken",
+    "xsrftoken",
     "sessionid",
+    "sessionkey",
+    "sessiontoken",
     "bearer",
 )
 DENYLIST_EXACT = frozenset(
-    ("token", "auth", "ssn", "cvv", "cvc", "pin", "otp", "iban", "setcookie")
+    (
+        "token",
+        "auth",
+        "session",
+        "ssn",
+        "cvv",
+        "cvc",
+        "pin",
+        "otp",
+        "iban",
+        "setcookie",
+        "jwt",
+    )
 )
+DENYLIST_WORDS = frozenset(("pwd", "passcode", "credentials", "jwt", "otp", "ssn"))
+DENYLIST_LAST_WORDS = frozenset(("token", "auth", "session", "sid"))
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 # Event fields holding free-form values; tags are str -> str.
 _FREE_FORM = {"input_data", "prediction", "actual", "metrics"}
@@ -88,14 +125,28 @@ def _mask_keys(text: str) -> str:
 
 
 def is_sensitive_key(key: str) -> bool:
-    """``True`` when ``key`` names a value the denylist masks."""
+    """``True`` when ``key`` names a value the denylist masks.
+
+    Matching ignores case, separators (``-``, ``_``, ``.``, spaces) and
+    prefixes such as ``x-``: ``password``, ``X-Auth-Token``, ``api_token``,
+    ``csrf_token``, ``oauth_token``, ``passphrase``, ``pwd``,
+    ``credentials``, ``session``, ``private_key`` and ``apiKey`` match;
+    ``prompt_tokens``, ``token_count`` and ``session_length`` do not.
+    """
     name = _NORMALISE.sub("", key.lower())
-    return name in DENYLIST_EXACT or any(part in name for part in DENYLIST_SUBSTRINGS)
+    if name in DENYLIST_EXACT or any(part in name for part in DENYLIST_SUBSTRINGS):
+        return True
+    words = [word.lower() for word in _WORDS.findall(key)]
+    if not words:
+        return False
+    return words[-1] in DENYLIST_LAST_WORDS or any(
+        word in DENYLIST_WORDS for word in words
+    )
 
 
 def known_fields() -> Iterable[str]:
     """The event fields a rule may start with."""
-    return sorted(_FREE_FORM | _TEXT_FIELDS | {"tags"})
+    return sorted(_FREE_FORM | _TEXT_FIELDS | {"tags", "columns"})
 
 
 def validate_rules(rules: Mapping[str, str], has_salt: bool) -> List[str]:
@@ -117,6 +168,10 @@ def validate_rules(rules: Mapping[str, str], has_salt: bool) -> List[str]:
             problems.append(f"rule {path!r}: {head} is required; mask or hash it")
         elif head == "tags" and not rest:
             problems.append(f"rule {path!r}: name a tag, e.g. 'tags.user'")
+        elif head == "columns" and rest.split(".")[0] not in ("min", "max"):
+            problems.append(
+                f"rule {path!r}: column rules name min or max, e.g. 'columns.min'"
+            )
         if action not in ACTIONS:
             problems.append(
                 f"rule {path!r}: action must be one of {', '.join(ACTIONS)}"
@@ -152,6 +207,11 @@ class DataPolicy:
             head, *rest = path.split(".")
             self._rules.setdefault(head, {})[tuple(rest)] = action
         self._sensitive_cache: Dict[str, bool] = {}
+        # "columns.min.x" -> {"min": {("x",): action}}
+        self._column_rules: Dict[str, Dict[Tuple[str, ...], str]] = {}
+        for sub, action in self._rules.get("columns", _NO_RULES).items():
+            if sub:
+                self._column_rules.setdefault(sub[0], {})[sub[1:]] = action
         self._plans: Dict[type, Tuple[List[Tuple[str, str]], List[str]]] = {}
 
     def apply(self, event: Event) -> Event:
@@ -190,6 +250,14 @@ class DataPolicy:
             if new is not value:
                 updates = updates or {}
                 updates[name] = new
+        # Only DataQuality has columns; getattr with a default on a pydantic
+        # model that lacks the field costs an exception (microseconds).
+        columns = event.columns if cls is DataQuality else None  # type: ignore
+        if columns:
+            new_columns = self._columns(columns)
+            if new_columns is not columns:
+                updates = updates or {}
+                updates["columns"] = new_columns
         if event.tags:
             tags = self._walk(event.tags, (), self._rules.get("tags", _NO_RULES))
             if tags is not event.tags:
@@ -211,6 +279,36 @@ class DataPolicy:
         free_form = [name for name in sorted(_FREE_FORM) if name in fields]
         self._plans[cls] = (text_rules, free_form)
         return text_rules, free_form
+
+    def _columns(self, columns: List[Any]) -> List[Any]:
+        # Column min/max are free-form values: the same rules, the denylist on
+        # their keys, and on the column's name (a "password" column's min is a
+        # password).
+        copied: Optional[List[Any]] = None
+        for index, column in enumerate(columns):
+            changes: Dict[str, Any] = {}
+            secret_name = self._denylist and self._sensitive(column.name)
+            for part in ("min", "max"):
+                value = getattr(column, part)
+                if value is None:
+                    continue
+                rules = self._column_rules.get(part, _NO_RULES)
+                action = rules.get(())
+                if action is None and secret_name:
+                    action = "mask"
+                if action == "keep":
+                    continue
+                if action is not None:
+                    new = None if action == "drop" else self._act(action, value)
+                else:
+                    new = self._walk(value, (), rules)
+                if new is not value:
+                    changes[part] = new
+            if changes:
+                if copied is None:
+                    copied = list(columns)
+                copied[index] = column.model_copy(update=changes)
+        return columns if copied is None else copied
 
     def _field(self, name: str, value: Any) -> Any:
         rules = self._rules.get(name, _NO_RULES)
@@ -239,27 +337,31 @@ class DataPolicy:
                         sensitive = self._sensitive(key)
                     if sensitive:
                         action = "mask"
+                new = item
                 if action is not None:
                     if action == "keep":
-                        continue
-                    if changed is None:
-                        changed = dict(value)
-                    if action == "drop":
+                        new = item
+                    elif action == "drop":
+                        if changed is None:
+                            changed = dict(value)
                         del changed[key]
+                        continue
                     else:
-                        changed[key] = self._act(action, item)
+                        new = self._act(action, item)
                 elif type(item) in _CONTAINERS:
                     new = self._walk(item, child, rules)
-                    if new is not item:
-                        if changed is None:
-                            changed = dict(value)
-                        changed[key] = new
                 elif type(item) is str and "vdt_" in item:
                     new = _mask_keys(item)
-                    if new != item:
-                        if changed is None:
-                            changed = dict(value)
-                        changed[key] = new
+                    if new == item:
+                        new = item
+                # An API key used as a key is masked like one used as a value.
+                new_key = _mask_keys(key) if "vdt_" in key else key
+                if new is not item or new_key != key:
+                    if changed is None:
+                        changed = dict(value)
+                    if new_key != key:
+                        del changed[key]
+                    changed[new_key] = new
             return value if changed is None else changed
         if type(value) is list:
             copied: Optional[List[Any]] = None

@@ -9,6 +9,7 @@ from typing import Any, Dict, Literal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError as PydanticValidationError
 
 from vdt_ai import (
     DataQuality,
@@ -118,8 +119,13 @@ def test_oversized_event_is_refused_with_sizes() -> None:
     assert encode(event, max_event_bytes=8192).value
 
 
-def test_text_protobuf_cannot_carry_is_a_serialization_error() -> None:
-    event = ModelCall(model_name="m", input_data={"text": "lone \ud800 surrogate"})
+def test_text_protobuf_cannot_carry_is_refused_by_the_model() -> None:
+    with pytest.raises(PydanticValidationError):
+        ModelCall(model_name="m", input_data={"text": "lone \ud800 surrogate"})
+    # An event copied without validation still cannot reach the wire.
+    event = ModelCall(model_name="m").model_copy(
+        update={"input_data": {"text": "lone \ud800 surrogate"}}
+    )
     with pytest.raises(SerializationError):
         encode(event)
 
@@ -216,7 +222,7 @@ _ids = _text.filter(lambda s: len(s) <= MAX_ID_LENGTH)
 _json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(alphabet=_VALID_CHARS, max_size=20)
 )
@@ -230,14 +236,14 @@ _json = st.recursive(
     ),
     max_leaves=12,
 )
-_aware = st.datetimes(
-    min_value=dt.datetime(1900, 1, 1),
-    max_value=dt.datetime(2200, 1, 1),
+_aware = st.datetimes(  # the whole range a UTC datetime can hold
+    min_value=dt.datetime(1, 1, 1),
+    max_value=dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
     timezones=st.just(UTC),
 )
 _finite = st.floats(allow_nan=False, allow_infinity=False)
 _nonneg = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
-_counts = st.integers(min_value=0, max_value=2**62)
+_counts = st.integers(min_value=0, max_value=2**63 - 1)  # int64 edge included
 _tags = st.dictionaries(
     _text.filter(lambda s: len(s) <= 128),
     st.text(max_size=30).filter(
@@ -268,6 +274,7 @@ model_calls = st.builds(
         lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
     ),
     prompt_tokens=st.none() | _counts,
+    completion_tokens=st.none() | _counts,
     cost=st.none() | _nonneg,
     **_envelope(),
 )
@@ -322,7 +329,11 @@ def job_runs(draw: Any) -> JobRun:
     start = draw(st.none() | _aware)
     end = None
     if start is not None and draw(st.booleans()):
-        end = start + dt.timedelta(microseconds=draw(st.integers(0, 10**12)))
+        room = (dt.datetime.max.replace(tzinfo=UTC) - start) // dt.timedelta(
+            microseconds=1
+        )
+        micros = draw(st.integers(0, min(10**12, room)))
+        end = start + dt.timedelta(microseconds=micros)
     return build_event(
         JobRun,
         {
@@ -336,7 +347,7 @@ def job_runs(draw: Any) -> JobRun:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(model_calls | metrics | ground_truths | data_qualities() | job_runs())
 def test_any_valid_event_round_trips(event: Event) -> None:
     record = encode(event, max_event_bytes=10 * 1024 * 1024)

@@ -1,6 +1,7 @@
 """Settings resolution: precedence, profiles, sources named in errors."""
 
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 
@@ -232,3 +233,69 @@ def test_settings_is_frozen() -> None:
     with pytest.raises(Exception):
         s.topic_prefix = "x"  # type: ignore[misc]
     assert isinstance(s, Settings)
+
+
+# -- issue 10: strict types, unreadable files, secrets never pickled ----------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"sample_rate": True},
+        {"shutdown_timeout": False},
+        {"max_event_bytes": True},
+        {"service": b"svc"},
+        {"api_key": API_KEY.encode()},
+    ],
+    ids=["sample_rate", "shutdown_timeout", "max_event_bytes", "service", "api_key"],
+)
+def test_booleans_are_not_numbers_and_bytes_are_not_text(
+    values: Dict[str, Any],
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**values)
+    assert info.value.setting == next(iter(values))
+
+
+def test_a_boolean_number_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("sample_rate = true\n")
+    with pytest.raises(ConfigError, match="sample_rate") as info:
+        load_settings(config_file=path)
+    assert info.value.source == str(path)
+
+
+def test_a_non_utf8_config_file_is_a_config_error_without_contents(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(b'api_key = "' + API_KEY.encode() + b'"\n\xff\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_file=path)
+    text = repr(info.value) + str(info.value) + repr(info.value.__context__)
+    assert "not UTF-8" in text and str(path) in text
+    assert "S3cret" not in text and KEY_ID not in text
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@pytest.mark.parametrize("config_file", [123, b"/tmp/c.toml", ["c.toml"]])
+def test_config_file_of_a_wrong_type_is_a_config_error(config_file: object) -> None:
+    with pytest.raises(ConfigError, match="config_file must be a path"):
+        load_settings(config_file=config_file)  # type: ignore[arg-type]
+    from vdt_ai import VDTClient
+
+    with pytest.raises(ConfigError):
+        VDTClient(config_file=config_file)
+
+
+def test_settings_holding_a_secret_refuse_to_pickle() -> None:
+    import copy
+    import pickle
+
+    settings = load_settings(api_key=API_KEY)
+    with pytest.raises(TypeError) as info:
+        pickle.dumps(settings)
+    assert "S3cret" not in str(info.value)
+    assert copy.deepcopy(settings).api_key == settings.api_key  # copies still work
+    plain = load_settings(environment="dev")
+    assert pickle.loads(pickle.dumps(plain)).environment == "dev"

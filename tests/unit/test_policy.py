@@ -49,6 +49,19 @@ def salted(value: Any) -> str:
         "access_token",
         "refresh_token",
         "session_id",
+        # issue 10: matched by normalised words, not only whole names
+        "auth_token",
+        "X-Auth-Token",
+        "api_token",
+        "csrf_token",
+        "oauth_token",
+        "passphrase",
+        "pwd",
+        "credentials",
+        "session",
+        "sessionToken",
+        "apiKey",
+        "x-csrf-token",
     ],
 )
 def test_denylisted_keys(key: str) -> None:
@@ -56,7 +69,22 @@ def test_denylisted_keys(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["user_id", "tokens", "prompt_tokens", "email", "items", "author", "pinned"]
+    "key",
+    [
+        "user_id",
+        "tokens",
+        "prompt_tokens",
+        "email",
+        "items",
+        "author",
+        "pinned",
+        "token_count",
+        "token_ids",
+        "max_tokens",
+        "session_length",
+        "tokenizer",
+        "monkey",
+    ],
 )
 def test_ordinary_keys_pass(key: str) -> None:
     assert not is_sensitive_key(key)
@@ -272,3 +300,51 @@ def test_api_keys_inside_free_text_are_masked(memory: MemoryTransport) -> None:
     assert event.prediction == f"p vdt_{KEY_ID}_****"
     assert event.error_message == f"failed with vdt_{KEY_ID}_****"
     assert SECRET.encode() not in memory.records[0].value
+
+
+KEY = "vdt_k3yid0000abc_S3cretS3cretS3cretS3cretS3cret99"
+
+
+def test_column_min_max_get_the_denylist_rules_and_key_masking() -> None:
+    memory = MemoryTransport()
+    client = VDTClient(
+        transport=memory,
+        data_policy={"columns.max.email": "drop"},
+    )
+    client.log_data_quality(
+        "d",
+        2,
+        columns=[
+            {"name": "profile", "min": {"password": "s3cr3t", "n": 1}, "max": KEY},
+            {"name": "user_password", "min": "aaa", "max": "zzz"},
+            {"name": "c", "min": {"email": "a@b"}, "max": {"email": "a@b", "n": 2}},
+        ],
+    )
+    (event,) = memory.events
+    first, secret_column, third = event.columns  # type: ignore[attr-defined]
+    assert first.min == {"password": MASK, "n": 1}
+    assert first.max == "vdt_k3yid0000abc_****"
+    assert (secret_column.min, secret_column.max) == (MASK, MASK)
+    assert third.min == {"email": "a@b"} and third.max == {"n": 2}
+    client.close()
+
+
+def test_column_rules_must_name_min_or_max() -> None:
+    with pytest.raises(ConfigError, match="columns.name"):
+        load_settings(data_policy={"columns.name": "mask"})
+
+
+def test_an_api_key_used_as_a_dict_key_or_tag_key_is_masked() -> None:
+    memory = MemoryTransport()
+    client = VDTClient(transport=memory)
+    client.log_model_call(
+        "m", {KEY: 1, "nested": [{KEY: {"ok": True}}]}, tags={KEY: "v"}
+    )
+    (event,) = memory.events
+    assert event.input_data == {  # type: ignore[attr-defined]
+        "vdt_k3yid0000abc_****": 1,
+        "nested": [{"vdt_k3yid0000abc_****": {"ok": True}}],
+    }
+    assert event.tags == {"vdt_k3yid0000abc_****": "v"}
+    assert "S3cret" not in memory.records[0].value.decode("latin1")
+    client.close()
