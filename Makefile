@@ -5,7 +5,7 @@ PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test lint unit integration integrations coverage matrix proto clean broker-up broker-down bench
+.PHONY: dev demo test lint unit integration faults integrations coverage matrix proto clean broker-up broker-down bench
 
 # The main environment also carries the frameworks the integrations are
 # tested against (the CPython matrix runs the core unit tests only).
@@ -32,6 +32,12 @@ unit: dev
 # Against the real broker (started if needed; `make broker-down` stops it).
 integration: dev broker-up
 	$(BIN)/python -m pytest tests/integration -q -m integration -p no:logging \
+		--cov=vdt_ai --cov-branch --cov-append --cov-report=
+
+# Fault injection: closed ports, the broker paused/killed, exit, signals,
+# fork/spawn, damaged spool bytes, disk full (tests/faults). Counted by event id.
+faults: dev broker-up
+	$(BIN)/python -m pytest tests/faults -q -p no:logging \
 		--cov=vdt_ai --cov-branch --cov-append --cov-report=
 
 # Framework integrations against the real frameworks (and the broker). One
@@ -63,7 +69,7 @@ broker-down:
 matrix:
 	scripts/test-matrix
 
-test: lint unit integration integrations coverage matrix
+test: lint unit integration faults integrations coverage matrix
 
 proto:
 	scripts/gen-proto

@@ -100,6 +100,7 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks
 
 from . import _forksafe, _log
 from .codec import Record, decode
+from .exceptions import VDTError
 from .models import Event
 from .proto import events_pb2 as pb
 from .transport import Counters, Transport
@@ -550,15 +551,38 @@ def iter_records(directory: PathLike) -> Iterator[Record]:
                 yield item
 
 
-def iter_events(directory: PathLike) -> Iterator[Event]:
+def iter_events(
+    directory: PathLike,
+    on_skip: Optional[Callable[[Record, VDTError], None]] = None,
+) -> Iterator[Event]:
     """Every event in a spool folder, decoded, oldest segment first.
 
+    A record that does not decode (written by another tool, or damaged in a
+    way its checksum did not catch) never stops the reading: it is skipped,
+    logged once, and passed to ``on_skip`` if given. It stays on disk.
+
+    Args:
+        directory: the spool folder (``~`` is expanded).
+        on_skip: called with ``(record, error)`` for each record skipped.
+
     Raises:
-        vdt_ai.SerializationError: a record's value is not a valid event.
         PermissionError: the folder is writable by other users and not ours.
     """
     for record in iter_records(directory):
-        yield decode(record.value)
+        try:
+            event = decode(record.value)
+        except VDTError as exc:  # SerializationError; its message is redacted
+            _log.log_once(
+                "spool-undecodable",
+                "WARNING",
+                "skipped a spool record that is not a valid event",
+                topic=record.topic,
+                error=str(exc),
+            )
+            if on_skip is not None:
+                on_skip(record, exc)
+            continue
+        yield event
 
 
 class SpoolSummary:

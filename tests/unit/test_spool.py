@@ -175,3 +175,16 @@ def test_forked_child_writes_its_own_segment(tmp_path: Path) -> None:
     )
     assert names == ["child", "parent", "parent-again"]
     assert len(segment_paths(tmp_path)) == 2
+
+
+def test_iter_events_skips_an_undecodable_record_and_goes_on(tmp_path: Path) -> None:
+    good = [encode(Metric(name="m", value=float(i))) for i in range(2)]
+    bad = Record(good[0].topic, b"k", b"\xff not an event", [])
+    writer = SpoolWriter(tmp_path, 10**9)
+    for record in (good[0], bad, good[1]):
+        writer.append(record)
+    writer.close()
+    skipped: List[Record] = []
+    events = list(iter_events(tmp_path, on_skip=lambda r, e: skipped.append(r)))
+    assert [e.value for e in events] == [0.0, 1.0]  # type: ignore[attr-defined]
+    assert [r.value for r in skipped] == [bad.value]
