@@ -164,7 +164,11 @@ def _convert_dict(value: Dict[Any, Any], path: str, depth: int) -> Dict[str, Any
 def _dict_key(key: Any, path: str) -> str:
     try:
         if isinstance(key, str):
-            return str.__str__(key)  # the text itself, not an override's
+            # A str subclass is asked for its text once (what json.dumps and
+            # f-strings would see); one that cannot give it is bad input.
+            # The key kept is the text it holds, not what an override returns.
+            str(key)
+            return str.__str__(key)
         if isinstance(key, int) and not isinstance(key, bool):
             if not MIN_INT <= key <= MAX_INT:
                 raise JSONLikeError(path, f"dict key: {_BAD_INT}")

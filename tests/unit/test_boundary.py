@@ -142,11 +142,23 @@ def test_errors_name_the_field_path(boundary: VDTClient) -> None:
     assert "dump failed" not in str(info.value)  # the object's text is not echoed
 
 
-def test_a_str_key_whose_str_raises_is_read_as_its_text(
+def test_a_str_key_whose_str_raises_is_a_validation_error(
     boundary: VDTClient, memory: MemoryTransport
 ) -> None:
-    # Its __str__ is never called: the key is the text it holds.
-    event_id = boundary.log_model_call("m", {RaisingStr("k"): 1})
+    with pytest.raises(ValidationError) as info:
+        boundary.log_model_call("m", {RaisingStr("k"): 1})
+    assert "input_data" in str(info.value)
+    assert memory.events == []
+
+
+def test_a_str_subclass_key_is_kept_as_the_text_it_holds(
+    boundary: VDTClient, memory: MemoryTransport
+) -> None:
+    class Shouting(str):
+        def __str__(self) -> str:
+            return self.upper()
+
+    event_id = boundary.log_model_call("m", {Shouting("k"): 1})
     event = find_event(memory.events, event_id)
     assert isinstance(event, ModelCall) and event.input_data == {"k": 1}
 
