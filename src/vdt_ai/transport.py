@@ -24,6 +24,7 @@ COUNTER_NAMES = (
     "replayed",
     "filtered",
     "integration_errors",
+    "quarantined",
 )
 
 
@@ -43,6 +44,9 @@ class Stats:
         filtered: valid events that ``before_send`` dropped.
         integration_errors: failures inside framework integrations that were
             caught so the user's call could go on.
+        quarantined: spool segments holding damaged bytes that the replay
+            moved to ``quarantine/`` after sending their intact records
+            (a count of files, not events; see ``vdt-ai spool status``).
     """
 
     accepted: int = 0
@@ -54,6 +58,7 @@ class Stats:
     replayed: int = 0
     filtered: int = 0
     integration_errors: int = 0
+    quarantined: int = 0
 
     def as_dict(self) -> Dict[str, int]:
         """The counts as a plain dict."""

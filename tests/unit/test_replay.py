@@ -320,3 +320,4 @@ def test_a_damaged_segment_is_quarantined_after_its_intact_records_go(
     assert delivered < {r.value for r in sent}
     assert not segment_paths(setup.folder)
     assert len(quarantined(setup.folder)) == 1  # was: deleted
+    assert setup.counters.snapshot() == Stats(replayed=19, quarantined=1)

@@ -351,6 +351,7 @@ class Replayer:
             )
             return False
         if outcome == "quarantined":
+            self._counters.add("quarantined")
             _log.log_once(
                 f"quarantined:{claim.path}",
                 "WARNING",
