@@ -57,6 +57,7 @@ bench: dev broker-up
 	cd bench && ../$(BIN)/python caller_cost.py
 	cd bench && ../$(BIN)/python throughput.py
 	cd bench && ../$(BIN)/python outage_memory.py
+	cd bench && ../$(BIN)/python outage_deadline.py
 
 broker-up:
 	scripts/kafka-dev up
