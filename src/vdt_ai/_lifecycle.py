@@ -43,10 +43,15 @@ from . import _forksafe
 
 _closeables: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _exit_hooks: List[Callable[[Optional[float]], None]] = []
-_hooks_pid = 0
 _lock = threading.RLock()
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
-_state = {"closing": 0, "term_pending": False}
+_state = {
+    "closing": 0,  # close() calls and exit procedures in progress
+    "exiting": 0,  # exit procedures (close_all) in progress
+    "term_pending": False,
+    "finalizer_pid": 0,
+    "sigterm_pid": 0,
+}
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -80,12 +85,28 @@ def closing() -> Iterator[None]:
         with _lock:
             _state["closing"] -= 1
             deliver = _state["closing"] == 0 and _state["term_pending"]
+            in_exit = _state["exiting"] > 0
         if deliver:
-            _die_by_sigterm()
+            if in_exit:
+                _die_by_sigterm()  # the exit procedure is done
+            else:
+                # A close() ended, but other clients and the producers still
+                # hold records: run the whole exit procedure before dying.
+                close_all()
 
 
 def close_all(timeout: Optional[float] = None) -> None:
     """Closes every live client, then runs the exit hooks, within one deadline."""
+    with _lock:
+        _state["exiting"] += 1
+    try:
+        _close_all(timeout)
+    finally:
+        with _lock:
+            _state["exiting"] -= 1
+
+
+def _close_all(timeout: Optional[float]) -> None:
     with closing():
         items = list(_closeables)
         if timeout is None and items:
@@ -129,17 +150,19 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def install_process_hooks(handle_sigterm: bool = True) -> None:
     """Installs the SIGTERM handler and multiprocessing finalizer (once per process)."""
-    global _hooks_pid
-    if _hooks_pid == os.getpid():
-        return
-    _hooks_pid = os.getpid()
+    pid = os.getpid()
+    # The handler can only be installed from the main thread: a first client
+    # built on a worker thread must not stop a later one from installing it.
     if (
         handle_sigterm
+        and _state["sigterm_pid"] != pid
         and threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    if "multiprocessing" in sys.modules:
+        _state["sigterm_pid"] = pid
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    if _state["finalizer_pid"] != pid and "multiprocessing" in sys.modules:
+        _state["finalizer_pid"] = pid
         from multiprocessing import util
 
         util.Finalize(None, close_all, exitpriority=100)
@@ -147,6 +170,7 @@ def install_process_hooks(handle_sigterm: bool = True) -> None:
 
 def _after_fork_in_child() -> None:
     _state["closing"] = 0
+    _state["exiting"] = 0
     _state["term_pending"] = False
 
 

@@ -76,6 +76,11 @@ def log(level: str, message: str, **fields: Any) -> None:
     """Emits one redacted, structured record at ``level``."""
     if _LEVELS[level] < _state["min_level"]:
         return
+    if _state["logger"] is None and "loguru" not in sys.modules:
+        # Nobody can have enabled our logs (that takes loguru), and importing
+        # it here (~130 ms holding the GIL, often on the delivery thread)
+        # would stall the caller's log_* calls for nothing.
+        return
     clean = {key: _clean(value) for key, value in fields.items()}
     try:
         # Logged from this module, so loguru's disable("vdt_ai") always applies.

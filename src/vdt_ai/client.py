@@ -809,7 +809,11 @@ class VDTClient:
             return False
         self._counters.add("accepted")
         try:
-            self._transport.send(record, self._counters)
+            if self._transport.send(record, self._counters) is False:
+                # Raced close(): the transport refused it before its final
+                # flush, so it is counted dropped and no id is returned.
+                self._counters.add("dropped")
+                return False
         except Exception as exc:
             self._counters.add("failed")
             _log.log_once(

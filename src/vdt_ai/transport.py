@@ -111,8 +111,13 @@ class Transport(ABC):
     """Where a client's encoded events go."""
 
     @abstractmethod
-    def send(self, record: Record, counters: Counters) -> None:
-        """Hands one record over; counts its outcome in ``counters``."""
+    def send(self, record: Record, counters: Counters) -> Optional[bool]:
+        """Hands one record over; counts its outcome in ``counters``.
+
+        Returns:
+            ``False`` when the transport is closed and did not take the
+            record (the client counts it dropped and returns ``None``).
+        """
 
     def flush(self, timeout: Optional[float] = None) -> int:
         """Waits up to ``timeout`` seconds for sent records to settle.

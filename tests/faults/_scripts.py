@@ -116,7 +116,37 @@ def close_deadline(args: Dict[str, Any]) -> None:
     _emit({"ids": ids, "close_seconds": time.monotonic() - start})
 
 
+def sigterm_two_clients(args: Dict[str, Any]) -> None:
+    """SIGTERM during one client's close() while another client still lives."""
+    a = _client(args)
+    b = _client(args)
+    ids = _log_some(a, args["n"], "a") + _log_some(b, args["n"], "b")
+    _emit({"ids": ids})
+
+    def term_later() -> None:
+        time.sleep(args["after"])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=term_later, daemon=True).start()
+    a.close()
+    time.sleep(30)  # the SIGTERM ends the process before this does
+
+
+def thread_client_first(args: Dict[str, Any]) -> None:
+    """The first client is built on a worker thread, a later one on main."""
+    worker = threading.Thread(target=lambda: _client(args).close(0))
+    worker.start()
+    worker.join()
+    client = _client(args)
+    ids = _log_some(client, args["n"])
+    _emit({"ids": ids, "handler": repr(signal.getsignal(signal.SIGTERM))})
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+
+
 SCENARIOS = {
+    "sigterm_two_clients": sigterm_two_clients,
+    "thread_client_first": thread_client_first,
     "dropped": dropped,
     "children": children,
     "sigterm_during": sigterm_during,

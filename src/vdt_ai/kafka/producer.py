@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _forksafe, _lifecycle, _log
@@ -40,9 +41,12 @@ _inherited: List[Any] = []  # producers of a parent process: never destroyed her
 
 POLL_INTERVAL = 0.1
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-# Serving purged reports (each one spools its record) may run past a deadline,
-# never past this: a report that does not come in this time never will.
-PURGE_SERVE_LIMIT_SECONDS = 30.0
+# Serving purged reports (each one spools its record) may run past a deadline;
+# it stops only when no report came for this long (then none ever will).
+PURGE_STALL_SECONDS = 5.0
+# The poll thread finishes the callback it is in (which may be writing a
+# record to the spool) before a spool is closed behind it.
+_POLL_JOIN_SECONDS = 10.0
 _state = {"shut_down_pid": 0}
 
 
@@ -99,7 +103,11 @@ class SharedProducer:
         self._stop = threading.Event()
         self._conf_key = _key(conf)
         full = dict(conf)
-        full["error_cb"] = self._on_error
+        # Weakly: confluent_kafka's Producer is not tracked by the cycle
+        # collector, so a Producer -> bound method -> self -> Producer cycle
+        # would never be freed (a leak of librdkafka's threads and pipes per
+        # closed producer).
+        full["error_cb"] = _weak_error_callback(weakref.ref(self))
         full["logger"] = _rdkafka_logger()
         self.producer = Producer(full)
         self._thread = threading.Thread(
@@ -158,14 +166,20 @@ class SharedProducer:
         ).start()
 
     def _retire(self) -> None:
-        try:
-            self.finalizing = True
-            self.purge_and_serve(self.shutdown_timeout)
-            self.stop()
-        finally:
-            with _lock:
-                if self in _retiring:
-                    _retiring.remove(self)
+        self.finalizing = True
+        self.purge_and_serve()
+        self.stop()
+        # A send that checked ``dead`` just before it was set may still have
+        # produced here: purge again until the queue stays empty. Until then
+        # the producer stays listed, so the exit flush drains it too.
+        for _ in range(3):
+            time.sleep(0.5)
+            if len(self) == 0:
+                break
+            self.purge_and_serve()
+        with _lock:
+            if self in _retiring and len(self) == 0:
+                _retiring.remove(self)
 
     # -- background -------------------------------------------------------------
 
@@ -187,14 +201,15 @@ class SharedProducer:
         """
         return int(self.producer.flush(max(0.0, timeout)))
 
-    def purge_and_serve(self, timeout: float = 1.0) -> int:
+    def purge_and_serve(self) -> int:
         """Fails every queued and in-flight message, then serves their reports.
 
         Their delivery callbacks see ``_PURGE_QUEUE``/``_PURGE_INFLIGHT`` and
         spool them: used when a deadline passes with messages not yet acked.
-        Every report is served, even past ``timeout`` (an unserved report is a
-        lost record); ``timeout`` only bounds waits for a report that never
-        comes (:data:`PURGE_SERVE_LIMIT_SECONDS` at most).
+        Every report is served, however long that takes (an unserved report
+        is a lost record: a busy host thread slows this down, it must not cut
+        it short); it gives up only when no report at all was served for
+        :data:`PURGE_STALL_SECONDS`.
 
         Returns:
             Reports still not served (0 unless librdkafka withheld some).
@@ -203,24 +218,36 @@ class SharedProducer:
             self.producer.purge(in_queue=True, in_flight=True, blocking=True)
         except Exception as exc:  # pragma: no cover
             _log.log_once("purge-error", "ERROR", "purge failed", error=repr(exc))
-        limit = time.monotonic() + max(timeout, PURGE_SERVE_LIMIT_SECONDS)
         left = len(self.producer)
-        while left > 0 and time.monotonic() < limit:
+        last_progress = time.monotonic()
+        while left > 0 and time.monotonic() - last_progress < PURGE_STALL_SECONDS:
             self.producer.flush(0.1)
-            left = len(self.producer)
+            now_left = len(self.producer)
+            if now_left < left:
+                last_progress = time.monotonic()
+            left = now_left
         return left
 
     def stop(self) -> None:
         """Stops the poll thread (reports are then served only by flush)."""
         self._stop.set()
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=1)
+            self._thread.join(timeout=_POLL_JOIN_SECONDS)
 
     def __len__(self) -> int:
         return len(self.producer)
 
 
 _retiring: List[SharedProducer] = []
+
+
+def _weak_error_callback(ref: "weakref.ref[SharedProducer]") -> Callable[[Any], None]:
+    def on_error(error: Any) -> None:
+        shared = ref()
+        if shared is not None:
+            shared._on_error(error)
+
+    return on_error
 
 
 def _key(conf: Dict[str, Any]) -> Tuple[Tuple[str, str], ...]:
@@ -289,7 +316,7 @@ def _drain(producers: List[SharedProducer], timeout: float) -> None:
     for shared in producers:
         shared.finalizing = True
         if len(shared) > 0:
-            shared.purge_and_serve(max(0.1, deadline - time.monotonic()))
+            shared.purge_and_serve()
     for shared in producers:
         shared.stop()
 
@@ -313,7 +340,7 @@ def shutdown_all(timeout: Optional[float] = None) -> None:
         producers = [
             p
             for p in list(_registry.values()) + list(_retiring)
-            if p.pid == pid and not p._stop.is_set()
+            if p.pid == pid and (not p._stop.is_set() or len(p) > 0)
         ]
         _state["shut_down_pid"] = pid
         _registry.clear()

@@ -36,6 +36,9 @@ ErrorCallback = Callable[[VDTError], None]
 # this long before the next try (doubling up to the maximum).
 _ATTACH_BACKOFF_SECONDS = 1.0
 _ATTACH_BACKOFF_MAX_SECONDS = 60.0
+# Seconds after a spill into a closed transport's spool before its segment
+# is closed (see _roll_soon).
+LATE_ROLL_SECONDS = 1.0
 # A kind of problem is passed to on_error at most once in this many seconds.
 REPORT_INTERVAL_SECONDS = DEFAULT_INTERVAL_SECONDS
 
@@ -73,6 +76,8 @@ class KafkaTransport(Transport):
         self._callbacks: Dict[int, Any] = {}
         self._closed = False
         self._reported: Dict[str, float] = {}
+        self._late_roll: Optional[threading.Timer] = None
+        self._spool_left_open = False  # closed while others share the producer
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
         # Guards attach/close: the replay thread may attach while the client
@@ -115,36 +120,40 @@ class KafkaTransport(Transport):
 
     # -- the hot path -----------------------------------------------------------
 
-    def send(self, record: Record, counters: Counters) -> None:
-        """Queues ``record`` for Kafka; spools it when the queue is full."""
-        shared = self._shared
-        if shared is None or shared.dead or shared.pid != os.getpid():
-            shared = self._attach()
-            if shared is None:
-                self.spill(record, counters, reason="no producer")
-                return
-        callback = self._callbacks.get(id(counters))
-        if callback is None:
-            callback = self._callback_for(counters)
-        try:
-            self._produce(
-                record.topic,
-                record.value,
-                record.key,
-                headers=record.headers,
-                on_delivery=callback,
-            )
-        except BufferError:
-            self.spill(record, counters, reason="queue full")
-            return
-        except Exception as exc:  # KafkaException: refused at produce() time
-            self._refused(exc, record, counters, shared)
-            return
-        if shared.finalizing:
-            # Raced the final purge of close() or a fatal error: nobody may
-            # serve this record's report, so purge and serve it here (its
-            # callback spools it).
-            shared.purge_and_serve(0.5)
+    def send(self, record: Record, counters: Counters) -> Optional[bool]:
+        """Queues ``record`` for Kafka; spools it when the queue is full.
+
+        Returns:
+            ``False`` when the transport was closed and did not take the
+            record (the client then counts it dropped), else ``None``.
+        """
+        # The lock makes "not closed, so produce" one step that close() waits
+        # for: no record is produced after close() has begun its final purge.
+        with self._lock:
+            if self._closed:
+                return False
+            shared = self._shared
+            if shared is None or shared.dead or shared.pid != os.getpid():
+                shared = self._attach()
+                if shared is None:
+                    self.spill(record, counters, reason="no producer")
+                    return None
+            callback = self._callbacks.get(id(counters))
+            if callback is None:
+                callback = self._callback_for(counters)
+            try:
+                self._produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    headers=record.headers,
+                    on_delivery=callback,
+                )
+            except BufferError:
+                self.spill(record, counters, reason="queue full")
+            except Exception as exc:  # KafkaException: refused at produce() time
+                self._refused(exc, record, counters, shared)
+        return None
 
     # -- outcomes -----------------------------------------------------------------
 
@@ -219,6 +228,8 @@ class KafkaTransport(Transport):
             )
             return
         if written:
+            if self._spool_left_open:
+                self._roll_soon()
             counters.add("spooled")
             _log.log_once(
                 f"spilled:{reason}",
@@ -235,6 +246,24 @@ class KafkaTransport(Transport):
                 "spool is full (spool_max_bytes); events are dropped and counted",
                 max_bytes=self.spool.max_bytes,
             )
+
+    def _roll_soon(self) -> None:
+        """After close(), late reports of a shared producer still spill here:
+        close that segment shortly after, so its lock and descriptor are not
+        held and another replayer can take it."""
+        timer = self._late_roll
+        if timer is not None and timer.is_alive():
+            return
+        timer = threading.Timer(LATE_ROLL_SECONDS, self._late_roll_now)
+        timer.daemon = True
+        self._late_roll = timer
+        timer.start()
+
+    def _late_roll_now(self) -> None:
+        try:
+            self.spool.roll()
+        except OSError:  # pragma: no cover - the next spill tries again
+            pass
 
     def _report(
         self, error: Any, topic: Optional[str] = None, kind: Optional[str] = None
@@ -382,7 +411,8 @@ class KafkaTransport(Transport):
                 if last or shared is None:
                     self.spool.close()  # no report of ours can come back now
                 else:
-                    self.spool.roll()  # late reports may still spill here
+                    self._spool_left_open = True  # late reports spill here
+                    self.spool.roll()
                     self.spool.flush()
             except OSError:  # pragma: no cover
                 pass
