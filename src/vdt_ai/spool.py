@@ -1263,18 +1263,23 @@ class SpoolWriter:
 
     def _drain(self, timeout: float) -> None:
         """fsyncs and closes the handed-off segments (bounded wait)."""
-        while True:
-            try:
-                fd = self._handoff.popleft()
-            except IndexError:
-                break
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        while self._sync_one_handoff():
+            pass
         deadline = time.monotonic() + timeout
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.001)
+
+    def _sync_one_handoff(self) -> bool:
+        """fsyncs and closes one rotated segment; ``False`` when none is left."""
+        try:
+            fd = self._handoff.popleft()
+        except IndexError:
+            return False
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
 
     def _sync_dir(self) -> None:
         if not self._dir_dirty or not hasattr(os, "O_DIRECTORY"):
@@ -1299,14 +1304,8 @@ class SpoolWriter:
         while True:
             self._inflight += 1
             try:
-                try:
-                    fd = self._handoff.popleft()
-                except IndexError:
+                if not self._sync_one_handoff():
                     break
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
             finally:
                 self._inflight -= 1
         now = time.monotonic()
