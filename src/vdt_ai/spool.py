@@ -88,6 +88,7 @@ from typing import (
     List,
     NamedTuple,
     Optional,
+    Sequence,
     Set,
     Tuple,
     Union,
@@ -118,6 +119,8 @@ YOUNG_EMPTY_SECONDS = 60.0
 _HEADER = struct.Struct(">II")
 _READ_CHUNK = 1024 * 1024
 _TICK_SECONDS = 0.25
+# append_many writes its frames in runs of about this size: one syscall each.
+_BATCH_WRITE_BYTES = 256 * 1024
 
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -994,6 +997,18 @@ class _Worker:
 _worker = _Worker()
 
 
+class SpoolAppendError(OSError):
+    """A batch append stopped at a write the disk refused.
+
+    Attributes:
+        written: records of the batch written before the failure.
+    """
+
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.written = written
+
+
 class SpoolWriter:
     """Appends records to this process's own segment in a spool folder.
 
@@ -1059,32 +1074,86 @@ class SpoolWriter:
             if self._pid != os.getpid():
                 self._forget_after_fork()
             new_segment = self._fd is None or self._segment_size >= self.segment_bytes
-            needed = len(frame) + (len(MAGIC) if new_segment else 0)
-            if self._scan_total is None:
-                self._prepare()
-            assert self._scan_total is not None
-            since = self._written - self._scan_mark
-            if self._scan_total + since + needed > self.max_bytes:
-                if not self._full or (
-                    time.monotonic() - self._last_scan >= FULL_RECHECK_SECONDS
-                ):
-                    self._full = True
-                    _worker.kick()  # the background measures again
+            if not self._admit(len(frame) + (len(MAGIC) if new_segment else 0)):
                 return False
-            self._full = False
-            if since >= 2 * self.rescan_bytes:
-                self._rescan()  # the background fell behind
-                since = self._written - self._scan_mark
-                if self._scan_total + since + needed > self.max_bytes:
-                    self._full = True
-                    return False
-            elif since >= self.rescan_bytes and not self._rescan_wanted:
-                self._rescan_wanted = True
-                _worker.kick()
             if new_segment:
                 self._open_segment()
             self._write(frame)
             return True
+
+    def append_many(self, records: Sequence[Record]) -> int:
+        """Writes ``records`` in order under one lock, with one ``write()``
+        per run of frames; stops at the first record that does not fit
+        (spool full) or when the writer is closed.
+
+        Returns:
+            How many of ``records`` (from the start) were written.
+
+        Raises:
+            SpoolAppendError: the disk refused a write; its ``written`` says
+                how many records were written before it (the rest of that
+                run is cut off again: nothing of it stays in the spool).
+        """
+        frames = [encode_record(record) for record in records]
+        written = 0
+        with self._lock:
+            if self._closed:
+                return 0
+            if self._pid != os.getpid():
+                self._forget_after_fork()
+            run: List[bytes] = []
+            run_bytes = 0
+            for frame in frames:
+                new_segment = (
+                    self._fd is None
+                    or self._segment_size + run_bytes >= self.segment_bytes
+                )
+                needed = len(frame) + (len(MAGIC) if new_segment else 0)
+                if not self._admit(needed + run_bytes):
+                    break
+                if new_segment or run_bytes >= _BATCH_WRITE_BYTES:
+                    written += self._write_run(run, written)
+                    run, run_bytes = [], 0
+                    if new_segment:
+                        self._open_segment()
+                run.append(frame)
+                run_bytes += len(frame)
+            written += self._write_run(run, written)
+        return written
+
+    def _write_run(self, run: List[bytes], written: int) -> int:
+        if not run:
+            return 0
+        try:
+            self._write(b"".join(run))
+        except OSError as exc:
+            raise SpoolAppendError(written, exc) from exc
+        return len(run)
+
+    def _admit(self, needed: int) -> bool:
+        """Whether ``needed`` more bytes keep the folder within ``max_bytes``."""
+        if self._scan_total is None:
+            self._prepare()
+        assert self._scan_total is not None
+        since = self._written - self._scan_mark
+        if self._scan_total + since + needed > self.max_bytes:
+            if not self._full or (
+                time.monotonic() - self._last_scan >= FULL_RECHECK_SECONDS
+            ):
+                self._full = True
+                _worker.kick()  # the background measures again
+            return False
+        self._full = False
+        if since >= 2 * self.rescan_bytes:
+            self._rescan()  # the background fell behind
+            since = self._written - self._scan_mark
+            if self._scan_total + since + needed > self.max_bytes:
+                self._full = True
+                return False
+        elif since >= self.rescan_bytes and not self._rescan_wanted:
+            self._rescan_wanted = True
+            _worker.kick()
+        return True
 
     def roll(self) -> Optional[Path]:
         """Closes the current segment if it holds records, so it can be replayed.

@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
@@ -26,7 +27,7 @@ from vdt_ai import (
     load_settings,
 )
 from vdt_ai.codec import headers_for_value
-from vdt_ai.kafka.config import producer_config
+from vdt_ai.kafka.config import MAX_QUEUED_MESSAGES, producer_config
 from vdt_ai.kafka.transport import KafkaTransport
 from vdt_ai.spool import iter_records
 from vdt_ai.transport import Counters
@@ -42,6 +43,10 @@ def test_producer_config_plaintext_defaults() -> None:
     assert conf["enable.idempotence"] is True and conf["acks"] == "all"
     assert conf["compression.type"] == "zstd" and conf["linger.ms"] == 20
     assert conf["queue.buffering.max.kbytes"] == 32 * 1024
+    # Bounded so that close() can spool what is queued within its deadline.
+    assert conf["queue.buffering.max.messages"] == MAX_QUEUED_MESSAGES
+    small = producer_config(load_settings(bootstrap_servers="k", max_buffer_kbytes=64))
+    assert small["queue.buffering.max.messages"] == 1000
     assert conf["message.timeout.ms"] == 120_000
     assert "sasl.username" not in conf and "ssl.ca.location" not in conf
 
@@ -235,6 +240,60 @@ def test_unreachable_broker_never_blocks_and_close_spools(tmp_path: Path) -> Non
     assert stats.accepted == 100 and stats.spooled == 100, stats
     values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
     assert values == [float(i) for i in range(100)]
+
+
+def test_purged_reports_are_spooled_in_one_batch(tmp_path: Path) -> None:
+    from vdt_ai import VDTClient
+
+    client = VDTClient(
+        bootstrap_servers=DEAD,
+        spool_dir=tmp_path / "spool",
+        handle_sigterm=False,
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    batches: List[int] = []
+    spill_many = transport.spill_many
+
+    def counting(records: Any, counters: Counters, reason: str) -> None:
+        batches.append(len(records))
+        spill_many(records, counters, reason)
+
+    transport.spill_many = counting  # type: ignore[method-assign]
+    for i in range(3000):
+        client.log_metric("m", float(i))
+    started = time.monotonic()
+    client.close(0.5)
+    assert time.monotonic() - started < 3.0
+    stats = client.stats()
+    assert stats.spooled == 3000 and stats.failed == stats.dropped == 0, stats
+    assert batches == [3000]  # one batch, not 3000 single appends
+    values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
+    assert values == [float(i) for i in range(3000)]
+
+
+def test_a_report_served_after_the_purge_batch_is_spooled_alone(
+    transport: KafkaTransport, tmp_path: Path
+) -> None:
+    from confluent_kafka import KafkaError
+
+    shared = transport.shared
+    counters = Counters()
+    error = FakeError(KafkaError._PURGE_QUEUE, "_PURGE_QUEUE")
+    value = encode(Metric(name="m", value=2.5)).value
+    shared.purging = True
+    try:
+        assert transport._hold_purged(shared, counters, error, FakeMessage(value))
+    finally:
+        shared.purging = False
+    transport._spool_purged()
+    assert counters.snapshot() == Stats(spooled=1)
+    # Once the batch is written, a late report is not held (it would be lost).
+    assert not transport._hold_purged(shared, counters, error, FakeMessage(value))
+    transport._spool_purged()  # nothing held: nothing written
+    assert counters.snapshot() == Stats(spooled=1)
+    transport.close(0)
+    assert [decode_value(r.value) for r in iter_records(tmp_path / "spool")] == [2.5]
 
 
 def decode_value(value: bytes) -> float:

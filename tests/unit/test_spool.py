@@ -16,6 +16,7 @@ from vdt_ai.codec import Record
 from vdt_ai.spool import (
     MAGIC,
     SEGMENT_SUFFIX,
+    SpoolAppendError,
     SpoolTransport,
     SpoolWriter,
     encode_record,
@@ -188,3 +189,44 @@ def test_iter_events_skips_an_undecodable_record_and_goes_on(tmp_path: Path) -> 
     events = list(iter_events(tmp_path, on_skip=lambda r, e: skipped.append(r)))
     assert [e.value for e in events] == [0.0, 1.0]  # type: ignore[attr-defined]
     assert [r.value for r in skipped] == [bad.value]
+
+
+def test_append_many_writes_runs_across_segments_in_order(tmp_path: Path) -> None:
+    sent = records(300)
+    frame = len(encode_record(sent[0]))
+    writer = SpoolWriter(tmp_path, max_bytes=10**9, segment_bytes=100 * frame)
+    assert writer.append_many(sent) == 300
+    assert writer.append_many([]) == 0
+    writer.close()
+    assert len(segment_paths(tmp_path)) == 3
+    assert list(iter_records(tmp_path)) == sent
+    assert writer.append_many(sent) == 0  # closed
+
+
+def test_append_many_stops_at_the_cap_and_counts_what_fits(tmp_path: Path) -> None:
+    sent = records(50)
+    frame = len(encode_record(sent[0]))
+    writer = SpoolWriter(tmp_path, max_bytes=len(MAGIC) + 20 * frame)
+    assert writer.append_many(sent) == 20
+    writer.close()
+    assert list(iter_records(tmp_path)) == sent[:20]
+
+
+def test_append_many_failed_write_leaves_nothing_of_its_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = records(10)
+    writer = SpoolWriter(tmp_path, max_bytes=10**9)
+    assert writer.append_many(sent[:4]) == 4
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:
+        return real_write(fd, data[: len(data) // 2])  # disk full midway
+
+    monkeypatch.setattr(os, "write", short_write)
+    with pytest.raises(SpoolAppendError) as raised:
+        writer.append_many(sent[4:])
+    assert raised.value.written == 0
+    monkeypatch.setattr(os, "write", real_write)
+    writer.close()
+    assert list(iter_records(tmp_path)) == sent[:4]  # cut back, readable

@@ -68,6 +68,7 @@ class _Tables:
     auth: FrozenSet[int] = frozenset()
     authorization: FrozenSet[int] = frozenset()
     fatal_code: Optional[int] = None
+    purged: FrozenSet[int] = frozenset()
     loaded = False
 
 
@@ -80,6 +81,7 @@ def _tables() -> Type[_Tables]:
         _Tables.auth = _codes(_AUTH_NAMES)
         _Tables.authorization = _codes(_AUTHORIZATION_NAMES)
         _Tables.fatal_code = getattr(KafkaError, "_FATAL", None)
+        _Tables.purged = _codes(("_PURGE_QUEUE", "_PURGE_INFLIGHT"))
         _Tables.loaded = True
     return _Tables
 
@@ -90,6 +92,11 @@ def error_of(exc_or_error: Any) -> Any:
     if args and hasattr(args[0], "code"):
         return args[0]
     return exc_or_error
+
+
+def purge_codes() -> FrozenSet[int]:
+    """Codes of the reports a ``purge()`` gives its messages."""
+    return _tables().purged
 
 
 def classify(error: Any) -> str:

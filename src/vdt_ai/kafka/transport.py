@@ -15,14 +15,14 @@ import functools
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _forksafe, _lifecycle, _log
 from .._notifier import DEFAULT_INTERVAL_SECONDS, ErrorNotifier
 from ..codec import Record
 from ..config import Settings
 from ..exceptions import ConfigError, TransportError, VDTError
-from ..spool import SpoolWriter
+from ..spool import SpoolAppendError, SpoolWriter
 from ..transport import Counters, Transport
 from . import errors as kafka_errors
 from . import producer as shared_producers
@@ -78,6 +78,10 @@ class KafkaTransport(Transport):
         self._reported: Dict[str, float] = {}
         self._late_roll: Optional[threading.Timer] = None
         self._spool_left_open = False  # closed while others share the producer
+        # Reports of purged messages, held while a purge is served and
+        # spooled in one batch after it (see SharedProducer.purge_and_serve).
+        self._purged: List[Tuple[Counters, Any]] = []
+        self._purge_error: Any = None
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
         # Guards attach/close: the replay thread may attach while the client
@@ -163,12 +167,19 @@ class KafkaTransport(Transport):
         tick = counters.ticker("delivered")
         failed = functools.partial(self._delivered, counters)
         shared = self._shared
+        assert shared is not None
+        purged = kafka_errors.purge_codes()
+        hold = self._hold_purged
 
         def on_delivery(error: Any, message: Any) -> None:
             if error is None:
                 tick()
-                shared.last_outcome_ok = True  # type: ignore[union-attr]
-            else:
+                shared.last_outcome_ok = True
+            elif not (
+                shared.purging
+                and error.code() in purged
+                and hold(shared, counters, error, message)
+            ):
                 failed(error, message)
 
         self._callbacks[id(counters)] = on_delivery
@@ -186,6 +197,42 @@ class KafkaTransport(Transport):
         self._settle_failure(
             error, record_from_report(message, self._settings.api_key_id), counters
         )
+
+    def _hold_purged(
+        self,
+        shared: shared_producers.SharedProducer,
+        counters: Counters,
+        error: Any,
+        message: Any,
+    ) -> bool:
+        """Keeps a purged message for :meth:`_spool_purged`; ``False`` when
+        the purge's batch was already written (then it is spooled alone)."""
+        with self._lock:
+            if not shared.purging:
+                return False
+            shared.last_outcome_ok = False
+            self._purged.append((counters, message))
+            self._purge_error = error
+            return True
+
+    def _spool_purged(self) -> None:
+        """Spools the messages held during a purge, in one batch."""
+        with self._lock:
+            batch, self._purged = self._purged, []
+            error, self._purge_error = self._purge_error, None
+        if not batch:
+            return
+        self._report(error, batch[0][1].topic(), kafka_errors.RETRIABLE)
+        key_id = self._settings.api_key_id
+        groups: Dict[int, Tuple[Counters, List[Record]]] = {}
+        for counters, message in batch:
+            group = groups.get(id(counters))
+            if group is None:
+                group = groups[id(counters)] = (counters, [])
+            group[1].append(record_from_report(message, key_id))
+        del batch
+        for counters, records in groups.values():
+            self.spill_many(records, counters, reason=_reason(error))
 
     def _refused(
         self,
@@ -219,18 +266,33 @@ class KafkaTransport(Transport):
         try:
             written = self.spool.append(record)
         except OSError as exc:
-            counters.add("failed")
-            _log.log_once(
-                "spool-error",
-                "ERROR",
-                "cannot write to the spool; events are being lost",
-                error=exc.strerror or type(exc).__name__,
-            )
+            self._spill_counted(counters, reason, 0, 1, exc)
             return
+        self._spill_counted(counters, reason, int(written), 1)
+
+    def spill_many(
+        self, records: Sequence[Record], counters: Counters, reason: str
+    ) -> None:
+        """Writes ``records`` to the spool in one batch; counts the outcomes."""
+        try:
+            written = self.spool.append_many(records)
+        except SpoolAppendError as exc:
+            self._spill_counted(counters, reason, exc.written, len(records), exc)
+            return
+        self._spill_counted(counters, reason, written, len(records))
+
+    def _spill_counted(
+        self,
+        counters: Counters,
+        reason: str,
+        written: int,
+        total: int,
+        error: Optional[OSError] = None,
+    ) -> None:
         if written:
             if self._spool_left_open:
                 self._roll_soon()
-            counters.add("spooled")
+            counters.add("spooled", written)
             _log.log_once(
                 f"spilled:{reason}",
                 "WARNING",
@@ -238,8 +300,20 @@ class KafkaTransport(Transport):
                 reason=reason,
             )
             self.replayer.wake()
+        if written == total:
+            return
+        if error is not None:
+            # The first record not written met the error; a batch's rest was
+            # never tried, but nothing of it is on disk either.
+            counters.add("failed", total - written)
+            _log.log_once(
+                "spool-error",
+                "ERROR",
+                "cannot write to the spool; events are being lost",
+                error=error.strerror or type(error).__name__,
+            )
         else:
-            counters.add("dropped")
+            counters.add("dropped", total - written)
             _log.log_once(
                 "spool-full",
                 "WARNING",
@@ -303,6 +377,7 @@ class KafkaTransport(Transport):
                 self._conf, self._settings.shutdown_timeout
             )
             shared.add_error_listener(self._on_client_error)
+            shared.add_purge_listener(self._spool_purged)
             self._callbacks = {}
             self._produce = shared.producer.produce
             self._shared = shared
@@ -405,6 +480,8 @@ class KafkaTransport(Transport):
                 last = shared_producers.release(
                     shared, max(0.0, deadline - time.monotonic())
                 )
+                if last:
+                    shared.remove_purge_listener(self._spool_purged)
                 if not last:
                     shared.flush(max(0.0, deadline - time.monotonic()))
             try:
