@@ -29,8 +29,30 @@ def varint(value: int) -> bytes:
         return _SMALL[value]
     if value < 0:
         value += 1 << 64
+    # Unrolled for the sizes the hot path meets (lengths, Unix seconds, nanos).
     if value < 1 << 14:
         return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 1 << 21:
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14))
+    if value < 1 << 28:
+        return bytes(
+            (
+                value & 0x7F | 0x80,
+                value >> 7 & 0x7F | 0x80,
+                value >> 14 & 0x7F | 0x80,
+                value >> 21,
+            )
+        )
+    if value < 1 << 35:
+        return bytes(
+            (
+                value & 0x7F | 0x80,
+                value >> 7 & 0x7F | 0x80,
+                value >> 14 & 0x7F | 0x80,
+                value >> 21 & 0x7F | 0x80,
+                value >> 28,
+            )
+        )
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
