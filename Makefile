@@ -54,6 +54,7 @@ coverage: dev
 # Benchmarks print figures and ratios (not run by CI; see README "Performance").
 bench: dev broker-up
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
+	cd bench && ../$(BIN)/python table.py
 	cd bench && ../$(BIN)/python caller_cost.py
 	cd bench && ../$(BIN)/python throughput.py
 	cd bench && ../$(BIN)/python outage_memory.py

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+from typing import List, Tuple
 
 from . import _forksafe
 
@@ -29,7 +30,6 @@ _counter = 0
 
 _VERSION_7 = 0x7 << 76
 _VARIANT_RFC = 0x2 << 62
-_RAND_62 = (1 << 62) - 1
 _new_uuid = object.__new__
 _set = object.__setattr__
 _SAFE_UNKNOWN = uuid.SafeUUID.unknown
@@ -44,34 +44,54 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-def uuid7() -> uuid.UUID:
-    """Returns a new UUIDv7; later calls in this process sort after earlier ones."""
+def next_stamp() -> Tuple[int, int]:
+    """A new UUIDv7 (as its 128-bit int) and the ``time.time_ns()`` it was
+    made from: one clock reading gives an event its id and its timestamp."""
+    values, now_ns = reserve(1)
+    return values[0], now_ns
+
+
+def reserve(count: int) -> Tuple[List[int], int]:
+    """``count`` consecutive UUIDv7 values (ints, ascending) reserved under one
+    lock, and the ``time.time_ns()`` they were made from.
+
+    Past 4096 ids in a millisecond the counter carries into the next
+    millisecond, as it does for single ids; later ids still sort after these.
+    """
     global _last_ms, _counter
-    now_ms = time.time_ns() // 1_000_000
-    rand = _rng.getrandbits(71)
+    now_ns = time.time_ns()
+    now_ms = now_ns // 1_000_000
+    start_bits = _rng.getrandbits(9)
     with _lock:
         if now_ms > _last_ms:
-            _last_ms = now_ms
             # Start low in the counter space so many ids fit in one millisecond.
-            _counter = rand >> 62  # 9 random bits: 0..511
+            first = now_ms << 12 | start_bits
         else:
             # Same millisecond, or the clock stepped back: keep counting on.
-            _counter += 1
-            if _counter > 0xFFF:
-                _last_ms += 1
-                _counter = 0
-            now_ms = _last_ms
-        counter = _counter
-    value = (
-        (now_ms & 0xFFFF_FFFF_FFFF) << 80
+            first = (_last_ms << 12 | _counter) + 1
+        last = first + count - 1
+        _last_ms, _counter = last >> 12, last & 0xFFF
+    bits = _rng.getrandbits
+    return [
+        (position >> 12 & 0xFFFF_FFFF_FFFF) << 80
         | _VERSION_7
-        | counter << 64
+        | (position & 0xFFF) << 64
         | _VARIANT_RFC
-        | (rand & _RAND_62)
-    )
+        | bits(62)
+        for position in range(first, last + 1)
+    ], now_ns
+
+
+def as_uuid(value: int) -> uuid.UUID:
+    """The ``uuid.UUID`` of a value made here."""
     # uuid.UUID(int=...) re-checks the range; this value is in range by
     # construction, so set the slots directly (about twice as fast).
     result = _new_uuid(uuid.UUID)
     _set(result, "int", value)
     _set(result, "is_safe", _SAFE_UNKNOWN)
     return result
+
+
+def uuid7() -> uuid.UUID:
+    """Returns a new UUIDv7; later calls in this process sort after earlier ones."""
+    return as_uuid(reserve(1)[0][0])

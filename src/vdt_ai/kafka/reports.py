@@ -13,16 +13,17 @@ from ..codec import (
     TOPIC_SUFFIXES,
     Headers,
     Record,
-    _uuid_text,
     headers_for_value,
+    uuid_text,
 )
+from ..codec._wire import EVENT_ID_PREFIX
 from ..exceptions import SerializationError
 
 _TYPE_BY_SUFFIX: Dict[str, bytes] = {
     suffix: event_type.value.encode() for event_type, suffix in TOPIC_SUFFIXES.items()
 }
-# An Event's encoding starts with field 1 (event_id, 16 bytes): tag 0x0a, length 16.
-_EVENT_ID_PREFIX = b"\x0a\x10"
+# An Event's encoding starts with field 1 (event_id, 16 bytes).
+_EVENT_ID_PREFIX = EVENT_ID_PREFIX
 _SCHEMA_VERSION = SCHEMA_VERSION.encode()
 _CONTENT_TYPE = CONTENT_TYPE.encode()
 
@@ -42,7 +43,7 @@ def record_from_report(message: Any, api_key_id: Optional[str]) -> Record:
     if event_type is not None and value[:2] == _EVENT_ID_PREFIX and len(value) > 18:
         headers: Headers = [
             (HEADER_EVENT_TYPE, event_type),
-            (HEADER_EVENT_ID, _uuid_text(value[2:18])),
+            (HEADER_EVENT_ID, uuid_text(value[2:18])),
             (HEADER_SCHEMA_VERSION, _SCHEMA_VERSION),
             (HEADER_CONTENT_TYPE, _CONTENT_TYPE),
         ]

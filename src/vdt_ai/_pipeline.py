@@ -1,0 +1,605 @@
+"""The client's event pipeline: build -> policy -> before_send -> encode -> submit.
+
+Two paths lead through it:
+
+* the **reference path** (:meth:`Pipeline.emit`): the caller's arguments are
+  validated into a Pydantic model (:func:`vdt_ai.models.build_event`), then
+  sampled, passed through the data policy and ``before_send``, encoded, and
+  handed to the transport;
+* the **fast path** (:meth:`Pipeline.model_call`, and the rows of
+  :meth:`Pipeline.model_calls`): for the common call (exact built-in types that
+  need no conversion, no data-policy rules, no ``before_send``, nothing the
+  denylist would mask) the same checks are made on the arguments themselves
+  and the protobuf bytes are written directly. Anything else (a numpy value, a
+  ``str`` subclass, an invalid argument, a secret-looking key...) falls back
+  to the reference path, so errors and conversions are the reference path's
+  own. ``tests/unit/test_pipeline_differential.py`` runs both paths on the
+  same inputs (hypothesis) and compares records byte for byte, and errors.
+
+Every event's id and timestamp come from one clock reading
+(:func:`vdt_ai._uuid7.next_stamp`); bulk calls reserve a block of ids under one
+lock, so ids stay in creation order across single and bulk calls.
+"""
+
+import datetime as dt
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+from uuid import UUID
+
+from pydantic_core import to_json
+
+from . import _log
+from ._jsonlike import valid_text
+from ._uuid7 import as_uuid, next_stamp, reserve
+from .codec import Encoder, Record, source_field
+from .codec._payloads import write_model_call
+from .codec._wire import stamp, tags_field, trace_fields
+from .exceptions import ValidationError, VDTError
+from .models import (
+    EVENT_CLASSES,
+    MAX_COUNT,
+    MAX_ERROR_MESSAGE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS,
+    CallStatus,
+    Event,
+    EventType,
+    ModelCall,
+    Source,
+    build_event,
+)
+from .policy import DataPolicy
+from .transport import Counters, Transport
+
+SAMPLE_SPACE = 1 << 62  # the random low bits of a UUIDv7
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MAX_EXACT_FLOAT_INT = 2**53
+_EVENT_TYPES = frozenset(EVENT_CLASSES.values())
+_MODEL_CALL = EventType.MODEL_CALL
+# The arguments of log_model_call, as the bulk rows name them.
+MODEL_CALL_ARGUMENTS = (
+    "model_name",
+    "input_data",
+    "prediction",
+    "latency_ms",
+    "model_version",
+    "status",
+    "error_type",
+    "error_message",
+    "request_id",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "tags",
+    "timestamp",
+    "trace_id",
+    "span_id",
+)
+_STATUS_OF_TEXT = {status.value: status for status in CallStatus}
+
+
+def _name(value: Any, longest: int) -> bool:
+    # Name / Identifier: strict str, 1..longest characters, not blank, valid text.
+    return (
+        type(value) is str
+        and 0 < len(value) <= longest
+        and not value.isspace()
+        and (value.isascii() or valid_text(value))
+    )
+
+
+def _optional_name(value: Any, longest: int) -> bool:
+    return value is None or _name(value, longest)
+
+
+def _non_negative_float(value: Any) -> Optional[float]:
+    # NonNegativeFloat for the exact types that need no more than float().
+    kind = type(value)
+    if kind is float:
+        return value if value >= 0.0 and value - value == 0.0 else None
+    if kind is int and 0 <= value <= _MAX_EXACT_FLOAT_INT:
+        return float(value)
+    return None
+
+
+def _count(value: Any) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= MAX_COUNT)
+
+
+def datetime_of(now_ns: int) -> dt.datetime:
+    """The UTC datetime (microseconds) of a ``time.time_ns()`` reading."""
+    return _EPOCH + dt.timedelta(microseconds=now_ns // 1000)
+
+
+class Pipeline:
+    """One client's path from arguments to transport (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        default_tags: Dict[str, str],
+        sample_rate: float,
+        policy: DataPolicy,
+        before_send: Optional[Callable[[Event], Optional[Event]]],
+        encoder: Encoder,
+        transport: Transport,
+        counters: Counters,
+    ) -> None:
+        self.source = source
+        self.default_tags = default_tags
+        self.sample_below = int(sample_rate * SAMPLE_SPACE)
+        self.policy = policy
+        self.before_send = before_send
+        self.encoder = encoder
+        self.transport = transport
+        self.counters = counters
+        self.closed = False
+        # The fast path serves calls whose outcome needs neither rules nor a
+        # hook; per-client constant bytes are made once.
+        self.fast = policy.has_rules is False and before_send is None
+        self._source_bytes = source_field(source)
+        self._default_tags_ok = self._tags_ok(default_tags)
+        self._default_tag_bytes = tags_field(default_tags)
+        self._topic = encoder.topics[_MODEL_CALL]
+        self._send = transport.send
+        self._accepted = counters.ticker("accepted")
+
+    # -- the reference path ---------------------------------------------------
+
+    def emit(
+        self,
+        cls: Type[Event],
+        fields: Dict[str, Any],
+        tags: Optional[Mapping[str, str]],
+        timestamp: Optional[dt.datetime],
+        trace_id: Optional[str],
+        span_id: Optional[str],
+    ) -> Optional[UUID]:
+        """Validates, finishes and submits one event; its id, or None when not
+        sent."""
+        # The validation boundary: whatever the caller's data makes fail in
+        # building, the policy or encoding leaves as a ValidationError.
+        try:
+            event = self.build(cls, fields, tags, timestamp, trace_id, span_id)
+            finished = self.finish(event)
+        except Exception as exc:
+            raise in_item(exc, "", cls.event_type.value) from None
+        if finished is None:
+            return None
+        event, record = finished
+        return event.event_id if self.submit(record) else None
+
+    def build(
+        self,
+        cls: Type[Event],
+        fields: Dict[str, Any],
+        tags: Optional[Mapping[str, str]],
+        timestamp: Optional[dt.datetime],
+        trace_id: Optional[str],
+        span_id: Optional[str],
+    ) -> Event:
+        """``fields`` (None meaning "not given") plus the envelope, validated."""
+        values = fields
+        values["source"] = self.source
+        if tags is not None:
+            values["tags"] = self.merged_tags(tags, cls)
+        elif self.default_tags:
+            values["tags"] = self.default_tags
+        if "event_id" not in values:
+            event_id, now_ns = next_stamp()
+            values["event_id"] = as_uuid(event_id)
+            if timestamp is None:
+                timestamp = datetime_of(now_ns)
+        if timestamp is not None:
+            values["timestamp"] = timestamp
+        if trace_id is not None:
+            values["trace_id"] = trace_id
+        if span_id is not None:
+            values["span_id"] = span_id
+        return build_event(cls, values)
+
+    def merged_tags(self, tags: Any, cls: Type[Event]) -> Any:
+        """The event's tags over the client's default tags."""
+        if type(tags) is not dict and not isinstance(tags, Mapping):
+            raise ValidationError(
+                [
+                    (
+                        "tags",
+                        f"must be a mapping of text to text, not {type(tags).__name__}",
+                    )
+                ],
+                event_type=cls.event_type.value,
+            )
+        if not self.default_tags:
+            return tags
+        return {**self.default_tags, **tags} if tags else self.default_tags
+
+    def finish(self, event: Event) -> Optional[Tuple[Event, Record]]:
+        """Sampling, data policy, before_send, encoding; None when not sent."""
+        if self.sample_below < SAMPLE_SPACE:
+            if (event.event_id.int & (SAMPLE_SPACE - 1)) >= self.sample_below:
+                self.counters.add("sampled_out")
+                return None
+        event = self.policy.apply(event)
+        if self.before_send is not None:
+            kept = self._run_before_send(event)
+            if kept is None:
+                return None
+            if kept is not event:
+                # An edited copy is the hook's work, not the caller's: when it
+                # cannot be sent, it is dropped and counted like a failing hook.
+                try:
+                    return kept, self.encoder.encode(kept)
+                except Exception as exc:
+                    self._before_send_failed("before-send-encode", exc)
+                    return None
+        return event, self.encoder.encode(event)
+
+    def _before_send_failed(self, what: str, exc: Exception) -> None:
+        self.counters.add("failed")
+        fields = (
+            ", ".join(field for field, _ in exc.errors)
+            if isinstance(exc, ValidationError)
+            else ""
+        )
+        _log.log_once(
+            what,
+            "ERROR",
+            "before_send returned an event that cannot be sent; it was dropped",
+            error=type(exc).__name__,
+            fields=fields,
+        )
+
+    def _run_before_send(self, event: Event) -> Optional[Event]:
+        assert self.before_send is not None
+        try:
+            result = self.before_send(event)
+        except Exception as exc:
+            # A failing scrubber must not let unscrubbed data out: drop.
+            self.counters.add("failed")
+            _log.log_once(
+                "before-send-raised",
+                "ERROR",
+                "before_send raised; the event was dropped",
+                error=type(exc).__name__,
+            )
+            return None
+        if result is None:
+            self.counters.add("filtered")
+            return None
+        if not isinstance(result, Event) or type(result) not in _EVENT_TYPES:
+            self.counters.add("failed")
+            _log.log_once(
+                "before-send-type",
+                "ERROR",
+                "before_send returned neither an event nor None; dropped",
+                returned=type(result).__name__,
+            )
+            return None
+        if result is event:
+            return result
+        # model_copy(update=...) does not validate: validate the copy, so that
+        # what is sent always decodes.
+        try:
+            cls = type(result)
+            return build_event(
+                cls, {name: getattr(result, name) for name in cls.model_fields}
+            )
+        except Exception as exc:
+            self._before_send_failed("before-send-invalid", exc)
+            return None
+
+    def submit(self, record: Record) -> bool:
+        """Hands ``record`` to the transport; False when it was dropped."""
+        if self.closed:
+            self.counters.add("dropped")
+            _log.log_once(
+                f"closed:{id(self)}", "WARNING", "log call on a closed client dropped"
+            )
+            return False
+        self._accepted()
+        try:
+            if self._send(record, self.counters) is False:
+                # Raced close(): the transport refused it before its final
+                # flush, so it is counted dropped and no id is returned.
+                self.counters.add("dropped")
+                return False
+        except Exception as exc:
+            self.counters.add("failed")
+            _log.log_once(
+                f"send-error:{type(exc).__name__}",
+                "ERROR",
+                "transport failed to take an event",
+                error=repr(exc),
+            )
+        return True
+
+    # -- the fast path ----------------------------------------------------------
+
+    def _tags_ok(self, tags: Any) -> bool:
+        # Tags the models accept as they are and the denylist leaves alone.
+        if type(tags) is not dict or len(tags) > MAX_TAGS:
+            return False
+        policy = self.policy
+        for name, value in tags.items():
+            if not (
+                type(name) is str
+                and type(value) is str
+                and 0 < len(name) <= MAX_TAG_KEY_LENGTH
+                and len(value) <= MAX_TAG_VALUE_LENGTH
+                and policy.leaves_alone(value)
+                and policy.leaves_alone({name: None})
+            ):
+                return False
+        return True
+
+    def _envelope_and_payload(
+        self, a: Mapping[str, Any], error_is_truthy: bool
+    ) -> Optional[Tuple[bytes, bytes]]:
+        """(the value after id and timestamp, the key) of a model call whose
+        arguments ``a`` the fast path can take; None sends it the reference
+        way. ``error_is_truthy``: the bulk rule for the default status (an
+        error field that is set and not empty), else "given" (not None)."""
+        get = a.get
+        model_name: Any = get("model_name")
+        if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
+            return None
+        tags = get("tags")
+        if tags is None or (type(tags) is dict and not tags):
+            if not self._default_tags_ok:
+                return None
+            tag_bytes = self._default_tag_bytes
+        else:
+            if self.default_tags and type(tags) is dict:
+                tags = {**self.default_tags, **tags}
+            if not self._tags_ok(tags):
+                return None
+            tag_bytes = tags_field(tags)
+        trace_id, span_id = get("trace_id"), get("span_id")
+        model_version, request_id = get("model_version"), get("request_id")
+        error_type, error_message = get("error_type"), get("error_message")
+        if not (
+            _optional_name(trace_id, MAX_ID_LENGTH)
+            and _optional_name(span_id, MAX_ID_LENGTH)
+            and _optional_name(model_version, MAX_ID_LENGTH)
+            and _optional_name(request_id, MAX_ID_LENGTH)
+            and _optional_name(error_type, MAX_ID_LENGTH)
+            and _count(get("prompt_tokens"))
+            and _count(get("completion_tokens"))
+        ):
+            return None
+        if error_message is not None and not (
+            type(error_message) is str
+            and len(error_message) <= MAX_ERROR_MESSAGE_LENGTH
+            and self.policy.leaves_alone(error_message)
+        ):
+            return None
+        status = get("status")
+        if status is None:
+            failed = (
+                (error_type or error_message)
+                if error_is_truthy
+                else (error_type is not None or error_message is not None)
+            )
+            status = CallStatus.ERROR if failed else CallStatus.SUCCESS
+        elif type(status) is str:
+            status = _STATUS_OF_TEXT.get(status)
+            if status is None:
+                return None
+        elif type(status) is not CallStatus:
+            return None
+        latency = get("latency_ms")
+        if latency is not None:
+            latency = _non_negative_float(latency)
+            if latency is None:
+                return None
+        cost = get("cost")
+        if cost is not None:
+            cost = _non_negative_float(cost)
+            if cost is None:
+                return None
+        leaves_alone = self.policy.leaves_alone
+        input_data, prediction = get("input_data"), get("prediction")
+        if not (leaves_alone(input_data) and leaves_alone(prediction)):
+            return None
+        payload = write_model_call(
+            model_name,
+            model_version,
+            None if input_data is None else to_json(input_data),
+            None if prediction is None else to_json(prediction),
+            latency,
+            status,
+            error_type,
+            error_message,
+            request_id,
+            get("prompt_tokens"),
+            get("completion_tokens"),
+            cost,
+        )
+        rest = self._source_bytes + tag_bytes
+        if trace_id is not None or span_id is not None:
+            rest += trace_fields(trace_id, span_id)
+        return rest + payload, model_name.encode()
+
+    def _sampled_out(self, event_id: int) -> bool:
+        if (event_id & (SAMPLE_SPACE - 1)) >= self.sample_below:
+            self.counters.add("sampled_out")
+            return True
+        return False
+
+    def model_call(self, arguments: Dict[str, Any]) -> Optional[UUID]:
+        """One model call (``arguments`` as log_model_call's, None = not given)."""
+        prepared = self._envelope_and_payload(arguments, False) if self.fast else None
+        if prepared is not None:
+            rest, key = prepared
+            event_id, now_ns = next_stamp()
+            if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
+                return None
+            raw_id = event_id.to_bytes(16, "big")
+            seconds, nanos = divmod(now_ns // 1000, 1_000_000)
+            value = stamp(raw_id, seconds, nanos * 1000) + rest
+            if len(value) <= self.encoder.max_event_bytes:
+                record = Record(
+                    self._topic, key, value, self.encoder.headers(_MODEL_CALL, raw_id)
+                )
+                return as_uuid(event_id) if self.submit(record) else None
+        return self._model_call_reference(arguments)
+
+    def _model_call_reference(self, arguments: Dict[str, Any]) -> Optional[UUID]:
+        fields = dict(arguments)
+        tags = fields.pop("tags", None)
+        timestamp = fields.pop("timestamp", None)
+        trace_id = fields.pop("trace_id", None)
+        span_id = fields.pop("span_id", None)
+        # Only the arguments given: each None the model validates costs time.
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if "status" not in fields:
+            failed = "error_type" in fields or "error_message" in fields
+            fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS
+            if failed:
+                fields.setdefault("error_type", None)
+                fields.setdefault("error_message", None)
+        return self.emit(ModelCall, fields, tags, timestamp, trace_id, span_id)
+
+    # -- the bulk path -------------------------------------------------------------
+
+    def model_calls(self, items: List[Any], common: Mapping[str, Any]) -> List[UUID]:
+        """Many model calls: all validated and encoded before the first is sent.
+
+        Two passes keep memory flat: the first validates each row and writes
+        its bytes (everything but id and timestamp), the second reserves a
+        block of ids under one lock, stamps them and sends. One timestamp,
+        taken as the block is reserved, serves every row that has none of its
+        own. Only bytes are held between the passes (no per-row objects the
+        garbage collector tracks), except for rows the fast path cannot take,
+        which are held as validated models.
+        """
+        prepared: List[Any] = []
+        keys: List[bytes] = []
+        for index, call in enumerate(items):
+            try:
+                if not isinstance(call, Mapping):
+                    raise ValidationError(
+                        [
+                            (
+                                "",
+                                "must be a mapping of log_model_call arguments, "
+                                f"not {type(call).__name__}",
+                            )
+                        ]
+                    )
+                arguments = {**common, **call} if common else call
+                fast = (
+                    self._envelope_and_payload(arguments, True)
+                    if self.fast
+                    and type(arguments) is dict
+                    and arguments.keys() <= _ARGUMENT_SET
+                    else None
+                )
+                if fast is not None and self._fits(len(fast[0])):
+                    prepared.append(fast[0])
+                    keys.append(fast[1])
+                else:
+                    prepared.append(self._bulk_model(arguments))
+                    keys.append(b"")
+            except Exception as exc:
+                raise in_item(exc, f"calls.{index}", "model_call") from None
+        event_ids, now_ns = reserve(len(prepared))
+        seconds, micros = divmod(now_ns // 1000, 1_000_000)
+        nanos = micros * 1000
+        batch_time = datetime_of(now_ns)
+        for index, event_id in enumerate(event_ids):
+            if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
+                prepared[index] = None
+                continue
+            part = prepared[index]
+            raw_id = event_id.to_bytes(16, "big")
+            if type(part) is bytes:
+                prepared[index] = stamp(raw_id, seconds, nanos) + part
+                continue
+            event, own_time = part
+            update: Dict[str, Any] = {"event_id": as_uuid(event_id)}
+            if not own_time:
+                update["timestamp"] = batch_time
+            try:
+                finished = self.finish(event.model_copy(update=update))
+            except Exception as exc:
+                raise in_item(exc, f"calls.{index}", "model_call") from None
+            if finished is None:
+                prepared[index] = None
+            else:
+                prepared[index] = finished[1].value
+                keys[index] = finished[1].key
+        sent: List[UUID] = []
+        topic, headers = self._topic, self.encoder.headers
+        for index, event_id in enumerate(event_ids):
+            value = prepared[index]
+            if value is None:
+                continue
+            prepared[index] = None  # hand it over, hold nothing per row
+            raw_id = event_id.to_bytes(16, "big")
+            record = Record(topic, keys[index], value, headers(_MODEL_CALL, raw_id))
+            if self.submit(record):
+                sent.append(as_uuid(event_id))
+        return sent
+
+    def _fits(self, rest_size: int) -> bool:
+        # The id and timestamp add at most 18 + 19 bytes: a row this close to
+        # the limit takes the reference path, which measures it exactly.
+        return rest_size + 37 <= self.encoder.max_event_bytes
+
+    def _bulk_model(self, arguments: Mapping[str, Any]) -> Tuple[Event, bool]:
+        # Validated now; its id (and timestamp, unless given) are set with
+        # the block's, so it takes none of its own.
+        fields = dict(arguments)
+        tags = fields.pop("tags", None)
+        timestamp = fields.pop("timestamp", None)
+        trace_id = fields.pop("trace_id", None)
+        span_id = fields.pop("span_id", None)
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if "status" not in fields:
+            failed = fields.get("error_type") or fields.get("error_message")
+            fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS
+        fields["event_id"] = _PLACEHOLDER_ID
+        own_time = timestamp is not None
+        if not own_time:
+            timestamp = _PLACEHOLDER_TIME
+        event = self.build(ModelCall, fields, tags, timestamp, trace_id, span_id)
+        return event, own_time
+
+
+_ARGUMENT_SET = frozenset(MODEL_CALL_ARGUMENTS)
+_PLACEHOLDER_ID = UUID(int=0)
+_PLACEHOLDER_TIME = _EPOCH
+
+
+def in_item(exc: Exception, where: str, event_type: str) -> ValidationError:
+    """``exc``, raised while an item of the caller's data was being processed,
+    as a ValidationError whose field paths start with ``where``.
+
+    Nothing but ValidationError leaves a ``log_*`` call for bad input. An
+    exception that is not ours (the caller's object raised, or a limit was
+    hit) is named by its type only: its text may echo the value.
+    """
+    if isinstance(exc, ValidationError):
+        errors = exc.errors
+        kind = exc.event_type or event_type
+    elif isinstance(exc, VDTError):
+        errors, kind = [("event", exc.message)], event_type
+    elif isinstance(exc, RecursionError):
+        errors = [("event", "nested too deeply (does a value refer to itself?)")]
+        kind = event_type
+    else:
+        reason = f"could not be processed: {type(exc).__name__} raised on its data"
+        errors, kind = [("event", reason)], event_type
+    if not where:
+        if isinstance(exc, ValidationError):
+            return exc
+        return ValidationError(errors, event_type=kind)
+    return ValidationError(
+        [(f"{where}.{field}" if field else where, reason) for field, reason in errors],
+        event_type=kind,
+    )

@@ -1,0 +1,405 @@
+"""Per-event payloads: writers (model -> wire bytes) and readers (protobuf
+message -> model fields).
+
+Writers produce the Event's payload field (``model_call = 10`` and so on) as
+the official encoder would: fields in number order, proto3 implicit-presence
+fields left out when they hold their zero value, ``optional`` fields written
+whenever set. Free-form values are JSON bytes (``pydantic_core.to_json``).
+``write_model_call`` also serves the client's fast path, which has the
+validated values at hand without a model.
+
+Readers take the generated classes' messages (``decode()`` is not on the hot
+path); the generated code is imported by :mod:`vdt_ai.codec` on first decode.
+"""
+
+import datetime as dt
+import json
+from typing import Any, Callable, Dict, Optional, Tuple
+from uuid import UUID
+
+from pydantic_core import to_json
+
+from ..models import CallStatus, ColumnProfile, EventType, JobStatus, Source
+from . import _wire
+from ._schema import ENUMS
+from ._wire import I64, LEN, VARINT, double, integer, keys, length_delimited, text
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+CALL_STATUS_NUMBER = {
+    CallStatus.SUCCESS: ENUMS["CallStatus"]["CALL_STATUS_SUCCESS"],
+    CallStatus.ERROR: ENUMS["CallStatus"]["CALL_STATUS_ERROR"],
+}
+_CALL_STATUS_OF_NUMBER = {v: k for k, v in CALL_STATUS_NUMBER.items()}
+_JOB_STATUS_NUMBER = {
+    JobStatus.STARTED: ENUMS["JobStatus"]["JOB_STATUS_STARTED"],
+    JobStatus.SUCCEEDED: ENUMS["JobStatus"]["JOB_STATUS_SUCCEEDED"],
+    JobStatus.FAILED: ENUMS["JobStatus"]["JOB_STATUS_FAILED"],
+}
+_JOB_STATUS_OF_NUMBER = {v: k for k, v in _JOB_STATUS_NUMBER.items()}
+
+PAYLOAD_KEYS = {t: _wire.payload_key(t.value) for t in EventType}
+
+
+def split_time(value: dt.datetime) -> Tuple[int, int]:
+    """(seconds, nanos) since the Unix epoch of an aware datetime."""
+    delta = value - _EPOCH
+    return delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+
+
+def time_field(field_key: bytes, value: dt.datetime) -> bytes:
+    """A Timestamp message field."""
+    return length_delimited(field_key, _wire.timestamp(*split_time(value)))
+
+
+# -- ModelCall ----------------------------------------------------------------------
+
+_MC = keys(
+    "ModelCall",
+    {
+        "model_name": LEN,
+        "model_version": LEN,
+        "input_data_json": LEN,
+        "prediction_json": LEN,
+        "latency_ms": I64,
+        "status": VARINT,
+        "error_type": LEN,
+        "error_message": LEN,
+        "request_id": LEN,
+        "prompt_tokens": VARINT,
+        "completion_tokens": VARINT,
+        "cost": I64,
+    },
+)
+_MC_KEY = PAYLOAD_KEYS[EventType.MODEL_CALL]
+_MC_STATUS = {
+    status: integer(_MC["status"], number)
+    for status, number in CALL_STATUS_NUMBER.items()
+}
+
+
+def write_model_call(
+    model_name: str,
+    model_version: Optional[str],
+    input_json: Optional[bytes],
+    prediction_json: Optional[bytes],
+    latency_ms: Optional[float],
+    status: CallStatus,
+    error_type: Optional[str],
+    error_message: Optional[str],
+    request_id: Optional[str],
+    prompt_tokens: Optional[int],
+    completion_tokens: Optional[int],
+    cost: Optional[float],
+) -> bytes:
+    """The ``model_call`` payload field from validated values."""
+    out = text(_MC["model_name"], model_name)
+    if model_version is not None:
+        out += text(_MC["model_version"], model_version)
+    if input_json is not None:
+        out += length_delimited(_MC["input_data_json"], input_json)
+    if prediction_json is not None:
+        out += length_delimited(_MC["prediction_json"], prediction_json)
+    if latency_ms is not None:
+        out += double(_MC["latency_ms"], latency_ms)
+    out += _MC_STATUS[status]
+    if error_type is not None:
+        out += text(_MC["error_type"], error_type)
+    if error_message is not None:
+        out += text(_MC["error_message"], error_message)
+    if request_id is not None:
+        out += text(_MC["request_id"], request_id)
+    if prompt_tokens is not None:
+        out += integer(_MC["prompt_tokens"], prompt_tokens)
+    if completion_tokens is not None:
+        out += integer(_MC["completion_tokens"], completion_tokens)
+    if cost is not None:
+        out += double(_MC["cost"], cost)
+    return length_delimited(_MC_KEY, out)
+
+
+def _model_call_of(event: Any) -> bytes:
+    return write_model_call(
+        event.model_name,
+        event.model_version,
+        None if event.input_data is None else to_json(event.input_data),
+        None if event.prediction is None else to_json(event.prediction),
+        event.latency_ms,
+        event.status,
+        event.error_type,
+        event.error_message,
+        event.request_id,
+        event.prompt_tokens,
+        event.completion_tokens,
+        event.cost,
+    )
+
+
+# -- DataQuality ----------------------------------------------------------------------
+
+_DQ = keys(
+    "DataQuality",
+    {
+        "dataset_name": LEN,
+        "record_count": VARINT,
+        "null_count": VARINT,
+        "anomaly_score": I64,
+        "columns": LEN,
+    },
+)
+_COL = keys(
+    "ColumnProfile",
+    {
+        "name": LEN,
+        "dtype": LEN,
+        "null_count": VARINT,
+        "distinct_count": VARINT,
+        "min_json": LEN,
+        "max_json": LEN,
+        "mean": I64,
+        "stddev": I64,
+    },
+)
+
+
+def _column(column: Any) -> bytes:
+    out = text(_COL["name"], column.name)
+    if column.dtype is not None:
+        out += text(_COL["dtype"], column.dtype)
+    if column.null_count is not None:
+        out += integer(_COL["null_count"], column.null_count)
+    if column.distinct_count is not None:
+        out += integer(_COL["distinct_count"], column.distinct_count)
+    if column.min is not None:
+        out += length_delimited(_COL["min_json"], to_json(column.min))
+    if column.max is not None:
+        out += length_delimited(_COL["max_json"], to_json(column.max))
+    if column.mean is not None:
+        out += double(_COL["mean"], column.mean)
+    if column.stddev is not None:
+        out += double(_COL["stddev"], column.stddev)
+    return length_delimited(_DQ["columns"], out)
+
+
+def _data_quality_of(event: Any) -> bytes:
+    out = text(_DQ["dataset_name"], event.dataset_name)
+    if event.record_count:
+        out += integer(_DQ["record_count"], event.record_count)
+    if event.null_count:
+        out += integer(_DQ["null_count"], event.null_count)
+    if event.anomaly_score is not None:
+        out += double(_DQ["anomaly_score"], event.anomaly_score)
+    for column in event.columns:
+        out += _column(column)
+    return length_delimited(PAYLOAD_KEYS[EventType.DATA_QUALITY], out)
+
+
+# -- Metric ---------------------------------------------------------------------------
+
+_MT = keys("Metric", {"name": LEN, "value": I64, "step": VARINT, "run_id": LEN})
+_MT_KEY = PAYLOAD_KEYS[EventType.METRIC]
+_POSITIVE_ZERO = double(b"", 0.0)
+
+
+def write_metric(
+    name: str, value: float, step: Optional[int], run_id: Optional[str]
+) -> bytes:
+    """The ``metric`` payload field from validated values."""
+    out = text(_MT["name"], name)
+    packed = double(_MT["value"], value)
+    if packed[-8:] != _POSITIVE_ZERO:  # implicit presence: +0.0 is left out
+        out += packed
+    if step is not None:
+        out += integer(_MT["step"], step)
+    if run_id is not None:
+        out += text(_MT["run_id"], run_id)
+    return length_delimited(_MT_KEY, out)
+
+
+def _metric_of(event: Any) -> bytes:
+    return write_metric(event.name, event.value, event.step, event.run_id)
+
+
+# -- GroundTruth ----------------------------------------------------------------------
+
+_GT = keys("GroundTruth", {"request_id": LEN, "actual_json": LEN, "model_name": LEN})
+
+
+def _ground_truth_of(event: Any) -> bytes:
+    out = text(_GT["request_id"], event.request_id)
+    if event.actual is not None:
+        out += length_delimited(_GT["actual_json"], to_json(event.actual))
+    if event.model_name is not None:
+        out += text(_GT["model_name"], event.model_name)
+    return length_delimited(PAYLOAD_KEYS[EventType.GROUND_TRUTH], out)
+
+
+# -- JobRun ---------------------------------------------------------------------------
+
+_JR = keys(
+    "JobRun",
+    {
+        "job_name": LEN,
+        "run_id": LEN,
+        "status": VARINT,
+        "start_time": LEN,
+        "end_time": LEN,
+        "duration_ms": I64,
+        "error_type": LEN,
+        "error_message": LEN,
+        "metrics_json": LEN,
+    },
+)
+
+
+def _job_run_of(event: Any) -> bytes:
+    out = text(_JR["job_name"], event.job_name) + text(_JR["run_id"], event.run_id)
+    out += integer(_JR["status"], _JOB_STATUS_NUMBER[event.status])
+    if event.start_time is not None:
+        out += time_field(_JR["start_time"], event.start_time)
+    if event.end_time is not None:
+        out += time_field(_JR["end_time"], event.end_time)
+    if event.duration_ms is not None:
+        out += double(_JR["duration_ms"], event.duration_ms)
+    if event.error_type is not None:
+        out += text(_JR["error_type"], event.error_type)
+    if event.error_message is not None:
+        out += text(_JR["error_message"], event.error_message)
+    if event.metrics is not None:
+        out += length_delimited(_JR["metrics_json"], to_json(event.metrics))
+    return length_delimited(PAYLOAD_KEYS[EventType.JOB_RUN], out)
+
+
+WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
+    EventType.MODEL_CALL: _model_call_of,
+    EventType.DATA_QUALITY: _data_quality_of,
+    EventType.METRIC: _metric_of,
+    EventType.GROUND_TRUTH: _ground_truth_of,
+    EventType.JOB_RUN: _job_run_of,
+}
+
+KEY_OF: Dict[EventType, Callable[[Any], str]] = {
+    EventType.MODEL_CALL: lambda e: e.model_name,
+    EventType.DATA_QUALITY: lambda e: e.dataset_name,
+    EventType.METRIC: lambda e: e.run_id or e.name,
+    EventType.GROUND_TRUTH: lambda e: e.model_name or e.request_id,
+    EventType.JOB_RUN: lambda e: e.run_id,
+}
+
+
+# -- readers (decode) -------------------------------------------------------------
+
+
+def _get_time(source: Any) -> dt.datetime:
+    return _EPOCH + dt.timedelta(
+        seconds=source.seconds, microseconds=source.nanos // 1000
+    )
+
+
+def _opt(message: Any, name: str) -> Any:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def _opt_json(message: Any, name: str) -> Any:
+    return json.loads(getattr(message, name)) if message.HasField(name) else None
+
+
+def read_envelope(message: Any) -> Dict[str, Any]:
+    """The envelope fields of a parsed ``vdt.ai.v1.Event``."""
+    src = message.source
+    return {
+        "event_id": UUID(bytes=message.event_id),
+        "timestamp": _get_time(message.timestamp),
+        "source": Source(
+            service=src.service,
+            environment=src.environment,
+            host=src.host,
+            sdk_name=src.sdk_name,
+            sdk_version=src.sdk_version,
+        ),
+        "tags": dict(message.tags),
+        "trace_id": message.trace_id if message.HasField("trace_id") else None,
+        "span_id": message.span_id if message.HasField("span_id") else None,
+    }
+
+
+def _read_model_call(m: Any) -> Dict[str, Any]:
+    return {
+        "model_name": m.model_name,
+        "status": _CALL_STATUS_OF_NUMBER.get(m.status, CallStatus.SUCCESS),
+        "model_version": _opt(m, "model_version"),
+        "input_data": _opt_json(m, "input_data_json"),
+        "prediction": _opt_json(m, "prediction_json"),
+        "latency_ms": _opt(m, "latency_ms"),
+        "error_type": _opt(m, "error_type"),
+        "error_message": _opt(m, "error_message"),
+        "request_id": _opt(m, "request_id"),
+        "prompt_tokens": _opt(m, "prompt_tokens"),
+        "completion_tokens": _opt(m, "completion_tokens"),
+        "cost": _opt(m, "cost"),
+    }
+
+
+def _read_data_quality(m: Any) -> Dict[str, Any]:
+    return {
+        "dataset_name": m.dataset_name,
+        "record_count": m.record_count,
+        "null_count": m.null_count,
+        "anomaly_score": _opt(m, "anomaly_score"),
+        "columns": [
+            ColumnProfile(
+                name=c.name,
+                dtype=_opt(c, "dtype"),
+                null_count=_opt(c, "null_count"),
+                distinct_count=_opt(c, "distinct_count"),
+                min=_opt_json(c, "min_json"),
+                max=_opt_json(c, "max_json"),
+                mean=_opt(c, "mean"),
+                stddev=_opt(c, "stddev"),
+            )
+            for c in m.columns
+        ],
+    }
+
+
+def _read_metric(m: Any) -> Dict[str, Any]:
+    return {
+        "name": m.name,
+        "value": m.value,
+        "step": _opt(m, "step"),
+        "run_id": _opt(m, "run_id"),
+    }
+
+
+def _read_ground_truth(m: Any) -> Dict[str, Any]:
+    return {
+        "request_id": m.request_id,
+        "actual": _opt_json(m, "actual_json"),
+        "model_name": _opt(m, "model_name"),
+    }
+
+
+def _read_job_run(m: Any) -> Dict[str, Any]:
+    status = _JOB_STATUS_OF_NUMBER.get(m.status)
+    if status is None:
+        raise ValueError(f"unknown job status {m.status}")
+    return {
+        "job_name": m.job_name,
+        "run_id": m.run_id,
+        "status": status,
+        "start_time": _get_time(m.start_time) if m.HasField("start_time") else None,
+        "end_time": _get_time(m.end_time) if m.HasField("end_time") else None,
+        "duration_ms": _opt(m, "duration_ms"),
+        "error_type": _opt(m, "error_type"),
+        "error_message": _opt(m, "error_message"),
+        "metrics": _opt_json(m, "metrics_json"),
+    }
+
+
+READERS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
+    "model_call": _read_model_call,
+    "data_quality": _read_data_quality,
+    "metric": _read_metric,
+    "ground_truth": _read_ground_truth,
+    "job_run": _read_job_run,
+}

@@ -1,0 +1,103 @@
+"""The reference encoder: an event model through the official protobuf
+encoder (generated classes, ``SerializeToString``).
+
+Not used to send events: :class:`vdt_ai.codec.Encoder` and the client's fast
+path write wire bytes directly, and the tests compare their output with this
+one's, byte for byte (tags, a map whose entry order the official encoder does
+not fix, are compared parsed).
+"""
+
+from typing import Any
+
+from pydantic_core import to_json
+
+from ..models import CallStatus, Event, EventType, JobStatus
+from ..proto import events_pb2 as pb
+from ._payloads import split_time
+
+_CALL_STATUS = {
+    CallStatus.SUCCESS: pb.CALL_STATUS_SUCCESS,
+    CallStatus.ERROR: pb.CALL_STATUS_ERROR,
+}
+_JOB_STATUS = {
+    JobStatus.STARTED: pb.JOB_STATUS_STARTED,
+    JobStatus.SUCCEEDED: pb.JOB_STATUS_SUCCEEDED,
+    JobStatus.FAILED: pb.JOB_STATUS_FAILED,
+}
+
+
+def _set(message: Any, name: str, value: Any) -> None:
+    if value is not None:
+        setattr(message, name, value)
+
+
+def _set_json(message: Any, name: str, value: Any) -> None:
+    if value is not None:
+        setattr(message, name, to_json(value))
+
+
+def _set_time(message: Any, value: Any) -> None:
+    message.seconds, message.nanos = split_time(value)
+
+
+def message_of(event: Event) -> "pb.Event":
+    """``event`` as a generated ``vdt.ai.v1.Event`` message."""
+    out = pb.Event(event_id=event.event_id.bytes, tags=event.tags)
+    _set_time(out.timestamp, event.timestamp)
+    for name in ("service", "environment", "host", "sdk_name", "sdk_version"):
+        setattr(out.source, name, getattr(event.source, name))
+    _set(out, "trace_id", event.trace_id)
+    _set(out, "span_id", event.span_id)
+    e: Any = event
+    kind = event.event_type
+    if kind is EventType.MODEL_CALL:
+        mc = out.model_call
+        mc.model_name = e.model_name
+        mc.status = _CALL_STATUS[e.status]
+        for name in ("model_version", "latency_ms", "error_type", "error_message"):
+            _set(mc, name, getattr(e, name))
+        for name in ("request_id", "prompt_tokens", "completion_tokens", "cost"):
+            _set(mc, name, getattr(e, name))
+        _set_json(mc, "input_data_json", e.input_data)
+        _set_json(mc, "prediction_json", e.prediction)
+    elif kind is EventType.DATA_QUALITY:
+        d = out.data_quality
+        d.dataset_name = e.dataset_name
+        d.record_count = e.record_count
+        d.null_count = e.null_count
+        _set(d, "anomaly_score", e.anomaly_score)
+        for column in e.columns:
+            c = d.columns.add(name=column.name)
+            for name in ("dtype", "null_count", "distinct_count", "mean", "stddev"):
+                _set(c, name, getattr(column, name))
+            _set_json(c, "min_json", column.min)
+            _set_json(c, "max_json", column.max)
+    elif kind is EventType.METRIC:
+        m = out.metric
+        m.name = e.name
+        m.value = e.value
+        _set(m, "step", e.step)
+        _set(m, "run_id", e.run_id)
+    elif kind is EventType.GROUND_TRUTH:
+        g = out.ground_truth
+        g.request_id = e.request_id
+        _set_json(g, "actual_json", e.actual)
+        _set(g, "model_name", e.model_name)
+    else:
+        j = out.job_run
+        j.job_name = e.job_name
+        j.run_id = e.run_id
+        j.status = _JOB_STATUS[e.status]
+        if e.start_time is not None:
+            _set_time(j.start_time, e.start_time)
+        if e.end_time is not None:
+            _set_time(j.end_time, e.end_time)
+        for name in ("duration_ms", "error_type", "error_message"):
+            _set(j, name, getattr(e, name))
+        _set_json(j, "metrics_json", e.metrics)
+    return out
+
+
+def reference_value(event: Event) -> bytes:
+    """``event`` encoded by the official protobuf encoder."""
+    return message_of(event).SerializeToString()

@@ -1,0 +1,93 @@
+"""Field numbers of ``proto/vdt/ai/v1/events.proto``, by name.
+
+The wire writers (:mod:`._wire`, :mod:`._payloads`) write protobuf bytes
+without the generated code, so they need the numbers; this is the one place
+that spells them. ``tests/unit/test_codec_wire.py`` checks every entry against
+the generated descriptors, so a schema change that is not mirrored here fails
+the tests instead of writing wrong bytes.
+"""
+
+from typing import Dict
+
+# message name -> {field name -> number}
+FIELDS: Dict[str, Dict[str, int]] = {
+    "Timestamp": {"seconds": 1, "nanos": 2},
+    "Source": {
+        "service": 1,
+        "environment": 2,
+        "host": 3,
+        "sdk_name": 4,
+        "sdk_version": 5,
+    },
+    "Event": {
+        "event_id": 1,
+        "timestamp": 2,
+        "source": 3,
+        "tags": 4,
+        "trace_id": 5,
+        "span_id": 6,
+        "model_call": 10,
+        "data_quality": 11,
+        "metric": 12,
+        "ground_truth": 13,
+        "job_run": 14,
+    },
+    # A map<string, string> entry.
+    "TagsEntry": {"key": 1, "value": 2},
+    "ModelCall": {
+        "model_name": 1,
+        "model_version": 2,
+        "input_data_json": 3,
+        "prediction_json": 4,
+        "latency_ms": 5,
+        "status": 6,
+        "error_type": 7,
+        "error_message": 8,
+        "request_id": 9,
+        "prompt_tokens": 10,
+        "completion_tokens": 11,
+        "cost": 12,
+    },
+    "ColumnProfile": {
+        "name": 1,
+        "dtype": 2,
+        "null_count": 3,
+        "distinct_count": 4,
+        "min_json": 5,
+        "max_json": 6,
+        "mean": 7,
+        "stddev": 8,
+    },
+    "DataQuality": {
+        "dataset_name": 1,
+        "record_count": 2,
+        "null_count": 3,
+        "anomaly_score": 4,
+        "columns": 5,
+    },
+    "Metric": {"name": 1, "value": 2, "step": 3, "run_id": 4},
+    "GroundTruth": {"request_id": 1, "actual_json": 2, "model_name": 3},
+    "JobRun": {
+        "job_name": 1,
+        "run_id": 2,
+        "status": 3,
+        "start_time": 4,
+        "end_time": 5,
+        "duration_ms": 6,
+        "error_type": 7,
+        "error_message": 8,
+        "metrics_json": 9,
+    },
+    "SpoolRecord": {"topic": 1, "key": 2, "value": 3, "headers": 4},
+    "Header": {"key": 1, "value": 2},
+}
+
+# enum name -> {value name -> number}
+ENUMS: Dict[str, Dict[str, int]] = {
+    "CallStatus": {"CALL_STATUS_SUCCESS": 1, "CALL_STATUS_ERROR": 2},
+    "JobStatus": {
+        "JOB_STATUS_STARTED": 1,
+        "JOB_STATUS_SUCCEEDED": 2,
+        "JOB_STATUS_FAILED": 3,
+    },
+}

@@ -1,0 +1,200 @@
+"""The direct wire writers against the official protobuf encoder."""
+
+import datetime as dt
+from typing import Any, Dict
+
+import pytest
+from google.protobuf.internal.encoder import _VarintBytes  # type: ignore
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from vdt_ai import ValidationError
+from vdt_ai.codec import Encoder, _wire, decode
+from vdt_ai.codec._reference import reference_value
+from vdt_ai.codec._schema import ENUMS, FIELDS
+from vdt_ai.models import EVENT_CLASSES, Event, EventType, Source, build_event
+from vdt_ai.proto import events_pb2 as pb
+
+UTC = dt.timezone.utc
+
+
+def test_schema_numbers_match_the_generated_descriptors() -> None:
+    descriptor: Any
+    for message, numbers in FIELDS.items():
+        if message == "Timestamp":
+            from google.protobuf.timestamp_pb2 import Timestamp
+
+            descriptor = Timestamp.DESCRIPTOR
+        elif message == "TagsEntry":
+            descriptor = pb.Event.DESCRIPTOR.fields_by_name["tags"].message_type
+        else:
+            descriptor = pb.DESCRIPTOR.message_types_by_name[message]
+        assert {f.name: f.number for f in descriptor.fields} == numbers, message
+    for enum, values in ENUMS.items():
+        descriptor = pb.DESCRIPTOR.enum_types_by_name[enum]
+        assert {v.name: v.number for v in descriptor.values if v.number} == values, enum
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**64 - 1))
+def test_varint_matches_the_official_encoder(value: int) -> None:
+    expected = _VarintBytes(value if value >= 0 else value + (1 << 64))
+    assert _wire.varint(value) == expected
+
+
+def _text(max_size: int, min_size: int = 0) -> st.SearchStrategy[str]:
+    return st.text(min_size=min_size, max_size=max_size)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text(6),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(_text(4), inner, max_size=3),
+    max_leaves=8,
+)
+_opt_text = st.none() | _text(8, 1)
+_count = st.integers(min_value=0, max_value=2**63 - 1)
+_float = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+_time = st.datetimes(
+    min_value=dt.datetime(1, 1, 2),
+    max_value=dt.datetime(9999, 12, 30),
+    timezones=st.just(UTC),
+)
+_envelope = st.fixed_dictionaries(
+    {
+        "timestamp": _time,
+        "source": st.builds(
+            Source,
+            service=_text(6),
+            environment=_text(6),
+            host=_text(6),
+            sdk_name=_text(6),
+        ),
+        "tags": st.dictionaries(_text(5, 1), _text(5), max_size=3),
+        "trace_id": _opt_text,
+        "span_id": _opt_text,
+    }
+)
+_payloads: Dict[EventType, Any] = {
+    EventType.MODEL_CALL: st.fixed_dictionaries(
+        {"model_name": _text(8, 1)},
+        optional={
+            "model_version": _opt_text,
+            "input_data": _json,
+            "prediction": _json,
+            "latency_ms": _float,
+            "status": st.sampled_from(["success", "error"]),
+            "error_type": _opt_text,
+            "error_message": st.none() | _text(8),
+            "request_id": _opt_text,
+            "prompt_tokens": _count,
+            "completion_tokens": _count,
+            "cost": _float,
+        },
+    ),
+    EventType.DATA_QUALITY: st.fixed_dictionaries(
+        {
+            "dataset_name": _text(8, 1),
+            "record_count": st.just(2**63 - 1) | st.integers(0, 5),
+            "null_count": st.integers(0, 5),
+        },
+        optional={
+            "anomaly_score": st.floats(0, 1),
+            "columns": st.lists(
+                st.fixed_dictionaries(
+                    {"name": _text(5, 1)},
+                    optional={
+                        "dtype": _opt_text,
+                        "null_count": st.none() | st.integers(0, 5),
+                        "distinct_count": st.none() | _count,
+                        "min": _json,
+                        "max": _json,
+                        "mean": st.floats(allow_nan=False, allow_infinity=False),
+                        "stddev": _float,
+                    },
+                ),
+                max_size=3,
+            ),
+        },
+    ),
+    EventType.METRIC: st.fixed_dictionaries(
+        {
+            "name": _text(8, 1),
+            "value": st.sampled_from([0.0, -0.0])
+            | st.floats(allow_nan=False, allow_infinity=False),
+        },
+        optional={"step": st.none() | _count, "run_id": _opt_text},
+    ),
+    EventType.GROUND_TRUTH: st.fixed_dictionaries(
+        {"request_id": _text(8, 1)},
+        optional={"actual": _json, "model_name": _opt_text},
+    ),
+    EventType.JOB_RUN: st.fixed_dictionaries(
+        {
+            "job_name": _text(8, 1),
+            "status": st.sampled_from(["started", "succeeded", "failed"]),
+        },
+        optional={
+            "run_id": _text(8, 1),
+            "start_time": st.none() | _time,
+            "end_time": st.none() | _time,
+            "duration_ms": _float,
+            "error_type": _opt_text,
+            "error_message": _text(8),
+            "metrics": _json,
+        },
+    ),
+}
+
+
+@st.composite
+def events(draw: Any) -> Event:
+    kind = draw(st.sampled_from(list(EventType)))
+    fields = {**draw(_envelope), **draw(_payloads[kind])}
+    try:
+        return build_event(EVENT_CLASSES[kind], fields)
+    except ValidationError:
+        assume(False)
+        raise  # pragma: no cover
+
+
+def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
+    """Byte for byte, or parsed when tags (a map: entry order not fixed) differ
+    only in order."""
+    if ours == official:
+        return
+    a, b = pb.Event.FromString(ours), pb.Event.FromString(official)
+    assert a == b
+    assert len(a.tags) > 1, "only map entry order may differ"
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.filter_too_much])
+@given(events())
+def test_encoder_writes_what_the_official_encoder_writes(event: Event) -> None:
+    record = Encoder(max_event_bytes=10**7).encode(event)
+    assert_same_event_bytes(record.value, reference_value(event))
+    assert decode(record.value) == event
+
+
+def test_timestamps_before_1970_and_zero_fields() -> None:
+    event = build_event(
+        EVENT_CLASSES[EventType.METRIC],
+        {
+            "name": "m",
+            "value": 0.0,
+            "timestamp": dt.datetime(1, 1, 1, tzinfo=UTC),
+            "source": Source(sdk_name="", sdk_version=""),
+        },
+    )
+    assert Encoder().encode(event).value == reference_value(event)
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 2**14, 2**35, -1, -(2**63)])
+def test_timestamp_body(value: int) -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    expected = Timestamp(seconds=value, nanos=999_999_000).SerializeToString()
+    assert _wire.timestamp(value, 999_999_000) == expected
