@@ -68,7 +68,10 @@ def topics_of(prefix: str) -> List[str]:
 
 
 def consume(
-    topics: Iterable[str], expected: Set[str], timeout: float = 60.0
+    topics: Iterable[str],
+    expected: Set[str],
+    timeout: float = 60.0,
+    bootstrap: str = BOOTSTRAP,
 ) -> Dict[str, List[Record]]:
     """Reads ``topics`` from the start until every id in ``expected`` arrived.
 
@@ -77,7 +80,7 @@ def consume(
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": BOOTSTRAP,
+            "bootstrap.servers": bootstrap,
             "group.id": "test-" + uuid.uuid4().hex,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
