@@ -1,13 +1,18 @@
 """PyTorch integration against real torch on the CPU."""
 
 import io
+import os
 import pickle
-from typing import Any
+import threading
+import time
+from typing import Any, Iterator, List
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from vdt_ai import Metric, ModelCall, VDTClient
+from vdt_ai.integrations import pytorch
 from vdt_ai.integrations.pytorch import log_training_step, monitor_module
 from vdt_ai.testing import MemoryTransport
 
@@ -70,9 +75,16 @@ def test_internal_failure_leaves_the_output_unchanged(
     x = torch.randn(3, 4)
     expected = net(x)
     monkeypatch.setattr(client, "log_model_call", lambda *a, **k: 1 / 0)
-    monitor_module(net, "mlp", client)
+    handle = monitor_module(net, "mlp", client)
     torch.testing.assert_close(net(x), expected)
     assert client.stats().integration_errors == 1
+    # Failing before anything reaches the device, in both hooks:
+    monkeypatch.setattr(pytorch, "_first_tensor", lambda value: 1 / 0)
+    torch.testing.assert_close(net(x), expected)
+    assert client.stats().integration_errors == 3
+    handle.remove()
+    log_training_step(1, torch.zeros(2), client)  # not a scalar
+    assert client.stats().integration_errors == 4
 
 
 def test_training_steps_become_metrics(
@@ -158,3 +170,320 @@ def test_per_row_logging_is_opt_in_and_sampled(
     for row in rows:
         index = int((x - torch.tensor(row.input_data)).abs().sum(dim=1).argmin())
         torch.testing.assert_close(torch.tensor(row.prediction), out[index])
+
+
+# -- GPU-safe hooks, proven on the CPU ------------------------------------------
+
+# Operations that make the host wait for a CUDA device's values.
+SYNCING = {
+    "item",
+    "cpu",
+    "tolist",
+    "numpy",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "nonzero",
+    "masked_select",
+    "any",
+    "all",
+}
+
+
+class FakeCuda(TorchFunctionMode):
+    """Makes every tensor claim to be on ``cuda:0`` and records each operation
+    that would synchronise with a real device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: List[str] = []
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        owner = getattr(getattr(func, "__self__", None), "__name__", None)
+        if name == "__get__" and owner == "device":
+            return torch.device("cuda", 0)
+        if name == "__get__" and owner == "is_cuda":
+            return True
+        if name in SYNCING:
+            self.syncs.append(name)
+        if name == "__getitem__" and _has_bool_index(args[1]):
+            self.syncs.append("boolean-mask indexing")
+        if name in ("to", "copy_") and not kwargs.get("non_blocking", False):
+            target = args[1] if len(args) > 1 else kwargs.get("device")
+            if isinstance(target, (str, torch.device)) and "cpu" in str(target):
+                self.syncs.append(f"blocking {name} to the CPU")
+        return func(*args, **kwargs)
+
+
+def _has_bool_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
+
+
+class FakeEvent:
+    """A CUDA event stand-in whose ``synchronize`` waits for the test."""
+
+    def __init__(self, gate: threading.Event, timing: bool) -> None:
+        self.gate = gate
+        self.at = time.perf_counter()
+        self.timing = timing
+
+    def synchronize(self) -> None:
+        assert self.gate.wait(10)
+
+    def elapsed_time(self, end: "FakeEvent") -> float:
+        assert self.timing and end.timing
+        return 42.0
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.events: List[FakeEvent] = []
+        self.uploads = 0
+
+    def event(self, device: Any, timing: bool) -> FakeEvent:
+        self.events.append(FakeEvent(self.gate, timing))
+        return self.events[-1]
+
+    def host_buffer(self, like: Any) -> Any:
+        return torch.empty(like.shape, dtype=like.dtype)
+
+    def upload(self, tensor: Any, device: Any) -> Any:
+        self.uploads += 1
+        return tensor
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBackend]:
+    backend = FakeBackend()
+    monkeypatch.setitem(pytorch._BACKENDS, "cuda", backend)
+    yield backend
+    backend.gate.set()
+    assert pytorch.flush(10)
+
+
+def test_cuda_forward_issues_no_host_sync_and_resolves_later(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    net = model()
+    x = torch.randn(64, 4)
+    x[:, 0] = float("nan")
+    expected = net(x)
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=0.1)
+    spy = FakeCuda()
+    with spy, torch.inference_mode():
+        out = net(x)
+    assert spy.syncs == []
+    torch.testing.assert_close(out, expected, equal_nan=True)
+    assert memory.events_of(ModelCall) == []  # waiting for the "device"
+    assert not pytorch.flush(0.05)
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    call, *rows = memory.events_of(ModelCall)
+    assert call.latency_ms == 42.0 and call.tags["latency"] == "cuda_event"
+    assert call.input_data["host_latency_ms"] >= 0
+    summary = call.input_data["inputs"][0]
+    assert summary["non_finite"] == 64 and "mean" not in summary
+    assert call.prediction["non_finite"] == 128
+    assert len(rows) in (6, 7) and fake_cuda.uploads == 2  # 10% of 64 rows
+    assert all(row.input_data[0] is None for row in rows)  # NaN, as JSON has it
+    assert [e.timing for e in fake_cuda.events] == [True, True, False]
+    assert client.stats().integration_errors == 0
+
+
+def test_training_step_tensors_are_not_read_on_the_caller(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    spy = FakeCuda()
+    with spy:
+        log_training_step(
+            7,
+            torch.tensor(0.25),
+            client,
+            run_id="r",
+            acc=torch.tensor([0.5]),
+            bad=torch.tensor(float("inf")),
+            lr=0.1,
+        )
+    assert spy.syncs == [] and memory.events_of(Metric) == []
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    values = {m.name: m.value for m in memory.events_of(Metric)}
+    assert values == {"loss": 0.25, "acc": 0.5, "lr": 0.1}
+    assert client.stats().integration_errors == 1  # bad: skipped and counted
+
+
+def test_summaries_match_numpy(client: VDTClient, memory: MemoryTransport) -> None:
+    torch.manual_seed(1)
+    values = {
+        "f32": torch.randn(100, 7),
+        "f64": torch.randn(5, dtype=torch.float64) * 1e6,
+        "i64": torch.randint(-(2**40), 2**40, (300,)),
+        "flag": torch.rand(40) > 0.5,
+        "big_bf16": (torch.randn(300_000) * 3).to(torch.bfloat16),
+        "wide_f16": torch.randn(600, 300, dtype=torch.float16).t(),
+        "empty": torch.empty(0, 3),
+        "complex": torch.randn(3, dtype=torch.complex64),
+    }
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net(values)
+    (call,) = memory.events_of(ModelCall)
+    for name, tensor in values.items():
+        got = call.prediction[name]
+        assert got["shape"] == list(tensor.shape)
+        assert got["dtype"] == str(tensor.dtype).replace("torch.", "")
+        if name in ("empty", "complex"):
+            assert set(got) == {"shape", "dtype"}
+            continue
+        array = tensor.double().numpy()
+        assert got["non_finite"] == 0
+        assert got["min"] == array.min() and got["max"] == array.max()
+        assert got["mean"] == pytest.approx(array.mean(), rel=1e-5, abs=1e-5)
+
+
+def test_non_finite_values_counted_exactly_or_estimated(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    small = torch.randn(1000)
+    small[:10] = float("nan")
+    small[10:13] = float("inf")
+    big = torch.zeros(400, 1000)
+    big[::10] = float("nan")  # 10% of the rows
+    only_inf = torch.tensor([1.0, float("inf")])
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net([small, big, big.t(), only_inf])
+    exact, estimated, strided, inf = memory.events_of(ModelCall)[0].prediction
+    assert exact["non_finite"] == 13 and "min" not in exact
+    assert "non_finite_estimated" not in exact
+    for got in (estimated, strided):
+        assert got["non_finite_estimated"] is True
+        assert got["non_finite"] == pytest.approx(40_000, rel=0.1)
+    assert inf == {"shape": [2], "dtype": "float32", "non_finite": 1}
+
+
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")  # pragma: no cover
+
+
+@pytest.mark.skipif(
+    not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux procfs"
+)
+def test_extra_memory_is_bounded_for_a_large_bf16_tensor(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    big = torch.empty(32 * 2**20, dtype=torch.bfloat16).uniform_()  # 64 MiB
+    big[123] = float("nan")
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net(big)  # warm up the allocator and the code
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets the peak RSS
+    before = _peak_rss_mib()
+    net(big)
+    extra = _peak_rss_mib() - before
+    assert extra <= 1 + 0.01 * 64, f"{extra:.2f} MiB"
+    summary = memory.events_of(ModelCall)[-1].prediction
+    assert summary["non_finite"] >= 1 and summary["non_finite_estimated"] is True
+
+
+def test_mixed_device_metrics_are_refused(
+    client: VDTClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Spread(TorchFunctionMode):
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            result = func(*args, **(kwargs or {}))
+            if getattr(func, "__name__", "") == "__get__" and isinstance(
+                result, torch.device
+            ):
+                return torch.device("meta") if args[0].dim() else result
+            return result
+
+    with Spread():
+        log_training_step(1, torch.tensor(1.0), client, other=torch.ones(1))
+    assert client.stats().integration_errors == 1
+
+
+def test_a_full_queue_makes_the_caller_resolve_the_oldest(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pytorch, "MAX_PENDING", 1)
+    threading.Timer(0.3, fake_cuda.gate.set).start()  # the "device" is slow
+    with FakeCuda():
+        for step in range(20):
+            log_training_step(step, torch.tensor(float(step)), client)
+    assert pytorch.flush(10)
+    steps = sorted(m.step for m in memory.events_of(Metric) if m.step is not None)
+    assert steps == list(range(20))
+    handle = monitor_module(model(), "m", client)
+    assert handle.flush(1)
+
+
+def test_calls_without_tensors_and_edge_paths(
+    client: VDTClient, memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Echo(torch.nn.Module):
+        def forward(self, text: str) -> str:
+            return text.upper()
+
+    echo = Echo()
+    monitor_module(echo, "echo", client, log_rows=True)
+    assert echo("hi") == "HI"
+    net = model()
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=0.0)
+    net(torch.randn(4, 4))
+    first, second = memory.events_of(ModelCall)
+    assert (
+        first.prediction == {"type": "str"} and first.input_data["batch_size"] is None
+    )
+    assert second.prediction["shape"] == [4, 2]
+    log_training_step(2, 0.5, client, acc=1.0)  # numbers only
+    assert {m.name for m in memory.events_of(Metric)} == {"loss", "acc"}
+    from vdt_ai.integrations.pytorch import VDTLightningCallback
+
+    callback = VDTLightningCallback(client)
+    callback._log(type("Trainer", (), {"callback_metrics": {"acc": 1.0}})(), 3)
+    assert len(memory.events_of(Metric)) == 2  # no loss: nothing logged
+
+
+def test_the_resolver_starts_again_after_a_fork(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_cuda.gate.set()
+    with FakeCuda():
+        log_training_step(1, torch.tensor(1.0), client)
+    assert pytorch.flush(10)
+    monkeypatch.setattr(pytorch._resolver, "_pid", -1)  # as a forked child sees it
+    with FakeCuda():
+        log_training_step(2, torch.tensor(2.0), client)
+    assert pytorch.flush(10)
+    assert [m.step for m in memory.events_of(Metric)] == [1, 2]
+
+
+def test_forwards_that_raise_leave_no_growing_state(client: VDTClient) -> None:
+    net = model()
+    monitor_module(net, "mlp", client)
+    for _ in range(pytorch.MAX_NESTING + 5):
+        with pytest.raises(RuntimeError):
+            net(torch.randn(2, 3))  # wrong width: the forward raises
+    net(torch.randn(2, 4))
+    assert client.stats().integration_errors == 0
