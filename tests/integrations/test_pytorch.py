@@ -487,3 +487,69 @@ def test_forwards_that_raise_leave_no_growing_state(client: VDTClient) -> None:
             net(torch.randn(2, 3))  # wrong width: the forward raises
     net(torch.randn(2, 4))
     assert client.stats().integration_errors == 0
+
+
+# -- torch.compile and torch.export ---------------------------------------------
+
+
+def _explain(net: Any, x: Any, backend: str) -> Any:
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    compiled = torch.compile(net, backend=backend)
+    explained = dynamo.explain(compiled)(x)
+    return explained.graph_count, explained.graph_break_count
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_compiled_monitored_module_has_the_bare_graphs(
+    client: VDTClient, memory: MemoryTransport, backend: str
+) -> None:
+    x = torch.randn(8, 4)
+    bare = _explain(model(), x, backend)
+    monitored = model()
+    monitor_module(monitored, "mlp", client)
+    assert _explain(monitored, x, backend) == bare == (1, 0)
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_compiled_calls_are_logged_without_recompiles(
+    client: VDTClient, memory: MemoryTransport, order: str
+) -> None:
+    import torch._dynamo as dynamo
+
+    graphs: List[Any] = []
+
+    def counting(gm: Any, example_inputs: Any) -> Any:
+        graphs.append(gm)
+        return gm.forward
+
+    dynamo.reset()
+    net = model()
+    if order == "before":
+        monitor_module(net, "mlp", client)
+    compiled: Any = torch.compile(net, backend=counting)
+    if order == "after":
+        monitor_module(compiled, "mlp", client)
+    bare = model()  # the same weights (seeded), no hooks
+    for _ in range(3):  # new values each call: the same graph serves them all
+        x = torch.randn(8, 4)
+        torch.testing.assert_close(compiled(x), bare(x))
+    assert len(graphs) == 1
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 3 and all(c.prediction["shape"] == [8, 2] for c in calls)
+
+
+def test_strict_export_leaves_the_hooks_out(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    net = model()
+    monitor_module(net, "mlp", client)
+    x = torch.randn(2, 4)
+    exported = torch.export.export(net, (x,), strict=True).module()
+    assert memory.events_of(ModelCall) == []
+    torch.testing.assert_close(exported(x), net(x))
+    assert len(memory.events_of(ModelCall)) == 1  # the eager call only
+    monitor_module(exported, "exported", client)  # monitor the exported module
+    exported(x)
+    assert [c.model_name for c in memory.events_of(ModelCall)] == ["mlp", "exported"]

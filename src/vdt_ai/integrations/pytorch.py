@@ -71,6 +71,11 @@ def _compiler_disable(fn: Callable[..., Any]) -> Callable[..., Any]:
     return disable(fn)  # type: ignore[no-any-return]
 
 
+_is_exporting: Callable[[], bool] = getattr(
+    getattr(torch, "compiler", None), "is_exporting", lambda: False
+)
+
+
 # -- device backends ----------------------------------------------------------
 
 
@@ -509,10 +514,36 @@ def monitor_module(
 
     return MonitorHandle(
         [
-            module.register_forward_pre_hook(_compiler_disable(before)),
-            module.register_forward_hook(_compiler_disable(after)),
+            module.register_forward_pre_hook(_outside_graphs(before)),
+            module.register_forward_hook(_outside_graphs(after)),
         ]
     )
+
+
+def _outside_graphs(body: Callable[..., None]) -> Callable[..., None]:
+    """A hook that runs ``body`` eagerly, never inside a compiled graph.
+
+    torch.compile calls the hooks of the module it compiles from eager code,
+    but would still trace each hook as a frame of its own: the hook's frame is
+    marked to run as is (no graph, no graph break, no recompiles), whether it
+    was registered before or after compiling. Where a tracer inlines the hook
+    instead, a strict ``torch.export`` skips it (the exported program has no
+    hooks) and a compiled parent of a monitored submodule breaks its graph
+    there (``body`` is ``torch.compiler.disable``d).
+    """
+    eager = _compiler_disable(body)
+
+    def hook(*args: Any) -> None:
+        if _is_exporting():  # pragma: no cover - only traced, never run
+            return
+        eager(*args)
+
+    frames = importlib.import_module("torch._dynamo.eval_frame")
+    skip = getattr(frames, "skip_code", None)
+    if skip is None:  # pragma: no cover - an older torch: the body is the hook
+        return eager
+    skip(hook.__code__)
+    return hook
 
 
 def _finite(value: Any) -> Any:
