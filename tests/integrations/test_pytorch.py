@@ -553,3 +553,51 @@ def test_strict_export_leaves_the_hooks_out(
     monitor_module(exported, "exported", client)  # monitor the exported module
     exported(x)
     assert [c.model_name for c in memory.events_of(ModelCall)] == ["mlp", "exported"]
+
+
+def test_gpu_overhead_bench_runs_its_cpu_smoke_mode(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+
+    script = os.path.join(os.path.dirname(__file__), "../../bench/gpu_overhead.py")
+    argv = ["gpu_overhead.py", "--cpu-smoke", "--models", "mlp,lm_head"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:2] for row in rows] == [
+        ["mlp", "eager"],
+        ["mlp", "default"],
+        ["lm_head", "eager"],
+        ["lm_head", "default"],
+    ]
+    assert all(row[-1] == "0" for row in rows)  # no integration errors
+    assert [row[-3:-1] for row in rows if row[1] == "default"] == [["1/0", "1/0"]] * 2
+    monkeypatch.setattr("sys.argv", ["gpu_overhead.py"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    assert "CUDA is not available" in capsys.readouterr().out
+
+
+def test_monitoring_the_compiled_module_survives_shared_compiled_code(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    # torch.compile shares the code it made for a torch.nn class between its
+    # instances without guarding on hooks: hooks on the compiled wrapper (the
+    # recommended order) still run.
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    x = torch.randn(8, 4)
+    first: Any = torch.compile(model(), backend="eager")
+    first(x)  # a bare one compiled and run first
+    compiled: Any = torch.compile(model(), backend="eager")
+    monitor_module(compiled, "mlp", client)
+    compiled(x)
+    compiled(torch.randn(8, 4))
+    assert len(memory.events_of(ModelCall)) == 2
