@@ -84,7 +84,9 @@ class _CudaBackend:  # pragma: no cover - needs CUDA (bench/gpu_overhead.py)
 
     def event(self, device: Any, timing: bool) -> Any:
         """A CUDA event recorded now on ``device``'s current stream."""
-        event = torch.cuda.Event(enable_timing=timing)
+        # The resolver thread waits on the untimed ones: a blocking-sync event
+        # lets it sleep instead of spinning a core while the GPU works.
+        event = torch.cuda.Event(enable_timing=timing, blocking=not timing)
         event.record(torch.cuda.current_stream(device))
         return event
 
