@@ -331,6 +331,7 @@ def test_summaries_match_numpy(client: VDTClient, memory: MemoryTransport) -> No
         "empty": torch.empty(0, 3),
         "complex": torch.randn(3, dtype=torch.complex64),
     }
+
     net = torch.nn.Identity()
     monitor_module(net, "id", client)
     net(values)
@@ -346,6 +347,10 @@ def test_summaries_match_numpy(client: VDTClient, memory: MemoryTransport) -> No
         assert got["non_finite"] == 0
         assert got["min"] == array.min() and got["max"] == array.max()
         assert got["mean"] == pytest.approx(array.mean(), rel=1e-5, abs=1e-5)
+    if hasattr(torch, "float8_e4m3fn"):  # no aminmax kernel: shape and dtype only
+        net(torch.randn(3).to(torch.float8_e4m3fn))
+        assert set(memory.events_of(ModelCall)[1].prediction) == {"shape", "dtype"}
+    assert client.stats().integration_errors == 0
 
 
 def test_non_finite_values_counted_exactly_or_estimated(

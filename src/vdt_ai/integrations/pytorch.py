@@ -142,15 +142,18 @@ class _Summaries:
         if not count or value.is_complex() or value.is_quantized:
             return summary
         data = value.detach()
-        low, high = torch.aminmax(data)
-        if data.is_floating_point():
-            total = _sum(data)
-            part = data if count <= EXACT_LIMIT else _strided_sample(data)
-            finite = torch.isfinite(part).sum()
-            counted = part.numel()
-        else:
-            total = data.sum()
-            finite, counted = None, 0
+        try:
+            low, high = torch.aminmax(data)
+            if data.is_floating_point():
+                total = _sum(data)
+                part = data if count <= EXACT_LIMIT else _strided_sample(data)
+                finite = torch.isfinite(part).sum()
+                counted = part.numel()
+            else:
+                total = data.sum()
+                finite, counted = None, 0
+        except RuntimeError:  # a dtype without these kernels (float8...)
+            return summary
         start = len(self.scalars)
         self.scalars.extend([low, high, total])
         if finite is not None:
