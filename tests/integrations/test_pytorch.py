@@ -606,3 +606,54 @@ def test_monitoring_the_compiled_module_survives_shared_compiled_code(
     compiled(x)
     compiled(torch.randn(8, 4))
     assert len(memory.events_of(ModelCall)) == 2
+
+
+def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
+    client: VDTClient, memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No GPU here: torch.cuda's pieces are stood in for, each call checked
+    # against the real signature, and the whole hook path runs through them.
+    import inspect
+
+    real_event = inspect.signature(torch.cuda.Event.__new__)
+    stream = object()
+
+    class Event:
+        def __init__(self, **kwargs: Any) -> None:
+            real_event.bind(torch.cuda.Event, **kwargs)
+            self.kwargs = kwargs
+
+        def record(self, on: Any = None) -> None:
+            assert on is stream
+
+        def synchronize(self) -> None:
+            assert self.kwargs == {"enable_timing": False, "blocking": True}
+
+        def elapsed_time(self, end: "Event") -> float:
+            assert self.kwargs["enable_timing"] and end.kwargs["enable_timing"]
+            return 3.5
+
+    def current_stream(device: Any = None) -> Any:
+        assert device == torch.device("cuda", 0)
+        return stream
+
+    empty = torch.empty
+
+    def pinned_empty(*args: Any, pin_memory: bool = False, **kwargs: Any) -> Any:
+        pinned.append(pin_memory)
+        return empty(*args, **kwargs)
+
+    pinned: List[bool] = []
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    net = model()
+    monkeypatch.setattr(torch, "empty", pinned_empty)
+    monitor_module(net, "mlp", client)
+    spy = FakeCuda()
+    with spy:
+        net(torch.randn(4, 4))
+    assert spy.syncs == [] and pytorch.flush(10)
+    (call,) = memory.events_of(ModelCall)
+    assert call.latency_ms == 3.5 and call.prediction["shape"] == [4, 2]
+    assert pinned == [True]  # the summary's host buffer

@@ -79,7 +79,7 @@ _is_exporting: Callable[[], bool] = getattr(
 # -- device backends ----------------------------------------------------------
 
 
-class _CudaBackend:  # pragma: no cover - needs CUDA (bench/gpu_overhead.py)
+class _CudaBackend:
     """Events and pinned buffers of CUDA devices."""
 
     def event(self, device: Any, timing: bool) -> Any:
@@ -90,7 +90,7 @@ class _CudaBackend:  # pragma: no cover - needs CUDA (bench/gpu_overhead.py)
         event.record(torch.cuda.current_stream(device))
         return event
 
-    def upload(self, tensor: Any, device: Any) -> Any:
+    def upload(self, tensor: Any, device: Any) -> Any:  # pragma: no cover - GPU
         """``tensor`` on ``device``; pinned, since a pageable copy would wait."""
         return tensor.pin_memory().to(device, non_blocking=True)
 
