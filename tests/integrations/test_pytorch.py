@@ -657,3 +657,24 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
     (call,) = memory.events_of(ModelCall)
     assert call.latency_ms == 3.5 and call.prediction["shape"] == [4, 2]
     assert pinned == [True]  # the summary's host buffer
+
+
+def test_no_reference_to_the_output_is_held_while_pending(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    # Under CUDA graphs the output lives in the graph's static buffers, which
+    # the next replay overwrites: only the small summary copy may be kept.
+    import gc
+    import weakref
+
+    net = model()
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=1.0)
+    with FakeCuda(), torch.inference_mode():
+        out = net(torch.randn(8, 4))
+    gone = weakref.ref(out)
+    del out
+    gc.collect()
+    assert gone() is None and memory.events_of(ModelCall) == []  # still pending
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    assert len(memory.events_of(ModelCall)) == 9  # the call and its 8 rows
