@@ -5,7 +5,7 @@ import os
 import pickle
 import threading
 import time
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 import torch
@@ -195,9 +195,10 @@ class FakeCuda(TorchFunctionMode):
     """Makes every tensor claim to be on ``cuda:0`` and records each operation
     that would synchronise with a real device."""
 
-    def __init__(self) -> None:
+    def __init__(self, claims: Callable[[Any], bool] = lambda tensor: True) -> None:
         super().__init__()
         self.syncs: List[str] = []
+        self.claims = claims
 
     def __torch_function__(
         self, func: Any, types: Any, args: Any = (), kwargs: Any = None
@@ -205,10 +206,9 @@ class FakeCuda(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         owner = getattr(getattr(func, "__self__", None), "__name__", None)
-        if name == "__get__" and owner == "device":
-            return torch.device("cuda", 0)
-        if name == "__get__" and owner == "is_cuda":
-            return True
+        if name == "__get__" and owner in ("device", "is_cuda"):
+            if self.claims(args[0]):
+                return torch.device("cuda", 0) if owner == "device" else True
         if name in SYNCING:
             self.syncs.append(name)
         if name == "__getitem__" and _has_bool_index(args[1]):
@@ -403,23 +403,33 @@ def test_extra_memory_is_bounded_for_a_large_bf16_tensor(
     assert summary["non_finite"] >= 1 and summary["non_finite_estimated"] is True
 
 
-def test_mixed_device_metrics_are_refused(
-    client: VDTClient, monkeypatch: pytest.MonkeyPatch
+def test_cpu_inputs_to_a_gpu_model_are_summarised_per_device(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
 ) -> None:
-    class Spread(TorchFunctionMode):
-        def __torch_function__(
-            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
-        ) -> Any:
-            result = func(*args, **(kwargs or {}))
-            if getattr(func, "__name__", "") == "__get__" and isinstance(
-                result, torch.device
-            ):
-                return torch.device("meta") if args[0].dim() else result
-            return result
+    class OnGpu(torch.nn.Module):  # float64 stands for "on the GPU" here
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2).double()
 
-    with Spread():
-        log_training_step(1, torch.tensor(1.0), client, other=torch.ones(1))
-    assert client.stats().integration_errors == 1
+        def forward(self, x: Any) -> Any:
+            return self.linear(x.double())
+
+    net = OnGpu()
+    monitor_module(net, "gpu", client)
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    spy = FakeCuda(claims=lambda t: t.dtype == torch.float64)
+    with spy, torch.inference_mode():
+        out = net(x)
+        log_training_step(1, out.sum(), client, cpu=x.sum())
+    assert spy.syncs == [] and memory.events_of(ModelCall) == []
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    (call,) = memory.events_of(ModelCall)
+    assert call.tags["latency"] == "cuda_event"  # timed on the model's device
+    assert call.input_data["inputs"][0]["max"] == 11.0
+    assert call.prediction["mean"] == pytest.approx(float(out.mean()))
+    values = {m.name: m.value for m in memory.events_of(Metric)}
+    assert values == pytest.approx({"loss": float(out.sum()), "cpu": 66.0})
 
 
 def test_a_full_queue_makes_the_caller_resolve_the_oldest(

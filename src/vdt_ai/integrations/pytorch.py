@@ -259,8 +259,8 @@ class _Pending:
     def resolve(self) -> None:
         """Waits for the device (off the caller's path), reads, finishes."""
         try:
-            if self.done is not None:
-                self.done.synchronize()
+            for event in self.done:
+                event.synchronize()
             self.finish([h.tolist() for h in self.host])
         except Exception as exc:
             report(self.client, self.where, exc)
@@ -349,32 +349,51 @@ def flush(timeout: Optional[float] = None) -> bool:
 def _deliver(
     scalars: List[Any],
     extra: List[Any],
-    device: Any,
-    finish: Callable[[List[Any]], None],
+    finish: Callable[[List[float], List[Any]], None],
     client: Optional[VDTClient],
     where: str,
 ) -> None:
-    """Brings ``scalars`` (stacked into one tensor) and the ``extra`` tensors
-    to the host without a synchronisation, then calls ``finish`` with a list
-    of their ``tolist()`` values: at once for the CPU, on the resolver thread
-    once the device is done for CUDA."""
-    tensors = list(extra)
-    if scalars:
+    """Brings ``scalars`` and the ``extra`` tensors to the host without a
+    synchronisation, then calls ``finish(scalar values, extra values)``: at
+    once when all are on the CPU, else on the resolver thread once every
+    device involved is done. Scalars are stacked per device (a model may take
+    CPU inputs and return CUDA outputs)."""
+    by_device: Dict[Any, List[int]] = {}
+    for index, scalar in enumerate(scalars):
+        by_device.setdefault(scalar.device, []).append(index)
+    tensors = []
+    for indices in by_device.values():
+        group = [scalars[i] for i in indices]
         # float64 holds int64 ids and exact counts; stack alone would promote
         # half-precision values and counts to bfloat16.
-        stacked = scalars[0].new_empty(len(scalars), dtype=torch.float64)
-        tensors.insert(0, torch.stack(scalars, out=stacked))
-    backend = _backend(device)
-    if backend is None:
-        _Pending(tensors, None, finish, client, where).resolve()
-        return
+        stacked = group[0].new_empty(len(group), dtype=torch.float64)
+        tensors.append(torch.stack(group, out=stacked))
     hosts = []
-    for tensor in tensors:
+    waits: Dict[Any, Any] = {}
+    for tensor in tensors + extra:
+        backend = _backend(tensor.device)
+        if backend is None:
+            hosts.append(tensor)
+            continue
         host = backend.host_buffer(tensor)
         host.copy_(tensor, non_blocking=True)
         hosts.append(host)
-    done = backend.event(device, False)
-    _resolver.submit(_Pending(hosts, done, finish, client, where))
+        waits[tensor.device] = backend
+    done = [backend.event(device, False) for device, backend in waits.items()]
+    groups = list(by_device.values())
+
+    def complete(values: List[Any]) -> None:
+        flat = [0.0] * len(scalars)
+        for indices, group_values in zip(groups, values):
+            for index, value in zip(indices, group_values):
+                flat[index] = value
+        finish(flat, values[len(groups) :])
+
+    item = _Pending(hosts, done, complete, client, where)
+    if done:
+        _resolver.submit(item)
+    else:
+        item.resolve()
 
 
 # -- forward hooks ----------------------------------------------------------------
@@ -427,8 +446,10 @@ def monitor_module(
     """
     local = threading.local()
 
-    def stack() -> List[Tuple[float, Any]]:
-        starts: Optional[List[Tuple[float, Any]]] = getattr(local, "starts", None)
+    def stack() -> List[Tuple[float, Any, Any, Any]]:
+        starts: Optional[List[Tuple[float, Any, Any, Any]]] = getattr(
+            local, "starts", None
+        )
         if starts is None:
             starts = local.starts = []
         return starts
@@ -436,12 +457,16 @@ def monitor_module(
     def before(mod: Any, inputs: Any) -> None:
         try:
             first = _first_tensor(inputs)
-            backend = _backend(first.device) if first is not None else None
-            event = backend.event(first.device, True) if backend else None
+            device = first.device if first is not None else None
+            if _backend(device) is None:  # CPU inputs, maybe a model on a GPU
+                weight = next(mod.parameters(), None)
+                device = weight.device if weight is not None else None
+            backend = _backend(device)
+            event = backend.event(device, True) if backend is not None else None
             starts = stack()
             if len(starts) >= MAX_NESTING:  # forwards that raised never popped
                 del starts[0]
-            starts.append((time.perf_counter(), event))
+            starts.append((time.perf_counter(), event, backend, device))
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
@@ -450,17 +475,12 @@ def monitor_module(
             starts = stack()
             started: Optional[float] = None
             start_event: Any = None
+            end_event: Any = None
             if starts:
-                started, start_event = starts.pop()
+                started, start_event, backend, device = starts.pop()
             host_ms = (time.perf_counter() - (started or time.perf_counter())) * 1e3
             with torch.no_grad():
-                anchor = _first_tensor(output)
-                if anchor is None:
-                    anchor = _first_tensor(inputs)
-                device = anchor.device if anchor is not None else None
-                backend = _backend(device)
-                end_event = None
-                if start_event is not None and backend is not None:
+                if start_event is not None:  # on the stream the start was on
                     end_event = backend.event(device, True)
                 summaries = _Summaries()
                 input_data: Dict[str, Any] = {
@@ -476,17 +496,16 @@ def monitor_module(
                     if picked:
                         index = torch.tensor(picked)
                         extra = [
-                            _take(first, index, device),
-                            _take(output, index, device),
+                            _take(first, index),
+                            _take(output, index),
                         ]
                 tags = {"framework": "torch", "module": type(mod).__name__}
                 if end_event is not None:
                     tags["latency"] = "cuda_event"
                     input_data["host_latency_ms"] = host_ms
 
-            def finish(values: List[Any]) -> None:
-                if summaries.scalars:
-                    summaries.fill(values[0])
+            def finish(values: List[float], rows: List[Any]) -> None:
+                summaries.fill(values)
                 latency = host_ms
                 if end_event is not None:
                     latency = float(start_event.elapsed_time(end_event))
@@ -499,8 +518,8 @@ def monitor_module(
                     model_version=model_version,
                     tags=tags,
                 )
-                if extra:
-                    rows_in, rows_out = values[-2], values[-1]
+                if rows:
+                    rows_in, rows_out = rows
                     log.log_model_calls(
                         [
                             {"input_data": _finite(i), "prediction": _finite(o)}
@@ -511,9 +530,7 @@ def monitor_module(
                         tags={"framework": "torch", "row": "sampled"},
                     )
 
-            _deliver(
-                summaries.scalars, extra, device, finish, client, "pytorch.forward"
-            )
+            _deliver(summaries.scalars, extra, finish, client, "pytorch.forward")
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
@@ -560,9 +577,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _take(tensor: Any, index: Any, device: Any) -> Any:
+def _take(tensor: Any, index: Any) -> Any:
     """Rows ``index`` (a CPU tensor) of ``tensor``, gathered on its device."""
-    backend = _backend(device)
+    backend = _backend(tensor.device)
     if backend is not None:
         index = backend.upload(index, tensor.device)
     return tensor.detach().index_select(0, index)
@@ -590,22 +607,16 @@ def log_training_step(
         numbers: Dict[str, Any] = {}
         names: List[str] = []
         scalars: List[Any] = []
-        devices = []
         for name, value in {"loss": loss, **metrics}.items():
             if isinstance(value, torch.Tensor):
                 names.append(name)
                 scalars.append(value.detach().reshape(()))
-                devices.append(value.device)
             else:
                 numbers[name] = value
-        if len(set(devices)) > 1:
-            raise ValueError("metric tensors must be on one device")
-        device = devices[0] if devices else None
 
-        def finish(values: List[Any]) -> None:
+        def finish(values: List[float], rows: List[Any]) -> None:
             resolved = dict(numbers)
-            if values:
-                resolved.update(zip(names, values[0]))
+            resolved.update(zip(names, values))
             finite: Dict[str, float] = {}
             for name, value in resolved.items():
                 number = float(value)
@@ -622,7 +633,7 @@ def log_training_step(
                     finite, step=step, run_id=run_id, tags={"framework": "torch"}
                 )
 
-        _deliver(scalars, [], device, finish, client, "pytorch.log_training_step")
+        _deliver(scalars, [], finish, client, "pytorch.log_training_step")
     except Exception as exc:
         report(client, "pytorch.log_training_step", exc)
 
