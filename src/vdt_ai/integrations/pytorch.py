@@ -24,8 +24,8 @@ copy tells a background thread when the values can be read, and only then is
 the event logged. CPU tensors take the same path and are resolved at once.
 The latency of a CUDA forward is the GPU time between CUDA events recorded by
 the pre- and post-hooks. The hooks are hidden from ``torch.compile``
-(``torch.compiler.disable``), so a monitored module compiles to the same graphs
-as the bare one.
+(``torch.compiler.disable`` and a skipped frame), so a monitored module
+compiles to the same graphs as the bare one; monitor the compiled module.
 """
 
 import atexit
@@ -436,10 +436,14 @@ def monitor_module(
     CUDA forward (``input_data["host_latency_ms"]`` keeps the CPU time and the
     ``latency`` tag says ``cuda_event``), else the wall time of the call.
 
-    Works before or after ``torch.compile`` of the same module: the hooks run
-    outside the compiled graph. With ``log_rows`` (opt-in), a sample of rows of
-    the first input tensor and of the output tensor is also logged row by row
-    through the bulk path.
+    The hooks never enter a compiled graph. Recommended: monitor the module
+    ``torch.compile`` returned. Monitoring before compiling also works, but
+    torch.compile does not guard on hooks: a torch.nn class compiled directly
+    (``Sequential``...) reuses code compiled for another instance of it, and
+    a monitored submodule of a compiled parent breaks the parent's graph.
+    With ``log_rows`` (opt-in), a sample of rows of the first input tensor and
+    of the output tensor is also logged row by row through the bulk path
+    (NaN and infinities as ``None``).
 
     Returns:
         A handle whose ``remove()`` detaches the hooks.
