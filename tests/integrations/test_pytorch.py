@@ -1,13 +1,18 @@
 """PyTorch integration against real torch on the CPU."""
 
 import io
+import os
 import pickle
-from typing import Any
+import threading
+import time
+from typing import Any, Callable, Iterator, List
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from vdt_ai import Metric, ModelCall, VDTClient
+from vdt_ai.integrations import pytorch
 from vdt_ai.integrations.pytorch import log_training_step, monitor_module
 from vdt_ai.testing import MemoryTransport
 
@@ -70,9 +75,16 @@ def test_internal_failure_leaves_the_output_unchanged(
     x = torch.randn(3, 4)
     expected = net(x)
     monkeypatch.setattr(client, "log_model_call", lambda *a, **k: 1 / 0)
-    monitor_module(net, "mlp", client)
+    handle = monitor_module(net, "mlp", client)
     torch.testing.assert_close(net(x), expected)
     assert client.stats().integration_errors == 1
+    # Failing before anything reaches the device, in both hooks:
+    monkeypatch.setattr(pytorch, "_first_tensor", lambda value: 1 / 0)
+    torch.testing.assert_close(net(x), expected)
+    assert client.stats().integration_errors == 3
+    handle.remove()
+    log_training_step(1, torch.zeros(2), client)  # not a scalar
+    assert client.stats().integration_errors == 4
 
 
 def test_training_steps_become_metrics(
@@ -158,3 +170,521 @@ def test_per_row_logging_is_opt_in_and_sampled(
     for row in rows:
         index = int((x - torch.tensor(row.input_data)).abs().sum(dim=1).argmin())
         torch.testing.assert_close(torch.tensor(row.prediction), out[index])
+
+
+# -- GPU-safe hooks, proven on the CPU ------------------------------------------
+
+# Operations that make the host wait for a CUDA device's values.
+SYNCING = {
+    "item",
+    "cpu",
+    "tolist",
+    "numpy",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "nonzero",
+    "masked_select",
+    "any",
+    "all",
+}
+
+
+class FakeCuda(TorchFunctionMode):
+    """Makes every tensor claim to be on ``cuda:0`` and records each operation
+    that would synchronise with a real device."""
+
+    def __init__(self, claims: Callable[[Any], bool] = lambda tensor: True) -> None:
+        super().__init__()
+        self.syncs: List[str] = []
+        self.claims = claims
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        owner = getattr(getattr(func, "__self__", None), "__name__", None)
+        if name == "__get__" and owner in ("device", "is_cuda"):
+            if self.claims(args[0]):
+                return torch.device("cuda", 0) if owner == "device" else True
+        if name in SYNCING:
+            self.syncs.append(name)
+        if name == "__getitem__" and _has_bool_index(args[1]):
+            self.syncs.append("boolean-mask indexing")
+        if name in ("to", "copy_") and not kwargs.get("non_blocking", False):
+            target = args[1] if len(args) > 1 else kwargs.get("device")
+            if isinstance(target, (str, torch.device)) and "cpu" in str(target):
+                self.syncs.append(f"blocking {name} to the CPU")
+        return func(*args, **kwargs)
+
+
+def _has_bool_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
+
+
+class FakeEvent:
+    """A CUDA event stand-in whose ``synchronize`` waits for the test."""
+
+    def __init__(self, gate: threading.Event, timing: bool) -> None:
+        self.gate = gate
+        self.at = time.perf_counter()
+        self.timing = timing
+
+    def synchronize(self) -> None:
+        assert self.gate.wait(10)
+
+    def elapsed_time(self, end: "FakeEvent") -> float:
+        assert self.timing and end.timing
+        return 42.0
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.events: List[FakeEvent] = []
+        self.uploads = 0
+
+    def event(self, device: Any, timing: bool) -> FakeEvent:
+        self.events.append(FakeEvent(self.gate, timing))
+        return self.events[-1]
+
+    def host_buffer(self, like: Any) -> Any:
+        return torch.empty(like.shape, dtype=like.dtype)
+
+    def upload(self, tensor: Any, device: Any) -> Any:
+        self.uploads += 1
+        return tensor
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBackend]:
+    backend = FakeBackend()
+    monkeypatch.setitem(pytorch._BACKENDS, "cuda", backend)
+    yield backend
+    backend.gate.set()
+    assert pytorch.flush(10)
+
+
+def test_cuda_forward_issues_no_host_sync_and_resolves_later(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    net = model()
+    x = torch.randn(64, 4)
+    x[:, 0] = float("nan")
+    expected = net(x)
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=0.1)
+    spy = FakeCuda()
+    with spy, torch.inference_mode():
+        out = net(x)
+    assert spy.syncs == []
+    torch.testing.assert_close(out, expected, equal_nan=True)
+    assert memory.events_of(ModelCall) == []  # waiting for the "device"
+    assert not pytorch.flush(0.05)
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    call, *rows = memory.events_of(ModelCall)
+    assert call.latency_ms == 42.0 and call.tags["latency"] == "cuda_event"
+    assert call.input_data["host_latency_ms"] >= 0
+    summary = call.input_data["inputs"][0]
+    assert summary["non_finite"] == 64 and "mean" not in summary
+    assert call.prediction["non_finite"] == 128
+    assert len(rows) in (6, 7) and fake_cuda.uploads == 2  # 10% of 64 rows
+    assert all(row.input_data[0] is None for row in rows)  # NaN, as JSON has it
+    assert [e.timing for e in fake_cuda.events] == [True, True, False]
+    assert client.stats().integration_errors == 0
+
+
+def test_training_step_tensors_are_not_read_on_the_caller(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    spy = FakeCuda()
+    with spy:
+        log_training_step(
+            7,
+            torch.tensor(0.25),
+            client,
+            run_id="r",
+            acc=torch.tensor([0.5]),
+            bad=torch.tensor(float("inf")),
+            lr=0.1,
+        )
+    assert spy.syncs == [] and memory.events_of(Metric) == []
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    values = {m.name: m.value for m in memory.events_of(Metric)}
+    assert values == {"loss": 0.25, "acc": 0.5, "lr": 0.1}
+    assert client.stats().integration_errors == 1  # bad: skipped and counted
+
+
+def test_summaries_match_numpy(client: VDTClient, memory: MemoryTransport) -> None:
+    torch.manual_seed(1)
+    values = {
+        "f32": torch.randn(100, 7),
+        "f64": torch.randn(5, dtype=torch.float64) * 1e6,
+        "i64": torch.randint(-(2**40), 2**40, (300,)),
+        "flag": torch.rand(40) > 0.5,
+        "big_bf16": (torch.randn(300_000) * 3).to(torch.bfloat16),
+        "wide_f16": torch.randn(600, 300, dtype=torch.float16).t(),
+        "empty": torch.empty(0, 3),
+        "complex": torch.randn(3, dtype=torch.complex64),
+    }
+
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net(values)
+    (call,) = memory.events_of(ModelCall)
+    for name, tensor in values.items():
+        got = call.prediction[name]
+        assert got["shape"] == list(tensor.shape)
+        assert got["dtype"] == str(tensor.dtype).replace("torch.", "")
+        if name in ("empty", "complex"):
+            assert set(got) == {"shape", "dtype"}
+            continue
+        array = tensor.double().numpy()
+        assert got["non_finite"] == 0
+        assert got["min"] == array.min() and got["max"] == array.max()
+        assert got["mean"] == pytest.approx(array.mean(), rel=1e-5, abs=1e-5)
+    if hasattr(torch, "float8_e4m3fn"):  # no aminmax kernel: shape and dtype only
+        net(torch.randn(3).to(torch.float8_e4m3fn))
+        assert set(memory.events_of(ModelCall)[1].prediction) == {"shape", "dtype"}
+    assert client.stats().integration_errors == 0
+
+
+def test_non_finite_values_counted_exactly_or_estimated(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    small = torch.randn(1000)
+    small[:10] = float("nan")
+    small[10:13] = float("inf")
+    big = torch.zeros(400, 1000)
+    big[::10] = float("nan")  # 10% of the rows
+    only_inf = torch.tensor([1.0, float("inf")])
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net([small, big, big.t(), only_inf])
+    exact, estimated, strided, inf = memory.events_of(ModelCall)[0].prediction
+    assert exact["non_finite"] == 13 and "min" not in exact
+    assert "non_finite_estimated" not in exact
+    for got in (estimated, strided):
+        assert got["non_finite_estimated"] is True
+        assert got["non_finite"] == pytest.approx(40_000, rel=0.1)
+    assert inf == {"shape": [2], "dtype": "float32", "non_finite": 1}
+
+
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")  # pragma: no cover
+
+
+@pytest.mark.skipif(
+    not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux procfs"
+)
+def test_extra_memory_is_bounded_for_a_large_bf16_tensor(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    big = torch.empty(32 * 2**20, dtype=torch.bfloat16).uniform_()  # 64 MiB
+    big[123] = float("nan")
+    net = torch.nn.Identity()
+    monitor_module(net, "id", client)
+    net(big)  # warm up the allocator and the code
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets the peak RSS
+    before = _peak_rss_mib()
+    net(big)
+    extra = _peak_rss_mib() - before
+    assert extra <= 1 + 0.01 * 64, f"{extra:.2f} MiB"
+    summary = memory.events_of(ModelCall)[-1].prediction
+    assert summary["non_finite"] >= 1 and summary["non_finite_estimated"] is True
+
+
+def test_cpu_inputs_to_a_gpu_model_are_summarised_per_device(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    class OnGpu(torch.nn.Module):  # float64 stands for "on the GPU" here
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2).double()
+
+        def forward(self, x: Any) -> Any:
+            return self.linear(x.double())
+
+    net = OnGpu()
+    monitor_module(net, "gpu", client)
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    spy = FakeCuda(claims=lambda t: t.dtype == torch.float64)
+    with spy, torch.inference_mode():
+        out = net(x)
+        log_training_step(1, out.sum(), client, cpu=x.sum())
+    assert spy.syncs == [] and memory.events_of(ModelCall) == []
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    (call,) = memory.events_of(ModelCall)
+    assert call.tags["latency"] == "cuda_event"  # timed on the model's device
+    assert call.input_data["inputs"][0]["max"] == 11.0
+    assert call.prediction["mean"] == pytest.approx(float(out.mean()))
+    values = {m.name: m.value for m in memory.events_of(Metric)}
+    assert values == pytest.approx({"loss": float(out.sum()), "cpu": 66.0})
+
+
+def test_a_full_queue_makes_the_caller_resolve_the_oldest(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pytorch, "MAX_PENDING", 1)
+    threading.Timer(0.3, fake_cuda.gate.set).start()  # the "device" is slow
+    with FakeCuda():
+        for step in range(20):
+            log_training_step(step, torch.tensor(float(step)), client)
+    assert pytorch.flush(10)
+    steps = sorted(m.step for m in memory.events_of(Metric) if m.step is not None)
+    assert steps == list(range(20))
+    handle = monitor_module(model(), "m", client)
+    assert handle.flush(1)
+
+
+def test_calls_without_tensors_and_edge_paths(
+    client: VDTClient, memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Echo(torch.nn.Module):
+        def forward(self, text: str) -> str:
+            return text.upper()
+
+    echo = Echo()
+    monitor_module(echo, "echo", client, log_rows=True)
+    assert echo("hi") == "HI"
+    net = model()
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=0.0)
+    net(torch.randn(4, 4))
+    first, second = memory.events_of(ModelCall)
+    assert (
+        first.prediction == {"type": "str"} and first.input_data["batch_size"] is None
+    )
+    assert second.prediction["shape"] == [4, 2]
+    log_training_step(2, 0.5, client, acc=1.0)  # numbers only
+    assert {m.name for m in memory.events_of(Metric)} == {"loss", "acc"}
+    from vdt_ai.integrations.pytorch import VDTLightningCallback
+
+    callback = VDTLightningCallback(client)
+    callback._log(type("Trainer", (), {"callback_metrics": {"acc": 1.0}})(), 3)
+    assert len(memory.events_of(Metric)) == 2  # no loss: nothing logged
+
+
+def test_the_resolver_starts_again_after_a_fork(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_cuda.gate.set()
+    with FakeCuda():
+        log_training_step(1, torch.tensor(1.0), client)
+    assert pytorch.flush(10)
+    monkeypatch.setattr(pytorch._resolver, "_pid", -1)  # as a forked child sees it
+    with FakeCuda():
+        log_training_step(2, torch.tensor(2.0), client)
+    assert pytorch.flush(10)
+    assert [m.step for m in memory.events_of(Metric)] == [1, 2]
+
+
+def test_forwards_that_raise_leave_no_growing_state(client: VDTClient) -> None:
+    net = model()
+    monitor_module(net, "mlp", client)
+    for _ in range(pytorch.MAX_NESTING + 5):
+        with pytest.raises(RuntimeError):
+            net(torch.randn(2, 3))  # wrong width: the forward raises
+    net(torch.randn(2, 4))
+    assert client.stats().integration_errors == 0
+
+
+# -- torch.compile and torch.export ---------------------------------------------
+
+
+def _explain(net: Any, x: Any, backend: str) -> Any:
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    compiled = torch.compile(net, backend=backend)
+    explained = dynamo.explain(compiled)(x)
+    return explained.graph_count, explained.graph_break_count
+
+
+@pytest.mark.parametrize("backend", ["eager", "aot_eager"])
+def test_compiled_monitored_module_has_the_bare_graphs(
+    client: VDTClient, memory: MemoryTransport, backend: str
+) -> None:
+    x = torch.randn(8, 4)
+    bare = _explain(model(), x, backend)
+    monitored = model()
+    monitor_module(monitored, "mlp", client)
+    assert _explain(monitored, x, backend) == bare == (1, 0)
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_compiled_calls_are_logged_without_recompiles(
+    client: VDTClient, memory: MemoryTransport, order: str
+) -> None:
+    import torch._dynamo as dynamo
+
+    graphs: List[Any] = []
+
+    def counting(gm: Any, example_inputs: Any) -> Any:
+        graphs.append(gm)
+        return gm.forward
+
+    dynamo.reset()
+    net = model()
+    if order == "before":
+        monitor_module(net, "mlp", client)
+    compiled: Any = torch.compile(net, backend=counting)
+    if order == "after":
+        monitor_module(compiled, "mlp", client)
+    bare = model()  # the same weights (seeded), no hooks
+    for _ in range(3):  # new values each call: the same graph serves them all
+        x = torch.randn(8, 4)
+        torch.testing.assert_close(compiled(x), bare(x))
+    assert len(graphs) == 1
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 3 and all(c.prediction["shape"] == [8, 2] for c in calls)
+
+
+def test_strict_export_leaves_the_hooks_out(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    net = model()
+    monitor_module(net, "mlp", client)
+    x = torch.randn(2, 4)
+    exported = torch.export.export(net, (x,), strict=True).module()
+    assert memory.events_of(ModelCall) == []
+    torch.testing.assert_close(exported(x), net(x))
+    assert len(memory.events_of(ModelCall)) == 1  # the eager call only
+    monitor_module(exported, "exported", client)  # monitor the exported module
+    exported(x)
+    assert [c.model_name for c in memory.events_of(ModelCall)] == ["mlp", "exported"]
+
+
+def test_gpu_overhead_bench_runs_its_cpu_smoke_mode(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+
+    script = os.path.join(os.path.dirname(__file__), "../../bench/gpu_overhead.py")
+    argv = ["gpu_overhead.py", "--cpu-smoke", "--models", "mlp,lm_head"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[2:]]
+    assert [row[:2] for row in rows] == [
+        ["mlp", "eager"],
+        ["mlp", "default"],
+        ["lm_head", "eager"],
+        ["lm_head", "default"],
+    ]
+    assert all(row[-1] == "0" for row in rows)  # no integration errors
+    assert [row[-3:-1] for row in rows if row[1] == "default"] == [["1/0", "1/0"]] * 2
+    monkeypatch.setattr("sys.argv", ["gpu_overhead.py"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    assert "CUDA is not available" in capsys.readouterr().out
+
+
+def test_monitoring_the_compiled_module_survives_shared_compiled_code(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    # torch.compile shares the code it made for a torch.nn class between its
+    # instances without guarding on hooks: hooks on the compiled wrapper (the
+    # recommended order) still run.
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    x = torch.randn(8, 4)
+    first: Any = torch.compile(model(), backend="eager")
+    first(x)  # a bare one compiled and run first
+    compiled: Any = torch.compile(model(), backend="eager")
+    monitor_module(compiled, "mlp", client)
+    compiled(x)
+    compiled(torch.randn(8, 4))
+    assert len(memory.events_of(ModelCall)) == 2
+
+
+def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
+    client: VDTClient, memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No GPU here: torch.cuda's pieces are stood in for, each call checked
+    # against the real signature, and the whole hook path runs through them.
+    import inspect
+
+    real_event = inspect.signature(torch.cuda.Event.__new__)
+    stream = object()
+
+    class Event:
+        def __init__(self, **kwargs: Any) -> None:
+            real_event.bind(torch.cuda.Event, **kwargs)
+            self.kwargs = kwargs
+
+        def record(self, on: Any = None) -> None:
+            assert on is stream
+
+        def synchronize(self) -> None:
+            assert self.kwargs == {"enable_timing": False, "blocking": True}
+
+        def elapsed_time(self, end: "Event") -> float:
+            assert self.kwargs["enable_timing"] and end.kwargs["enable_timing"]
+            return 3.5
+
+    def current_stream(device: Any = None) -> Any:
+        assert device == torch.device("cuda", 0)
+        return stream
+
+    empty = torch.empty
+
+    def pinned_empty(*args: Any, pin_memory: bool = False, **kwargs: Any) -> Any:
+        pinned.append(pin_memory)
+        return empty(*args, **kwargs)
+
+    pinned: List[bool] = []
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    net = model()
+    monkeypatch.setattr(torch, "empty", pinned_empty)
+    monitor_module(net, "mlp", client)
+    spy = FakeCuda()
+    with spy:
+        net(torch.randn(4, 4))
+    assert spy.syncs == [] and pytorch.flush(10)
+    (call,) = memory.events_of(ModelCall)
+    assert call.latency_ms == 3.5 and call.prediction["shape"] == [4, 2]
+    assert pinned == [True]  # the summary's host buffer
+
+
+def test_no_reference_to_the_output_is_held_while_pending(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    # Under CUDA graphs the output lives in the graph's static buffers, which
+    # the next replay overwrites: only the small summary copy may be kept.
+    import gc
+    import weakref
+
+    net = model()
+    monitor_module(net, "mlp", client, log_rows=True, row_sample_rate=1.0)
+    with FakeCuda(), torch.inference_mode():
+        out = net(torch.randn(8, 4))
+    gone = weakref.ref(out)
+    del out
+    gc.collect()
+    assert gone() is None and memory.events_of(ModelCall) == []  # still pending
+    fake_cuda.gate.set()
+    assert pytorch.flush(10)
+    assert len(memory.events_of(ModelCall)) == 9  # the call and its 8 rows

@@ -3,6 +3,7 @@
 import pickle
 import subprocess
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -216,3 +217,30 @@ def test_per_row_logging_is_opt_in_sampled_and_bulk(
     )
     capped.predict(X)
     assert len([c for c in memory.events_of(ModelCall) if c.tags.get("row")]) == 5
+
+
+def test_array_summaries_match_numpy_a_block_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_common, "SUMMARY_BLOCK", 64)  # many blocks of rows
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((1000, 5))
+    data[::9, 1] = np.nan
+    data[:, 2] = np.nan
+    data[4, 3] = np.inf
+    for array in (data, data.astype(np.float32), rng.integers(-5, 5, (300, 4))):
+        got = _common.summarize(array)
+        matrix = array.astype(np.float64)
+        assert got["null_count"] == np.isnan(matrix).sum(axis=0).tolist()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column
+            expected = {
+                "min": np.nanmin(matrix, axis=0),
+                "max": np.nanmax(matrix, axis=0),
+                "mean": np.nanmean(matrix, axis=0),
+            }
+        for name, values in expected.items():
+            finite = np.isfinite(values)
+            assert [v is not None for v in got[name]] == finite.tolist()
+            kept = [v for v in got[name] if v is not None]
+            assert kept == pytest.approx(values[finite].tolist(), rel=1e-6)

@@ -64,8 +64,20 @@ def test_predict_batches_become_model_calls(data: Any, memory: MemoryTransport) 
     calls = memory.events_of(ModelCall)
     assert len(calls) == 2 and all(c.model_name == "m" for c in calls)
     assert sum(c.input_data["batch_size"] for c in calls) == 64
-    assert calls[0].prediction["shape"] == [32, 3]
-    assert calls[0].latency_ms is not None
+    assert all(c.prediction["shape"] == [32, 3] for c in calls)
+    assert all(c.latency_ms is not None and c.latency_ms >= 0 for c in calls)
+
+
+def test_keras_keeps_dispatching_batch_callbacks_asynchronously(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a thread-safe Keras 3 backend (JAX, torch; TensorFlow is not), a
+    # callback that is not async_safe makes Keras run every batch's callbacks
+    # on the training thread, converting its logs to NumPy there.
+    callback_list = pytest.importorskip("keras.src.callbacks.callback_list")
+    monkeypatch.setattr(callback_list.backend, "IS_THREAD_SAFE", True)
+    callbacks = callback_list.CallbackList([VDTCallback()])
+    assert callbacks._async_train and callbacks._async_predict
 
 
 def test_internal_failure_leaves_training_unchanged(data: Any) -> None:

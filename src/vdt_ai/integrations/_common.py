@@ -10,6 +10,8 @@ from ..client import VDTClient, get_client
 
 MAX_SUMMARY_COLUMNS = 100
 MAX_CLASSES = 20
+# Values summarised at a time (their temporaries: at most 2 MiB).
+SUMMARY_BLOCK = 1 << 18
 
 _warned: Set[str] = set()
 _lock = threading.Lock()
@@ -91,14 +93,38 @@ def summarize(data: Any) -> Dict[str, Any]:
         return summary
     if array.dtype.kind in "biuf":
         matrix = array.reshape(array.shape[0], -1) if array.ndim > 1 else array[:, None]
-        matrix = matrix[:, :MAX_SUMMARY_COLUMNS].astype(float)
-        nulls = np.isnan(matrix).sum(axis=0)
-        with np.errstate(all="ignore"):
-            summary["null_count"] = [int(n) for n in nulls]
-            summary["min"] = [_finite(v) for v in np.nanmin(matrix, axis=0)]
-            summary["max"] = [_finite(v) for v in np.nanmax(matrix, axis=0)]
-            summary["mean"] = [_finite(v) for v in np.nanmean(matrix, axis=0)]
+        summary.update(_column_stats(np, matrix[:, :MAX_SUMMARY_COLUMNS]))
     return summary
+
+
+def _column_stats(np: Any, matrix: Any) -> Dict[str, Any]:
+    """Per-column NaN count, min, max and mean (NaN ignored, infinities not)
+    of a 2-D numeric array, a block of rows at a time: converting the whole
+    array to float64 at once cost 4.5x its size and 4x a linear model's
+    predict (200k x 50 float32)."""
+    rows, columns = matrix.shape
+    nulls = np.zeros(columns, dtype=np.int64)
+    low = np.full(columns, np.nan)
+    high = np.full(columns, np.nan)
+    total = np.zeros(columns)
+    step = max(1, SUMMARY_BLOCK // max(columns, 1))
+    with np.errstate(all="ignore"):
+        for start in range(0, rows, step):
+            block = matrix[start : start + step]
+            if block.dtype.kind != "f":
+                block = block.astype(np.float64)
+            present = ~np.isnan(block)
+            nulls += block.shape[0] - present.sum(axis=0)
+            low = np.fmin(low, np.fmin.reduce(block, axis=0))  # fmin skips NaN
+            high = np.fmax(high, np.fmax.reduce(block, axis=0))
+            total += np.add.reduce(block, axis=0, dtype=np.float64, where=present)
+        mean = total / (rows - nulls)
+    return {
+        "null_count": [int(n) for n in nulls],
+        "min": [_finite(v) for v in low],
+        "max": [_finite(v) for v in high],
+        "mean": [_finite(v) for v in mean],
+    }
 
 
 def _summarize_frame(frame: Any) -> Dict[str, Any]:

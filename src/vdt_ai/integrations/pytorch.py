@@ -13,47 +13,218 @@ Example::
         log_training_step(step, loss, run_id="run-9", lr=scheduler.get_last_lr()[0])
 
 Forward calls are logged with latency and tensor summaries (shape, dtype,
-min/max/mean), never tensor contents. With ``lightning`` installed,
-``VDTLightningCallback`` logs the trainer's metrics the same way. Supported:
-PyTorch 2.0 to <3.
+non-finite count, min/max/mean), never tensor contents. With ``lightning``
+installed, ``VDTLightningCallback`` logs the trainer's metrics the same way.
+Supported: PyTorch 2.0 to <3.
+
+The hooks never synchronise the device. A summary is a handful of reductions
+on the tensor's own device into one small tensor, copied with
+``non_blocking=True`` into pinned host memory; a CUDA event recorded after the
+copy tells a background thread when the values can be read, and only then is
+the event logged. CPU tensors take the same path and are resolved at once.
+The latency of a CUDA forward is the GPU time between CUDA events recorded by
+the pre- and post-hooks. The hooks are hidden from ``torch.compile``
+(``torch.compiler.disable`` and a skipped frame), so a monitored module
+compiles to the same graphs as the bare one; monitor the compiled module.
 """
 
+import atexit
+import importlib
+import math
+import os
+import threading
 import time
-import weakref
-from typing import Any, Dict, List, Optional
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from ..client import VDTClient
-from ._common import log_sampled_rows, report, require, resolve
+from ._common import report, require, resolve, sample_rows
 
 torch = require("torch", "torch", ("2.0", "3"))
 
 MAX_TENSORS = 8
+# Tensors up to this many elements get an exact non-finite count (its
+# temporaries stay under 1 MiB); larger ones count it on a strided sample of
+# this size, so the extra memory stays constant whatever the tensor's size.
+EXACT_LIMIT = 1 << 16
+# A CPU sum of a half-precision tensor in float32 converts the whole tensor
+# first, so it is summed in at most this many pieces (CUDA kernels accumulate
+# in float32 without a copy).
+CPU_SUM_PIECES = 512
+# Summaries waiting for their device: past this many, the caller waits for
+# the oldest (bounded memory over losing events; a GPU this far behind has
+# already stalled the launch queue).
+MAX_PENDING = 4096
+
+# Starts kept per thread: nested forwards of one module, and those that raised.
+MAX_NESTING = 64
+
+_HALF = (torch.float16, torch.bfloat16)
 
 
-def _tensor_summary(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
+def _compiler_disable(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a frame torch.compile runs eagerly instead of tracing."""
+    compiler = getattr(torch, "compiler", None)
+    disable = getattr(compiler, "disable", None)
+    if disable is None:  # pragma: no cover - torch 2.0
+        disable = importlib.import_module("torch._dynamo").disable
+    return disable(fn)  # type: ignore[no-any-return]
+
+
+_is_exporting: Callable[[], bool] = getattr(
+    getattr(torch, "compiler", None), "is_exporting", lambda: False
+)
+
+
+# -- device backends ----------------------------------------------------------
+
+
+class _CudaBackend:
+    """Events and pinned buffers of CUDA devices."""
+
+    def event(self, device: Any, timing: bool) -> Any:
+        """A CUDA event recorded now on ``device``'s current stream."""
+        # The resolver thread waits on the untimed ones: a blocking-sync event
+        # lets it sleep instead of spinning a core while the GPU works.
+        event = torch.cuda.Event(enable_timing=timing, blocking=not timing)
+        event.record(torch.cuda.current_stream(device))
+        return event
+
+    def upload(self, tensor: Any, device: Any) -> Any:  # pragma: no cover - GPU
+        """``tensor`` on ``device``; pinned, since a pageable copy would wait."""
+        return tensor.pin_memory().to(device, non_blocking=True)
+
+    def host_buffer(self, like: Any) -> Any:
+        """Pinned host memory for a non-blocking copy of ``like``."""
+        return torch.empty(like.shape, dtype=like.dtype, pin_memory=True)
+
+
+# Devices whose work runs asynchronously to the caller. Any other device
+# (CPU) is resolved at once. Tests put a fake backend under "cuda".
+_BACKENDS: Dict[str, Any] = {"cuda": _CudaBackend()}
+
+
+def _backend(device: Any) -> Any:
+    return _BACKENDS.get(str(getattr(device, "type", "")))
+
+
+# -- summaries ------------------------------------------------------------------
+
+
+class _Summaries:
+    """Tensor summaries of one call, built in two steps.
+
+    ``add`` runs on the caller's thread: it records shape and dtype and
+    queues on-device reductions (no value is read). ``fill`` runs at
+    resolution with the reductions' values as floats.
+    """
+
+    def __init__(self) -> None:
+        self.scalars: List[Any] = []
+        self._slots: List[Tuple[Dict[str, Any], int, int, int, bool]] = []
+
+    def add(self, value: Any) -> Any:
+        """The summary template of ``value`` (a tensor, list, tuple or dict)."""
+        if isinstance(value, torch.Tensor):
+            return self._tensor(value)
+        if isinstance(value, (list, tuple)):
+            return [self.add(v) for v in list(value)[:MAX_TENSORS]]
+        if isinstance(value, dict):
+            return {str(k): self.add(v) for k, v in list(value.items())[:MAX_TENSORS]}
+        return {"type": type(value).__name__}
+
+    def _tensor(self, value: Any) -> Dict[str, Any]:
         summary: Dict[str, Any] = {
             "shape": list(value.shape),
             "dtype": str(value.dtype).replace("torch.", ""),
         }
-        if value.numel() and (value.is_floating_point() or not value.is_complex()):
-            with torch.no_grad():
-                data = value.detach().float()
-                finite = torch.isfinite(data)
-                summary["non_finite"] = int((~finite).sum().item())
-                if bool(finite.any()):
-                    kept = data[finite]
-                    summary["min"] = float(kept.min().item())
-                    summary["max"] = float(kept.max().item())
-                    summary["mean"] = float(kept.mean().item())
+        count = value.numel()
+        if not count or value.is_complex() or value.is_quantized:
+            return summary
+        data = value.detach()
+        try:
+            low, high = torch.aminmax(data)
+            if data.is_floating_point():
+                total = _sum(data)
+                part = data if count <= EXACT_LIMIT else _strided_sample(data)
+                finite = torch.isfinite(part).sum()
+                counted = part.numel()
+            else:
+                total = data.sum()
+                finite, counted = None, 0
+        except RuntimeError:  # a dtype without these kernels (float8...)
+            return summary
+        start = len(self.scalars)
+        self.scalars.extend([low, high, total])
+        if finite is not None:
+            self.scalars.append(finite)
+        self._slots.append((summary, start, count, counted, count == counted))
         return summary
-    if isinstance(value, (list, tuple)):
-        return [_tensor_summary(v) for v in list(value)[:MAX_TENSORS]]
-    if isinstance(value, dict):
-        return {
-            str(k): _tensor_summary(v) for k, v in list(value.items())[:MAX_TENSORS]
-        }
-    return {"type": type(value).__name__}
+
+    def fill(self, values: List[float]) -> None:
+        """Writes the resolved values into the templates ``add`` returned."""
+        for summary, start, count, counted, exact in self._slots:
+            low, high, total = values[start : start + 3]
+            if not counted:
+                summary.update(non_finite=0, min=low, max=high, mean=total / count)
+                continue
+            non_finite = counted - int(values[start + 3])
+            if math.isfinite(low) and math.isfinite(high):
+                non_finite = 0  # aminmax propagates NaN: every value is finite
+            elif not exact:
+                non_finite = max(1, round(non_finite * count / counted))
+                summary["non_finite_estimated"] = True
+            summary["non_finite"] = non_finite
+            for name, number in (("min", low), ("max", high), ("mean", total / count)):
+                if non_finite == 0 and math.isfinite(number):
+                    summary[name] = number
+
+
+def _sum(data: Any) -> Any:
+    """The float32-accumulated sum of a floating tensor, without a full copy."""
+    if data.dtype not in _HALF or data.device.type == "cuda":
+        return data.sum(dtype=torch.float32) if data.dtype in _HALF else data.sum()
+    if data.is_contiguous():
+        flat = data.view(-1)
+        pieces = flat.split(max(EXACT_LIMIT, -(-flat.numel() // CPU_SUM_PIECES)))
+    else:  # along its longest dimension (a view per piece, no copy)
+        dim = max(range(data.dim()), key=lambda d: int(data.shape[d]))
+        pieces = data.split(-(-int(data.shape[dim]) // CPU_SUM_PIECES), dim=dim)
+    # One float32 buffer reused for every piece: a fresh temporary per piece
+    # leaves the C allocator holding tens of MiB.
+    buffer = torch.empty(pieces[0].numel(), dtype=torch.float32)
+    total = torch.zeros((), dtype=torch.float64)
+    for piece in pieces:
+        chunk = buffer[: piece.numel()].view(piece.shape)
+        total += chunk.copy_(piece).sum(dtype=torch.float64)
+    return total
+
+
+def _strided_sample(data: Any) -> Any:
+    """A view of about EXACT_LIMIT elements spread over ``data`` (no copy)."""
+    if data.is_contiguous():
+        flat = data.view(-1)
+        return flat[:: -(-flat.numel() // EXACT_LIMIT)]
+    part = data
+    while part.numel() > EXACT_LIMIT:
+        dim = max(range(part.dim()), key=lambda d: int(part.shape[d]))
+        step = min(int(part.shape[dim]), -(-part.numel() // EXACT_LIMIT))
+        index = [slice(None)] * part.dim()
+        index[dim] = slice(None, None, max(step, 2))
+        part = part[tuple(index)]
+    return part
+
+
+def _first_tensor(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value
+    items = list(value.values()) if isinstance(value, dict) else value
+    if isinstance(items, (list, tuple)):
+        for item in items:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _batch(inputs: Any) -> Optional[int]:
@@ -61,6 +232,171 @@ def _batch(inputs: Any) -> Optional[int]:
     if isinstance(first, torch.Tensor) and first.dim() > 0:
         return int(first.shape[0])
     return None
+
+
+# -- resolution off the caller's path ----------------------------------------
+
+
+class _Pending:
+    """Device values on their way to the host, and what to do with them."""
+
+    __slots__ = ("host", "done", "finish", "client", "where")
+
+    def __init__(
+        self,
+        host: Any,
+        done: Any,
+        finish: Callable[[List[Any]], None],
+        client: Optional[VDTClient],
+        where: str,
+    ) -> None:
+        self.host = host
+        self.done = done
+        self.finish = finish
+        self.client = client
+        self.where = where
+
+    def resolve(self) -> None:
+        """Waits for the device (off the caller's path), reads, finishes."""
+        try:
+            for event in self.done:
+                event.synchronize()
+            self.finish([h.tolist() for h in self.host])
+        except Exception as exc:
+            report(self.client, self.where, exc)
+
+
+class _Resolver:
+    """One background thread that resolves pending summaries in order."""
+
+    def __init__(self) -> None:
+        self._pending: Deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._thread: Optional[threading.Thread] = None
+        self._pid = 0
+        self._atexit = False
+
+    def submit(self, item: _Pending) -> None:
+        """Queues ``item``; its values are read on the resolver thread."""
+        oldest = None
+        with self._cond:
+            if self._pid != os.getpid():  # the thread did not survive a fork
+                self._pending.clear()
+                self._busy, self._thread, self._pid = 0, None, os.getpid()
+            if len(self._pending) >= MAX_PENDING:
+                oldest = self._pending.popleft()
+                self._busy += 1
+            self._pending.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="vdt-ai-torch-resolver", daemon=True
+                )
+                self._thread.start()
+                if not self._atexit:
+                    self._atexit = True
+                    atexit.register(self.flush, 5.0)
+            self._cond.notify_all()
+        if oldest is not None:
+            self._complete(oldest)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                item = self._pending.popleft()
+                self._busy += 1
+            self._complete(item)
+
+    def _complete(self, item: _Pending) -> None:
+        try:
+            item.resolve()
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Waits until every queued summary is logged; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+
+_resolver = _Resolver()
+
+
+def flush(timeout: Optional[float] = None) -> bool:
+    """Waits until every summary still on its way from a device is logged.
+
+    Called at interpreter exit (5 s) too. Never needed for CPU tensors.
+
+    Args:
+        timeout: the most seconds to wait; ``None`` waits as long as it takes.
+
+    Returns:
+        ``True`` when nothing is left pending.
+    """
+    return _resolver.flush(timeout)
+
+
+def _deliver(
+    scalars: List[Any],
+    extra: List[Any],
+    finish: Callable[[List[float], List[Any]], None],
+    client: Optional[VDTClient],
+    where: str,
+) -> None:
+    """Brings ``scalars`` and the ``extra`` tensors to the host without a
+    synchronisation, then calls ``finish(scalar values, extra values)``: at
+    once when all are on the CPU, else on the resolver thread once every
+    device involved is done. Scalars are stacked per device (a model may take
+    CPU inputs and return CUDA outputs)."""
+    by_device: Dict[Any, List[int]] = {}
+    for index, scalar in enumerate(scalars):
+        by_device.setdefault(scalar.device, []).append(index)
+    tensors = []
+    for indices in by_device.values():
+        group = [scalars[i] for i in indices]
+        # float64 holds int64 ids and exact counts; stack alone would promote
+        # half-precision values and counts to bfloat16.
+        stacked = group[0].new_empty(len(group), dtype=torch.float64)
+        tensors.append(torch.stack(group, out=stacked))
+    hosts = []
+    waits: Dict[Any, Any] = {}
+    for tensor in tensors + extra:
+        backend = _backend(tensor.device)
+        if backend is None:
+            hosts.append(tensor)
+            continue
+        host = backend.host_buffer(tensor)
+        host.copy_(tensor, non_blocking=True)
+        hosts.append(host)
+        waits[tensor.device] = backend
+    done = [backend.event(device, False) for device, backend in waits.items()]
+    groups = list(by_device.values())
+
+    def complete(values: List[Any]) -> None:
+        flat = [0.0] * len(scalars)
+        for indices, group_values in zip(groups, values):
+            for index, value in zip(indices, group_values):
+                flat[index] = value
+        finish(flat, values[len(groups) :])
+
+    item = _Pending(hosts, done, complete, client, where)
+    if done:
+        _resolver.submit(item)
+    else:
+        item.resolve()
+
+
+# -- forward hooks ----------------------------------------------------------------
 
 
 class MonitorHandle:
@@ -74,6 +410,10 @@ class MonitorHandle:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Waits until the calls already made are logged (see :func:`flush`)."""
+        return flush(timeout)
 
 
 def monitor_module(
@@ -89,57 +429,167 @@ def monitor_module(
 
     Uses forward pre- and post-hooks (nothing is wrapped, so ``state_dict()``,
     pickling and ``torch.save`` are unaffected). The forward's output is
-    returned unchanged; an internal failure is counted, never raised. With
-    ``log_rows`` (opt-in), a sample of rows of the first input tensor and of
-    the output tensor is also logged row by row through the bulk path.
+    returned unchanged; an internal failure is counted, never raised. Nothing
+    on the caller's path waits for the device: summaries of CUDA tensors are
+    logged by a background thread once their values arrive (see
+    :func:`flush`). ``latency_ms`` is the GPU time between CUDA events for a
+    CUDA forward (``input_data["host_latency_ms"]`` keeps the CPU time and the
+    ``latency`` tag says ``cuda_event``), else the wall time of the call.
+
+    The hooks never enter a compiled graph. Recommended: monitor the module
+    ``torch.compile`` returned. Monitoring before compiling also works, but
+    torch.compile does not guard on hooks: a torch.nn class compiled directly
+    (``Sequential``...) reuses code compiled for another instance of it, and
+    a monitored submodule of a compiled parent breaks the parent's graph.
+    With ``log_rows`` (opt-in), a sample of rows of the first input tensor and
+    of the output tensor is also logged row by row through the bulk path
+    (NaN and infinities as ``None``).
 
     Returns:
         A handle whose ``remove()`` detaches the hooks.
     """
-    starts: "weakref.WeakKeyDictionary[Any, List[float]]" = weakref.WeakKeyDictionary()
+    local = threading.local()
+
+    def stack() -> List[Tuple[float, Any, Any, Any]]:
+        starts: Optional[List[Tuple[float, Any, Any, Any]]] = getattr(
+            local, "starts", None
+        )
+        if starts is None:
+            starts = local.starts = []
+        return starts
 
     def before(mod: Any, inputs: Any) -> None:
-        starts.setdefault(mod, []).append(time.perf_counter())
+        try:
+            first = _first_tensor(inputs)
+            device = first.device if first is not None else None
+            if _backend(device) is None:  # CPU inputs, maybe a model on a GPU
+                weight = next(mod.parameters(), None)
+                device = weight.device if weight is not None else None
+            backend = _backend(device)
+            event = backend.event(device, True) if backend is not None else None
+            starts = stack()
+            if len(starts) >= MAX_NESTING:  # forwards that raised never popped
+                del starts[0]
+            starts.append((time.perf_counter(), event, backend, device))
+        except Exception as exc:  # never break the forward pass
+            report(client, "pytorch.forward", exc)
 
     def after(mod: Any, inputs: Any, output: Any) -> None:
         try:
-            stack = starts.get(mod) or [time.perf_counter()]
-            latency_ms = (time.perf_counter() - stack.pop()) * 1000
-            resolve(client).log_model_call(
-                model_name,
-                input_data={
+            starts = stack()
+            started: Optional[float] = None
+            start_event: Any = None
+            end_event: Any = None
+            if starts:
+                started, start_event, backend, device = starts.pop()
+            host_ms = (time.perf_counter() - (started or time.perf_counter())) * 1e3
+            with torch.no_grad():
+                if start_event is not None:  # on the stream the start was on
+                    end_event = backend.event(device, True)
+                summaries = _Summaries()
+                input_data: Dict[str, Any] = {
                     "batch_size": _batch(inputs),
-                    "inputs": _tensor_summary(inputs),
-                },
-                prediction=_tensor_summary(output),
-                latency_ms=latency_ms,
-                model_version=model_version,
-                tags={"framework": "torch", "module": type(mod).__name__},
-            )
-            first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else None
-            if (
-                log_rows
-                and isinstance(first, torch.Tensor)
-                and (isinstance(output, torch.Tensor))
-            ):
-                with torch.no_grad():
-                    log_sampled_rows(
-                        resolve(client),
-                        _batch(inputs) or 0,
-                        row_sample_rate,
-                        max_rows_per_call,
-                        lambda i: first[i].detach().cpu().tolist(),
-                        lambda i: output[i].detach().cpu().tolist(),
-                        model_name,
-                        model_version,
-                        "torch",
+                    "inputs": summaries.add(inputs),
+                }
+                prediction = summaries.add(output)
+                extra: List[Any] = []
+                first = _first_tensor(inputs)
+                if log_rows and first is not None and isinstance(output, torch.Tensor):
+                    count = _batch(inputs) or 0
+                    picked = sample_rows(count, row_sample_rate, max_rows_per_call)
+                    if picked:
+                        index = torch.tensor(picked)
+                        extra = [
+                            _take(first, index),
+                            _take(output, index),
+                        ]
+                tags = {"framework": "torch", "module": type(mod).__name__}
+                if end_event is not None:
+                    tags["latency"] = "cuda_event"
+                    input_data["host_latency_ms"] = host_ms
+
+            def finish(values: List[float], rows: List[Any]) -> None:
+                summaries.fill(values)
+                latency = host_ms
+                if end_event is not None:
+                    latency = float(start_event.elapsed_time(end_event))
+                log = resolve(client)
+                log.log_model_call(
+                    model_name,
+                    input_data=input_data,
+                    prediction=prediction,
+                    latency_ms=latency,
+                    model_version=model_version,
+                    tags=tags,
+                )
+                if rows:
+                    rows_in, rows_out = rows
+                    log.log_model_calls(
+                        [
+                            {"input_data": _finite(i), "prediction": _finite(o)}
+                            for i, o in zip(rows_in, rows_out)
+                        ],
+                        model_name=model_name,
+                        model_version=model_version,
+                        tags={"framework": "torch", "row": "sampled"},
                     )
+
+            _deliver(summaries.scalars, extra, finish, client, "pytorch.forward")
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
     return MonitorHandle(
-        [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+        [
+            module.register_forward_pre_hook(_outside_graphs(before)),
+            module.register_forward_hook(_outside_graphs(after)),
+        ]
     )
+
+
+def _outside_graphs(body: Callable[..., None]) -> Callable[..., None]:
+    """A hook that runs ``body`` eagerly, never inside a compiled graph.
+
+    torch.compile calls the hooks of the module it compiles from eager code,
+    but would still trace each hook as a frame of its own: the hook's frame is
+    marked to run as is (no graph, no graph break, no recompiles), whether it
+    was registered before or after compiling. Where a tracer inlines the hook
+    instead, a strict ``torch.export`` skips it (the exported program has no
+    hooks) and a compiled parent of a monitored submodule breaks its graph
+    there (``body`` is ``torch.compiler.disable``d).
+    """
+    eager = _compiler_disable(body)
+
+    def hook(*args: Any) -> None:
+        if _is_exporting():  # pragma: no cover - only traced, never run
+            return
+        eager(*args)
+
+    frames = importlib.import_module("torch._dynamo.eval_frame")
+    skip = getattr(frames, "skip_code", None)
+    if skip is None:  # pragma: no cover - an older torch: the body is the hook
+        return eager
+    skip(hook.__code__)
+    return hook
+
+
+def _finite(value: Any) -> Any:
+    """A row's values with NaN and infinities as None (JSON has neither)."""
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _take(tensor: Any, index: Any) -> Any:
+    """Rows ``index`` (a CPU tensor) of ``tensor``, gathered on its device."""
+    backend = _backend(tensor.device)
+    if backend is not None:
+        index = backend.upload(index, tensor.device)
+    return tensor.detach().index_select(0, index)
+
+
+# -- training metrics -----------------------------------------------------------
 
 
 def log_training_step(
@@ -151,20 +601,43 @@ def log_training_step(
 ) -> None:
     """Logs ``loss`` and any other ``metrics`` (tensors or numbers) at ``step``.
 
-    Non-finite values are skipped (and counted as an integration error) rather
-    than failing the training loop.
+    Device tensors are not read on the caller's thread: their values are
+    copied without a synchronisation and logged by a background thread once
+    the device reaches them (see :func:`flush`). Non-finite values are skipped
+    (and counted as an integration error) rather than failing the training
+    loop.
     """
     try:
-        values: Dict[str, float] = {}
+        numbers: Dict[str, Any] = {}
+        names: List[str] = []
+        scalars: List[Any] = []
         for name, value in {"loss": loss, **metrics}.items():
-            number = float(value.item() if hasattr(value, "item") else value)
-            if number == number and abs(number) != float("inf"):
-                values[name] = number
+            if isinstance(value, torch.Tensor):
+                names.append(name)
+                scalars.append(value.detach().reshape(()))
             else:
-                raise ValueError(f"{name} is not finite at step {step}")
-        resolve(client).log_metrics(
-            values, step=step, run_id=run_id, tags={"framework": "torch"}
-        )
+                numbers[name] = value
+
+        def finish(values: List[float], rows: List[Any]) -> None:
+            resolved = dict(numbers)
+            resolved.update(zip(names, values))
+            finite: Dict[str, float] = {}
+            for name, value in resolved.items():
+                number = float(value)
+                if math.isfinite(number):
+                    finite[name] = number
+                else:
+                    report(
+                        client,
+                        "pytorch.log_training_step",
+                        ValueError(f"{name} is not finite at step {step}"),
+                    )
+            if finite:
+                resolve(client).log_metrics(
+                    finite, step=step, run_id=run_id, tags={"framework": "torch"}
+                )
+
+        _deliver(scalars, [], finish, client, "pytorch.log_training_step")
     except Exception as exc:
         report(client, "pytorch.log_training_step", exc)
 
@@ -185,7 +658,11 @@ _LightningBase = _lightning_callback_base()
 if _LightningBase is not None:  # defined only where lightning is installed
 
     class VDTLightningCallback(_LightningBase):  # type: ignore
-        """Logs Lightning's logged metrics after each training batch and epoch."""
+        """Logs Lightning's logged metrics after each training batch and epoch.
+
+        Metric tensors stay on their device: they are read by a background
+        thread, never on the training loop's (see :func:`log_training_step`).
+        """
 
         def __init__(
             self,
@@ -208,6 +685,6 @@ if _LightningBase is not None:  # defined only where lightning is installed
 
         def _log(self, trainer: Any, step: int) -> None:
             metrics = dict(trainer.callback_metrics)
-            loss = metrics.pop("loss", metrics.pop("train_loss", float("nan")))
-            if loss == loss:
+            loss = metrics.pop("loss", metrics.pop("train_loss", None))
+            if loss is not None:
                 log_training_step(step, loss, self.client, self.run_id, **metrics)

@@ -19,6 +19,7 @@ model, so ``model.save()`` is unaffected. Supported: TensorFlow 2.12 to <3.
 """
 
 import math
+import threading
 import time
 import uuid
 from typing import Any, Dict, Optional
@@ -47,6 +48,11 @@ class VDTCallback(_Callback):  # type: ignore[misc]
     """Logs a Keras ``fit`` as a JobRun and Metrics, and ``predict`` batches as
     ModelCalls.
 
+    Safe for Keras 3's asynchronous callback dispatch (``async_safe``): a
+    callback without it makes Keras run every batch's callbacks on the
+    training thread, converting each batch's logs (and predict outputs) to
+    NumPy there, which waits for the device each batch.
+
     Args:
         client: the client to log with; default ``vdt_ai.get_client()``.
         run_id: the run id of the metrics and the JobRun; default a new one
@@ -54,6 +60,9 @@ class VDTCallback(_Callback):  # type: ignore[misc]
         model_name: the name events carry; default the Keras model's name.
         log_every_n_batches: also log training metrics every n batches.
     """
+
+    # Batch-end hooks may run on Keras' worker threads, in any order.
+    async_safe = True
 
     def __init__(
         self,
@@ -72,7 +81,8 @@ class VDTCallback(_Callback):  # type: ignore[misc]
         self._epoch = 0
         self._batches_seen = 0
         self._last_metrics: Dict[str, float] = {}
-        self._predict_start = 0.0
+        self._predict_starts: Dict[int, float] = {}
+        self._lock = threading.Lock()
 
     def _name(self) -> str:
         model = getattr(self, "model", None)
@@ -106,15 +116,17 @@ class VDTCallback(_Callback):  # type: ignore[misc]
     def on_train_batch_end(
         self, batch: int, logs: Optional[Dict[str, Any]] = None
     ) -> None:
-        self._batches_seen += 1
+        with self._lock:
+            self._batches_seen += 1
+            seen = self._batches_seen
         every = self.log_every_n_batches
-        if not every or self._batches_seen % every:
+        if not every or seen % every:
             return
         self._safely(
             "on_train_batch_end",
             lambda: resolve(self.client).log_metrics(
                 _numbers(logs),
-                step=self._batches_seen,
+                step=seen,
                 run_id=self._run,
                 tags={"framework": "tensorflow", "phase": "batch"},
             ),
@@ -152,12 +164,19 @@ class VDTCallback(_Callback):  # type: ignore[misc]
     def on_predict_batch_begin(
         self, batch: int, logs: Optional[Dict[str, Any]] = None
     ) -> None:
-        self._predict_start = time.perf_counter()
+        with self._lock:
+            self._predict_starts[batch] = time.perf_counter()
 
     def on_predict_batch_end(
         self, batch: int, logs: Optional[Dict[str, Any]] = None
     ) -> None:
-        latency_ms = (time.perf_counter() - self._predict_start) * 1000
+        # From the batch's start until its outputs reached the host (Keras 3
+        # converts them before this runs, on a worker thread when dispatched
+        # asynchronously).
+        now = time.perf_counter()
+        with self._lock:
+            start = self._predict_starts.pop(batch, now)
+        latency_ms = (now - start) * 1000
 
         def log() -> None:
             outputs: Any = (logs or {}).get("outputs")
