@@ -5,7 +5,7 @@ PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev demo test lint unit integration faults integrations coverage matrix proto clean broker-up broker-down bench
+.PHONY: dev demo test lint unit integration faults cluster integrations coverage matrix proto clean broker-up broker-down bench
 
 # The main environment also carries the frameworks the integrations are
 # tested against (the CPython matrix runs the core unit tests only).
@@ -40,6 +40,13 @@ faults: dev broker-up
 	$(BIN)/python -m pytest tests/faults -q -p no:logging \
 		--cov=vdt_ai --cov-branch --cov-append --cov-report=
 
+# A real 3-node cluster (scripts/kafka-dev cluster; RF 3, min.insync 2):
+# rolling restart, leader crash, quorum loss, full outage. Stopped afterwards.
+cluster: dev
+	trap 'scripts/kafka-dev cluster down' EXIT; scripts/kafka-dev cluster up && \
+		$(BIN)/python -m pytest tests/cluster -q -p no:logging \
+			--cov=vdt_ai --cov-branch --cov-append --cov-report=
+
 # Framework integrations against the real frameworks (and the broker). One
 # process per framework: TensorFlow aborts when loaded after PyTorch.
 integrations: dev broker-up
@@ -71,7 +78,7 @@ broker-down:
 matrix:
 	scripts/test-matrix
 
-test: lint unit integration faults integrations coverage matrix
+test: lint unit integration faults cluster integrations coverage matrix
 
 proto:
 	scripts/gen-proto
