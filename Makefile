@@ -66,6 +66,8 @@ bench: dev broker-up
 	cd bench && ../$(BIN)/python throughput.py
 	cd bench && ../$(BIN)/python outage_memory.py
 	cd bench && ../$(BIN)/python outage_deadline.py
+	trap 'scripts/kafka-dev cluster down' EXIT; scripts/kafka-dev cluster up && \
+		cd bench && ../$(BIN)/python cluster.py
 
 broker-up:
 	scripts/kafka-dev up
