@@ -261,8 +261,7 @@ def test_log_racing_close_is_spooled_or_refused(tmp_path: Path) -> None:
 
 
 def test_closed_transport_releases_its_spool_segment(tmp_path: Path) -> None:
-    fds_before = len(os.listdir("/proc/self/fd"))
-    for _ in range(10):
+    def one_client() -> None:
         client = VDTClient(
             bootstrap_servers=CLOSED_PORT,
             spool_dir=tmp_path / "spool",
@@ -272,8 +271,28 @@ def test_closed_transport_releases_its_spool_segment(tmp_path: Path) -> None:
         for i in range(5):
             client.log_metric("m", float(i))
         client.close(0.2)
+
+    def spool_fds() -> List[str]:
+        spool = str(tmp_path / "spool")
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:  # closed meanwhile (the listing's own descriptor)
+                pass
+        return [t for t in targets if t.startswith(spool)]
+
+    for _ in range(10):
+        one_client()
+    # No segment stays open (each one held a lock a replayer needs)...
+    assert spool_fds() == []
     gc.collect()  # unreachable producers wait for the cycle collector
-    assert len(os.listdir("/proc/self/fd")) - fds_before <= 2
+    # ...and closed producers (librdkafka's threads and pipes) are freed; the
+    # last one may still be on its way out.
+    from vdt_ai.kafka.producer import SharedProducer
+
+    alive = [o for o in gc.get_objects() if isinstance(o, SharedProducer)]
+    assert len(alive) <= 1, len(alive)
     assert sum(1 for _ in iter_events(tmp_path / "spool")) == 50
 
 

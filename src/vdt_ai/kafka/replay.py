@@ -44,6 +44,7 @@ from .reports import record_from_report
 IDLE_CHECK_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
 PROBE_TIMEOUT_SECONDS = 3.0
+_PROBE_SLICE_SECONDS = 0.25
 
 ProducerGetter = Callable[[], Optional[SharedProducer]]
 ReportCallback = Callable[[Any, Optional[str]], None]
@@ -230,10 +231,16 @@ class Replayer:
     def _kafka_ready(self, shared: SharedProducer) -> bool:
         if shared.healthy:
             return True
-        try:
-            shared.producer.list_topics(timeout=PROBE_TIMEOUT_SECONDS)
-        except Exception:
-            return False
+        # In short slices: a stop() (the client closing) must not wait for the
+        # probe, which holds the producer (and its threads and pipes) alive.
+        deadline = time.monotonic() + PROBE_TIMEOUT_SECONDS
+        while True:
+            try:
+                shared.producer.list_topics(timeout=_PROBE_SLICE_SECONDS)
+                break
+            except Exception:
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    return False
         # Metadata answers, but produce may still be refused (e.g. ACLs): the
         # batch outcome decides; failures go back to the spool.
         return True
