@@ -77,14 +77,22 @@ _HOMES: Dict[str, str] = {
     "Transport": "transport",
 }
 
+# Public submodules that ``import vdt_ai`` used to load, so that
+# ``vdt_ai.codec.decode`` after a bare ``import vdt_ai`` keeps working.
+_SUBMODULES = frozenset(
+    ("client", "codec", "config", "exceptions", "models", "policy", "transport")
+)
+
 if not TYPE_CHECKING:  # pragma: no branch - hidden from type checkers (typos)
 
     def __getattr__(name: str) -> object:
+        from importlib import import_module
+
+        if name in _SUBMODULES:
+            return import_module(f"{__name__}.{name}")  # sets the attribute
         home = _HOMES.get(name)
         if home is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib import import_module
-
         value = getattr(import_module(f"{__name__}.{home}"), name)
         globals()[name] = value  # later lookups skip this function
         return value

@@ -9,7 +9,7 @@ import importlib
 import json
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -45,16 +45,20 @@ ON_FIRST_USE = [
 ]
 
 
-def loaded_after(statement: str, modules: List[str]) -> List[str]:
-    """Which of ``modules`` a fresh interpreter holds after ``statement``."""
-    code = (
-        f"import sys, json; {statement}; "
-        f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
-    )
+def run_json(code: str) -> Any:
+    """The JSON that ``code`` prints last, run in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    loaded: List[str] = json.loads(done.stdout.splitlines()[-1])
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def loaded_after(statement: str, modules: List[str]) -> List[str]:
+    """Which of ``modules`` a fresh interpreter holds after ``statement``."""
+    loaded: List[str] = run_json(
+        f"import sys, json; {statement}; "
+        f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))"
+    )
     return loaded
 
 
@@ -83,10 +87,7 @@ def test_every_public_name_loads_in_a_fresh_interpreter() -> None:
         "print(json.dumps({n: getattr(getattr(vdt_ai, n), '__module__', '')"
         " for n in vdt_ai.__all__ if n != '__version__'}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    homes = json.loads(done.stdout.splitlines()[-1])
+    homes = run_json(code)
     assert set(homes) == set(vdt_ai.__all__) - {"__version__"}
     assert all(home.startswith("vdt_ai.") for home in homes.values()), homes
 
@@ -121,3 +122,19 @@ def test_submodules_still_import_through_the_package() -> None:
     assert loaded_after("from vdt_ai import spool", ["vdt_ai.spool"]) == [
         "vdt_ai.spool"
     ]
+
+
+def test_public_submodules_stay_reachable_as_attributes() -> None:
+    # import vdt_ai used to load these; attribute access still works.
+    code = (
+        "import vdt_ai, json; "
+        "print(json.dumps(sorted(n for n in vdt_ai._SUBMODULES "
+        "if getattr(vdt_ai, n).__name__ == 'vdt_ai.' + n)))"
+    )
+    assert run_json(code) == sorted(vdt_ai._SUBMODULES)
+    assert "cli" not in vdt_ai._SUBMODULES  # optional ones stay explicit imports
+
+
+def test_lazy_lookup_of_a_submodule_returns_the_module() -> None:
+    lookup = getattr(vdt_ai, "__getattr__")
+    assert lookup("policy") is importlib.import_module("vdt_ai.policy")
