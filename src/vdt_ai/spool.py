@@ -101,9 +101,9 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks
 
 from . import _forksafe, _log
 from .codec import Record, decode
+from .codec._wire import LEN, keys, varint
 from .exceptions import VDTError
 from .models import Event
-from .proto import events_pb2 as pb
 from .transport import Counters, Transport
 
 MAGIC = b"VDTSPL1\n"
@@ -131,16 +131,85 @@ _NONZERO = re.compile(rb"[^\x00]")
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+# -- the frame ----------------------------------------------------------------------
+# The payload is written directly (no generated code): the fields in number
+# order, empty ones left out (proto3), as SpoolRecord.SerializeToString() does;
+# test_spool_frame.py checks the bytes against it. Readers parse it with the
+# generated code, so the format is unchanged.
+
+# Key bytes of each field, in the order named (dicts keep it).
+_TOPIC_KEY, _KEY_KEY, _VALUE_KEY, _HEADERS_KEY = keys(
+    "SpoolRecord", {"topic": LEN, "key": LEN, "value": LEN, "headers": LEN}
+).values()
+_HEADER_NAME_KEY, _HEADER_VALUE_KEY = keys(
+    "Header", {"key": LEN, "value": LEN}
+).values()
+_pack_header = _HEADER.pack
+_crc32 = zlib.crc32
+
+# What comes before a value, cached: the topic field, by topic; a header
+# sub-message's key, length, name and value key, by name and value length (the
+# event type, schema version, content type and key id repeat; event ids all
+# have one length). Bounded: emptied when full.
+_CACHE_SIZE = 256
+_topic_fields: Dict[str, bytes] = {}
+_header_prefixes: Dict[Tuple[str, int], bytes] = {}
+_KEY_PREFIXES = [b""] + [_KEY_KEY + varint(size) for size in range(1, 0x80)]
+
+
+def _topic_field(topic: str) -> bytes:
+    raw = topic.encode()
+    field = _TOPIC_KEY + varint(len(raw)) + raw if raw else b""
+    if len(_topic_fields) >= _CACHE_SIZE:
+        _topic_fields.clear()
+    _topic_fields[topic] = field
+    return field
+
+
+def _header_prefix(name: str, size: int) -> bytes:
+    raw = name.encode()
+    body = _HEADER_NAME_KEY + varint(len(raw)) + raw if raw else b""
+    if size:
+        body += _HEADER_VALUE_KEY + varint(size)
+    prefix = _HEADERS_KEY + varint(len(body) + size) + body
+    if len(_header_prefixes) >= _CACHE_SIZE:
+        _header_prefixes.clear()
+    _header_prefixes[name, size] = prefix
+    return prefix
+
+
+def _encode_payload(record: Record) -> bytes:
+    """The SpoolRecord message of ``record``, byte for byte the generated
+    encoder's: prefixes and the data itself joined once (one copy of a large
+    value)."""
+    topic, key, value, headers = record
+    size = len(key)
+    parts = [
+        _topic_fields.get(topic) or _topic_field(topic),
+        _KEY_PREFIXES[size] if size < 0x80 else _KEY_KEY + varint(size),
+        key,
+        _VALUE_KEY + varint(len(value)) if value else b"",
+        value,
+    ]
+    get = _header_prefixes.get
+    for name, data in headers:
+        if data is None:  # a header without a value (confluent-kafka allows it)
+            data = b""
+        size = len(data)
+        parts.append(get((name, size)) or _header_prefix(name, size))
+        parts.append(data)
+    return b"".join(parts)
+
+
 def encode_record(record: Record) -> bytes:
     """One record in the spool's on-disk framing (length, CRC, payload)."""
-    message = pb.SpoolRecord(topic=record.topic, key=record.key, value=record.value)
-    for name, value in record.headers:
-        message.headers.add(key=name, value=value)
-    payload = message.SerializeToString()
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    payload = _encode_payload(record)
+    return _pack_header(len(payload), _crc32(payload)) + payload
 
 
 def _decode_payload(payload: bytes) -> Record:
+    from .proto import events_pb2 as pb  # readers only: the writer needs none
+
     message = pb.SpoolRecord.FromString(payload)
     return Record(
         topic=message.topic,
@@ -1451,6 +1520,11 @@ class SpoolTransport(Transport):
 
     def __init__(self, directory: PathLike, max_bytes: int) -> None:
         self.writer = SpoolWriter(directory, max_bytes)
+        self._append = self.writer.append
+        # The "spooled" ticker of the counters last seen (a client passes the
+        # same ones on every call): one lock-free tick per event.
+        self._counters: Optional[Counters] = None
+        self._spooled: Callable[[], int] = int
 
     @property
     def directory(self) -> Path:
@@ -1460,7 +1534,7 @@ class SpoolTransport(Transport):
     def send(self, record: Record, counters: Counters) -> None:
         """Appends ``record`` to the spool; counts it spooled, or dropped if full."""
         try:
-            written = self.writer.append(record)
+            written = self._append(record)
         except OSError as exc:
             counters.add("failed")
             _log.log_once(
@@ -1472,7 +1546,10 @@ class SpoolTransport(Transport):
             )
             return
         if written:
-            counters.add("spooled")
+            if counters is not self._counters:
+                self._spooled = counters.ticker("spooled")
+                self._counters = counters
+            self._spooled()
         else:
             counters.add("dropped")
             _log.log_once(

@@ -1,0 +1,112 @@
+"""The spool frame, written directly, against the generated SpoolRecord encoder."""
+
+import struct
+import zlib
+from pathlib import Path
+from typing import List, Literal, Optional, Tuple
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vdt_ai import ModelCall, encode
+from vdt_ai import spool as spool_module
+from vdt_ai.codec import Record
+from vdt_ai.proto import events_pb2 as pb
+from vdt_ai.spool import (
+    MAGIC,
+    SpoolTransport,
+    SpoolWriter,
+    encode_record,
+    read_segment,
+)
+from vdt_ai.transport import Counters
+
+# Valid Unicode (no lone surrogates, which neither encoder can write).
+_SURROGATES: "Tuple[Literal['Cs']]" = ("Cs",)
+texts = st.text(st.characters(blacklist_categories=_SURROGATES), max_size=40)
+blobs = st.binary(max_size=300)
+headers = st.lists(st.tuples(texts, blobs), max_size=8)
+records = st.builds(
+    Record,
+    topic=texts,
+    key=blobs,
+    value=st.one_of(blobs, st.binary(min_size=16_000, max_size=20_000)),
+    headers=headers,
+)
+
+
+def official(record: Record) -> bytes:
+    message = pb.SpoolRecord(topic=record.topic, key=record.key, value=record.value)
+    for name, value in record.headers:
+        message.headers.add(key=name, value=value)
+    payload = message.SerializeToString()
+    return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+
+
+@settings(max_examples=500, deadline=None)
+@given(records)
+def test_frame_equals_the_generated_encoder(record: Record) -> None:
+    assert encode_record(record) == official(record)
+
+
+def test_edge_cases_equal_the_generated_encoder() -> None:
+    big = bytes(range(256)) * 5000  # 1.28 MB: a multi-byte length
+    cases = [
+        Record("", b"", b"", []),
+        Record("vdt.model_calls", b"", b"x", []),
+        Record("vdt.métriques.日本", b"k", big, [("", b"")]),
+        Record("t", b"k" * 200, b"v", [("naïve-ключ", b"\x00\xff"), ("x", b"")]),
+        Record("t", b"", b"", [("a", b"1")] * 20),
+    ]
+    for record in cases:
+        assert encode_record(record) == official(record), record.topic
+
+
+def test_header_caches_stay_bounded_and_correct() -> None:
+    spool_module._header_prefixes.clear()
+    spool_module._topic_fields.clear()
+    size = spool_module._CACHE_SIZE
+    for i in range(3 * size):
+        record = Record(f"t{i}", b"", b"v", [("id", str(i).encode()), ("c", b"1")])
+        assert encode_record(record) == official(record)
+        assert len(spool_module._header_prefixes) <= size
+        assert len(spool_module._topic_fields) <= size
+
+
+def test_bytearray_and_missing_header_values() -> None:
+    # A bytearray value is written like bytes; a None value (a header without
+    # one, as confluent-kafka allows) is left out, like an empty one.
+    record = Record("t", b"k", b"v", [("a", bytearray(b"xy"))])  # type: ignore
+    assert encode_record(record) == official(Record("t", b"k", b"v", [("a", b"xy")]))
+    nothing: List[Tuple[str, Optional[bytes]]] = [("a", None)]
+    record = Record("t", b"k", b"v", nothing)  # type: ignore[arg-type]
+    assert encode_record(record) == official(Record("t", b"k", b"v", [("a", b"")]))
+
+
+def test_sdk_records_read_back_from_disk(tmp_path: Path) -> None:
+    sent = [
+        encode(ModelCall(model_name="m", input_data={"i": i}, latency_ms=i))
+        for i in range(20)
+    ]
+    writer = SpoolWriter(tmp_path, max_bytes=10**9)
+    assert writer.append(sent[0])
+    assert writer.append_many(sent[1:]) == len(sent) - 1
+    writer.close()
+    (segment,) = tmp_path.glob("*.vdtspool")
+    data = segment.read_bytes()
+    assert data == MAGIC + b"".join(official(record) for record in sent)
+    result = read_segment(segment)
+    assert result.clean
+    assert result.records == sent
+
+
+def test_transport_counts_into_the_counters_it_is_given(tmp_path: Path) -> None:
+    transport = SpoolTransport(tmp_path, max_bytes=10**9)
+    first, second = Counters(), Counters()
+    record = encode(ModelCall(model_name="m", latency_ms=1))
+    for counters in (first, first, second, first):
+        transport.send(record, counters)
+    transport.close()
+    assert first.snapshot().spooled == 3
+    assert second.snapshot().spooled == 1
+    assert len(read_segment(next(tmp_path.glob("*.vdtspool"))).records) == 4
