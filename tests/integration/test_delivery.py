@@ -80,7 +80,10 @@ def test_100k_events_arrive_on_the_right_topic_with_key_and_headers(
         expected[str(event_id)] = where
     assert client.flush(60) == 0
     stats = client.stats()
-    assert stats.accepted == stats.delivered == 100_000, stats
+    # Logged at full speed, more than the queue's 10,000 records can wait:
+    # the excess goes through the spool and is replayed (acked all the same).
+    assert stats.accepted == stats.delivered + stats.replayed == 100_000, stats
+    assert stats.failed == stats.dropped == 0, stats
 
     seen = consume(topics_of(prefix), set(expected), timeout=120)
     duplicates = assert_all_delivered(seen, set(expected))
