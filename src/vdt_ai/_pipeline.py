@@ -31,8 +31,8 @@ from . import _log
 from ._jsonlike import valid_text
 from ._uuid7 import as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
-from .codec._payloads import write_model_call
-from .codec._wire import stamp, tags_field, trace_fields
+from .codec._payloads import model_call_field, model_call_parts, write_model_call
+from .codec._wire import EVENT_ID_PREFIX, stamp, tags_field, trace_fields
 from .exceptions import ValidationError, VDTError
 from .models import (
     EVENT_CLASSES,
@@ -343,6 +343,37 @@ class Pipeline:
         arguments ``a`` the fast path can take; None sends it the reference
         way. ``error_is_truthy``: the bulk rule for the default status (an
         error field that is set and not empty), else "given" (not None)."""
+        checked = self._checked(a, error_is_truthy)
+        if checked is None:
+            return None
+        envelope, name, version, status, tail = checked
+        input_data, prediction = a.get("input_data"), a.get("prediction")
+        latency = a.get("latency_ms")
+        if latency is not None:
+            latency = _non_negative_float(latency)
+            if latency is None:
+                return None
+        leaves_alone = self.policy.leaves_alone
+        if not (leaves_alone(input_data) and leaves_alone(prediction)):
+            return None
+        payload = write_model_call(
+            name,
+            version,
+            None if input_data is None else to_json(input_data),
+            None if prediction is None else to_json(prediction),
+            latency,
+            status,
+            *tail,
+        )
+        return envelope + payload, name.encode()
+
+    def _checked(
+        self, a: Mapping[str, Any], error_is_truthy: bool
+    ) -> Optional[Tuple[bytes, str, Optional[str], CallStatus, Tuple[Any, ...]]]:
+        """The fast path's checks of a model call's arguments ``a`` but for
+        its three per-call values (``input_data``, ``prediction``,
+        ``latency_ms``): (envelope bytes after id and timestamp, model name,
+        version, status, the payload's later fields), or None."""
         get = a.get
         model_name: Any = get("model_name")
         if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
@@ -361,14 +392,17 @@ class Pipeline:
         trace_id, span_id = get("trace_id"), get("span_id")
         model_version, request_id = get("model_version"), get("request_id")
         error_type, error_message = get("error_type"), get("error_message")
+        prompt_tokens, completion_tokens = get("prompt_tokens"), get(
+            "completion_tokens"
+        )
         if not (
             _optional_name(trace_id, MAX_ID_LENGTH)
             and _optional_name(span_id, MAX_ID_LENGTH)
             and _optional_name(model_version, MAX_ID_LENGTH)
             and _optional_name(request_id, MAX_ID_LENGTH)
             and _optional_name(error_type, MAX_ID_LENGTH)
-            and _count(get("prompt_tokens"))
-            and _count(get("completion_tokens"))
+            and _count(prompt_tokens)
+            and _count(completion_tokens)
         ):
             return None
         if error_message is not None and not (
@@ -391,38 +425,23 @@ class Pipeline:
                 return None
         elif type(status) is not CallStatus:
             return None
-        latency = get("latency_ms")
-        if latency is not None:
-            latency = _non_negative_float(latency)
-            if latency is None:
-                return None
         cost = get("cost")
         if cost is not None:
             cost = _non_negative_float(cost)
             if cost is None:
                 return None
-        leaves_alone = self.policy.leaves_alone
-        input_data, prediction = get("input_data"), get("prediction")
-        if not (leaves_alone(input_data) and leaves_alone(prediction)):
-            return None
-        payload = write_model_call(
-            model_name,
-            model_version,
-            None if input_data is None else to_json(input_data),
-            None if prediction is None else to_json(prediction),
-            latency,
-            status,
+        envelope = self._source_bytes + tag_bytes
+        if trace_id is not None or span_id is not None:
+            envelope += trace_fields(trace_id, span_id)
+        tail = (
             error_type,
             error_message,
             request_id,
-            get("prompt_tokens"),
-            get("completion_tokens"),
+            prompt_tokens,
+            completion_tokens,
             cost,
         )
-        rest = self._source_bytes + tag_bytes
-        if trace_id is not None or span_id is not None:
-            rest += trace_fields(trace_id, span_id)
-        return rest + payload, model_name.encode()
+        return envelope, model_name, model_version, status, tail
 
     def _sampled_out(self, event_id: int) -> bool:
         if (event_id & (SAMPLE_SPACE - 1)) >= self.sample_below:
@@ -479,9 +498,16 @@ class Pipeline:
         """
         prepared: List[Any] = []
         keys: List[bytes] = []
+        row_writer = self._row_writer(common)
         for index, call in enumerate(items):
+            if row_writer is not None and type(call) is dict:
+                written = row_writer(call)
+                if written is not None:
+                    prepared.append(written[0])
+                    keys.append(written[1])
+                    continue
             try:
-                if not isinstance(call, Mapping):
+                if type(call) is not dict and not isinstance(call, Mapping):
                     raise ValidationError(
                         [
                             (
@@ -511,14 +537,18 @@ class Pipeline:
         seconds, micros = divmod(now_ns // 1000, 1_000_000)
         nanos = micros * 1000
         batch_time = datetime_of(now_ns)
+        # Every row's id and timestamp fields, but for the id's 16 bytes.
+        time_tail = stamp(bytes(16), seconds, nanos)[len(EVENT_ID_PREFIX) + 16 :]
+        sampling = self.sample_below < SAMPLE_SPACE
         for index, event_id in enumerate(event_ids):
-            if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
+            if sampling and self._sampled_out(event_id):
                 prepared[index] = None
                 continue
             part = prepared[index]
-            raw_id = event_id.to_bytes(16, "big")
             if type(part) is bytes:
-                prepared[index] = stamp(raw_id, seconds, nanos) + part
+                prepared[index] = (
+                    EVENT_ID_PREFIX + event_id.to_bytes(16, "big") + time_tail + part
+                )
                 continue
             event, own_time = part
             update: Dict[str, Any] = {"event_id": as_uuid(event_id)}
@@ -546,6 +576,57 @@ class Pipeline:
                 sent.append(as_uuid(event_id))
         return sent
 
+    def _row_writer(
+        self, common: Mapping[str, Any]
+    ) -> Optional[Callable[[Dict[str, Any]], Optional[Tuple[bytes, bytes]]]]:
+        """A writer for the common bulk row: a dict holding no more than
+        ``input_data``, ``prediction`` and ``latency_ms``, over arguments
+        ``common`` that all rows share (``model_name``, ``tags``...).
+
+        ``common`` goes through the fast path's checks once; each row then
+        costs only its own three values. The writer returns a row's bytes
+        (all but id and timestamp) and key, or None for a row it does not
+        take (the general path takes it). None when ``common`` itself needs
+        the general path.
+        """
+        if (
+            not self.fast
+            or type(common) is not dict
+            or not common.keys() <= _COMMON_ARGUMENTS
+        ):
+            return None
+        checked = self._checked(common, True)
+        if checked is None:
+            return None
+        envelope, name, version, status, tail = checked
+        head, rest = model_call_parts(name, version, status, *tail)
+        key = name.encode()
+        leaves_alone = self.policy.leaves_alone
+        limit = self.encoder.max_event_bytes - 37  # as _fits()
+
+        def write(row: Dict[str, Any]) -> Optional[Tuple[bytes, bytes]]:
+            if not row.keys() <= _ROW_FIELDS:
+                return None
+            get = row.get
+            input_data, prediction = get("input_data"), get("prediction")
+            latency = get("latency_ms")
+            if latency is not None:
+                latency = _non_negative_float(latency)
+                if latency is None:
+                    return None
+            if not (leaves_alone(input_data) and leaves_alone(prediction)):
+                return None
+            value = envelope + model_call_field(
+                head,
+                None if input_data is None else to_json(input_data),
+                None if prediction is None else to_json(prediction),
+                latency,
+                rest,
+            )
+            return (value, key) if len(value) <= limit else None
+
+        return write
+
     def _fits(self, rest_size: int) -> bool:
         # The id and timestamp add at most 18 + 19 bytes: a row this close to
         # the limit takes the reference path, which measures it exactly.
@@ -572,6 +653,10 @@ class Pipeline:
 
 
 _ARGUMENT_SET = frozenset(MODEL_CALL_ARGUMENTS)
+# What a bulk row's writer takes from each row, and what from the arguments
+# all rows share (not a shared timestamp: rows without one get the batch's).
+_ROW_FIELDS = frozenset(("input_data", "prediction", "latency_ms"))
+_COMMON_ARGUMENTS = _ARGUMENT_SET - _ROW_FIELDS - {"timestamp"}
 _PLACEHOLDER_ID = UUID(int=0)
 _PLACEHOLDER_TIME = _EPOCH
 

@@ -33,6 +33,9 @@ _VARIANT_RFC = 0x2 << 62
 _new_uuid = object.__new__
 _set = object.__setattr__
 _SAFE_UNKNOWN = uuid.SafeUUID.unknown
+_RANDOM_TAIL = (1 << 62) - 1
+_time_ns = time.time_ns
+_getrandbits = _rng.getrandbits
 
 
 def _reseed_after_fork() -> None:
@@ -46,9 +49,31 @@ if hasattr(os, "register_at_fork"):
 
 def next_stamp() -> Tuple[int, int]:
     """A new UUIDv7 (as its 128-bit int) and the ``time.time_ns()`` it was
-    made from: one clock reading gives an event its id and its timestamp."""
-    values, now_ns = reserve(1)
-    return values[0], now_ns
+    made from: one clock reading gives an event its id and its timestamp.
+
+    The single-id case of :func:`reserve`, written out: it runs once per
+    ``log_*`` call, and one draw of random bits serves both the counter's
+    start and the id's random tail.
+    """
+    global _last_ms, _counter
+    now_ns = _time_ns()
+    now_ms = now_ns // 1_000_000
+    bits = _getrandbits(71)
+    with _lock:
+        if now_ms > _last_ms:
+            _last_ms = now_ms
+            _counter = counter = bits >> 62
+            position = now_ms << 12 | counter
+        else:
+            position = (_last_ms << 12 | _counter) + 1
+            _last_ms, _counter = position >> 12, position & 0xFFF
+    return (
+        (position >> 12 & 0xFFFF_FFFF_FFFF) << 80
+        | _VERSION_7
+        | (position & 0xFFF) << 64
+        | _VARIANT_RFC
+        | bits & _RANDOM_TAIL
+    ), now_ns
 
 
 def reserve(count: int) -> Tuple[List[int], int]:

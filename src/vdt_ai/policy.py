@@ -30,7 +30,7 @@ Applied to every event after validation and sampling, before serialization:
 import hashlib
 import json
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from ._jsonlike import MAX_DEPTH, MAX_INT, MIN_INT, valid_text
 from ._redact import API_KEY_PATTERN, mask_api_key
@@ -208,6 +208,7 @@ class DataPolicy:
             head, *rest = path.split(".")
             self._rules.setdefault(head, {})[tuple(rest)] = action
         self._sensitive_cache: Dict[str, bool] = {}
+        self._plain_keys: Set[str] = set()
         # "columns.min.x" -> {"min": {("x",): action}}
         self._column_rules: Dict[str, Dict[Tuple[str, ...], str]] = {}
         for sub, action in self._rules.get("columns", _NO_RULES).items():
@@ -281,35 +282,54 @@ class DataPolicy:
         a policy without rules (see :attr:`has_rules`).
         """
         kind = type(value)
+        if kind is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            plain_keys = self._plain_keys
+            for key, item in value.items():
+                if (type(key) is not str or key not in plain_keys) and (
+                    not self._plain_key(key)
+                ):
+                    return False
+                # Scalars checked in line: most values are flat.
+                kind = type(item)
+                if kind is int:
+                    if not MIN_INT <= item <= MAX_INT:
+                        return False
+                elif kind is str:
+                    if "vdt_" in item or not (item.isascii() or valid_text(item)):
+                        return False
+                elif kind is float:
+                    if item - item != 0.0:
+                        return False
+                elif not (
+                    kind is bool or item is None or self.leaves_alone(item, depth + 1)
+                ):
+                    return False
+            return True
+        if kind is list:
+            if depth >= MAX_DEPTH:
+                return False
+            for item in value:
+                kind = type(item)
+                if kind is int:
+                    if not MIN_INT <= item <= MAX_INT:
+                        return False
+                elif kind is float:
+                    if item - item != 0.0:
+                        return False
+                elif not (
+                    kind is bool or item is None or self.leaves_alone(item, depth + 1)
+                ):
+                    return False
+            return True
         if kind is str:
             return "vdt_" not in value and (value.isascii() or valid_text(value))
         if kind is int:
             return MIN_INT <= value <= MAX_INT  # type: ignore[no-any-return]
         if kind is float:
             return value - value == 0.0  # type: ignore[no-any-return]
-        if kind is bool or value is None:
-            return True
-        if depth >= MAX_DEPTH:
-            return False
-        if kind is dict:
-            cache = self._sensitive_cache
-            for key, item in value.items():
-                if type(key) is not str or "vdt_" in key or not valid_text(key):
-                    return False
-                sensitive = cache.get(key)
-                if sensitive is None:
-                    sensitive = self._sensitive(key)
-                if sensitive and self._denylist:
-                    return False
-                if not self.leaves_alone(item, depth + 1):
-                    return False
-            return True
-        if kind is list:
-            for item in value:
-                if not self.leaves_alone(item, depth + 1):
-                    return False
-            return True
-        return False
+        return kind is bool or value is None
 
     # -- internals ----------------------------------------------------------------
 
@@ -426,6 +446,17 @@ class DataPolicy:
         if type(value) is str and "vdt_" in value:
             return _mask_keys(value)
         return value
+
+    def _plain_key(self, key: Any) -> bool:
+        # A dict key leaves_alone() accepts: text the denylist leaves alone.
+        # Remembered (bounded), since the same keys come back call after call.
+        if type(key) is not str or "vdt_" in key or not valid_text(key):
+            return False
+        if self._denylist and self._sensitive(key):
+            return False
+        if len(self._plain_keys) < 10_000:
+            self._plain_keys.add(key)
+        return True
 
     def _sensitive(self, key: str) -> bool:
         known = self._sensitive_cache.get(key)

@@ -1140,7 +1140,7 @@ class SpoolWriter:
         with self._lock:
             if self._closed:
                 return False
-            if self._pid != os.getpid():
+            if self._pid != _forksafe.pid:  # getpid() is a system call
                 self._forget_after_fork()
             new_segment = self._fd is None or self._segment_size >= self.segment_bytes
             if not self._admit(len(frame) + (len(MAGIC) if new_segment else 0)):
@@ -1168,7 +1168,7 @@ class SpoolWriter:
         with self._lock:
             if self._closed:
                 return 0
-            if self._pid != os.getpid():
+            if self._pid != _forksafe.pid:  # getpid() is a system call
                 self._forget_after_fork()
             run: List[bytes] = []
             run_bytes = 0
@@ -1271,7 +1271,7 @@ class SpoolWriter:
                 return
             self._closed = True
             _writers.discard(self)
-            if self._pid != os.getpid():
+            if self._pid != _forksafe.pid:  # getpid() is a system call
                 self._forget_after_fork()
                 return
             try:

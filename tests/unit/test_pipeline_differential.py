@@ -193,12 +193,35 @@ def test_log_model_call_fast_equals_reference(
     )
 
 
-@settings(max_examples=500, deadline=None)
+# A bulk row holding only the per-call values, the shape the bulk row writer
+# takes when the shared arguments carry the rest.
+_row_only = st.fixed_dictionaries(
+    {},
+    optional={"input_data": _json, "prediction": _json, "latency_ms": _numbers},
+)
+_common = st.fixed_dictionaries(
+    {},
+    optional={
+        "model_name": _names,
+        "tags": st.just({"k": "v"}) | st.just({"password": "p"}),
+        "model_version": _names,
+        "status": st.sampled_from([None, "success", "error", "bad"]),
+        "error_type": _names,
+        "error_message": st.sampled_from(["", "boom", "vdt_x"]),
+        "request_id": _names,
+        "prompt_tokens": _tokens,
+        "cost": _numbers,
+        "trace_id": _names,
+        "timestamp": st.just(dt.datetime(2026, 1, 2, tzinfo=UTC)),
+        "latency_ms": _numbers,
+    },
+)
+
+
+@settings(max_examples=700, deadline=None)
 @given(
-    rows=st.lists(_model_call, max_size=4),
-    common=st.fixed_dictionaries(
-        {}, optional={"model_name": _names, "tags": st.just({"k": "v"})}
-    ),
+    rows=st.lists(_mostly(_row_only, _model_call), max_size=4),
+    common=_mostly(st.fixed_dictionaries({"model_name": st.just("rec")}), _common),
     client_settings=_client_settings,
 )
 def test_log_model_calls_fast_equals_reference(
@@ -246,3 +269,29 @@ def test_the_fast_path_is_taken_for_the_common_call() -> None:
         client.log_model_call("rec", {"password": "x"})
         assert len(taken) == 1
     assert transport.events[1].input_data == {"password": "****"}  # type: ignore
+
+
+def test_bulk_rows_of_per_call_values_take_the_row_writer() -> None:
+    transport = MemoryTransport()
+    client = VDTClient(transport=transport, handle_sigterm=False)
+    from vdt_ai import _pipeline
+
+    general: List[Any] = []
+    original = _pipeline.Pipeline._envelope_and_payload
+
+    def spy(self: Any, arguments: Any, error_is_truthy: bool) -> Any:
+        general.append(arguments)
+        return original(self, arguments, error_is_truthy)
+
+    rows = [
+        {"input_data": {"i": i}, "prediction": [i], "latency_ms": i} for i in range(5)
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_pipeline.Pipeline, "_envelope_and_payload", spy)
+        ids = client.log_model_calls(rows + [{"request_id": "r"}], model_name="rec")
+    # Only the last row, with a field of its own beyond the three, went the
+    # general way; the shared arguments were checked once, not per row.
+    assert general == [{"model_name": "rec", "request_id": "r"}]
+    assert [e.event_id for e in transport.events] == ids
+    inputs = [getattr(e, "input_data") for e in transport.events[:5]]
+    assert inputs == [{"i": i} for i in range(5)]

@@ -78,6 +78,25 @@ _MC_STATUS = {
 }
 
 
+_MC_NAME = _MC["model_name"]
+_MC_VERSION = _MC["model_version"]
+_MC_INPUT = _MC["input_data_json"]
+_MC_PREDICTION = _MC["prediction_json"]
+_MC_LATENCY = _MC["latency_ms"]
+_pack_double = _wire.pack_double
+_varint = _wire.varint
+_SMALL = _wire.SMALL_VARINTS
+
+
+def _delimited(field_key: bytes, payload: bytes) -> bytes:
+    # length_delimited for payloads under 128 bytes (most names and small
+    # JSON values) without the varint call.
+    size = len(payload)
+    if size < 0x80:
+        return field_key + _SMALL[size] + payload
+    return field_key + _varint(size) + payload
+
+
 def write_model_call(
     model_name: str,
     model_version: Optional[str],
@@ -93,15 +112,17 @@ def write_model_call(
     cost: Optional[float],
 ) -> bytes:
     """The ``model_call`` payload field from validated values."""
-    out = text(_MC["model_name"], model_name)
+    # Written out (no text()/double() calls): this runs once per fast-path
+    # call and once per bulk row.
+    out = _delimited(_MC_NAME, model_name.encode())
     if model_version is not None:
-        out += text(_MC["model_version"], model_version)
+        out += _delimited(_MC_VERSION, model_version.encode())
     if input_json is not None:
-        out += length_delimited(_MC["input_data_json"], input_json)
+        out += _delimited(_MC_INPUT, input_json)
     if prediction_json is not None:
-        out += length_delimited(_MC["prediction_json"], prediction_json)
+        out += _delimited(_MC_PREDICTION, prediction_json)
     if latency_ms is not None:
-        out += double(_MC["latency_ms"], latency_ms)
+        out += _MC_LATENCY + _pack_double(latency_ms)
     out += _MC_STATUS[status]
     if error_type is not None:
         out += text(_MC["error_type"], error_type)
@@ -115,7 +136,67 @@ def write_model_call(
         out += integer(_MC["completion_tokens"], completion_tokens)
     if cost is not None:
         out += double(_MC["cost"], cost)
-    return length_delimited(_MC_KEY, out)
+    return _delimited(_MC_KEY, out)
+
+
+def model_call_parts(
+    model_name: str,
+    model_version: Optional[str],
+    status: CallStatus,
+    error_type: Optional[str],
+    error_message: Optional[str],
+    request_id: Optional[str],
+    prompt_tokens: Optional[int],
+    completion_tokens: Optional[int],
+    cost: Optional[float],
+) -> Tuple[bytes, bytes]:
+    """The ``model_call`` body's fields before and after the per-call ones
+    (``input_data_json``, ``prediction_json``, ``latency_ms``), for bulk rows
+    that share all the others: see :func:`model_call_field`."""
+    body = write_model_call(
+        model_name,
+        model_version,
+        None,
+        None,
+        None,
+        status,
+        error_type,
+        error_message,
+        request_id,
+        prompt_tokens,
+        completion_tokens,
+        cost,
+    )
+    # Past the field's key and its length (a varint: bytes up to the first
+    # one under 0x80).
+    end = len(_MC_KEY)
+    while body[end] & 0x80:
+        end += 1
+    body = body[end + 1 :]
+    head = _delimited(_MC_NAME, model_name.encode())
+    if model_version is not None:
+        head += _delimited(_MC_VERSION, model_version.encode())
+    return head, body[len(head) :]
+
+
+def model_call_field(
+    head: bytes,
+    input_json: Optional[bytes],
+    prediction_json: Optional[bytes],
+    latency_ms: Optional[float],
+    tail: bytes,
+) -> bytes:
+    """The ``model_call`` payload field from :func:`model_call_parts`'s
+    ``head`` and ``tail`` and one call's own values; equal to
+    :func:`write_model_call`'s bytes."""
+    out = head
+    if input_json is not None:
+        out += _delimited(_MC_INPUT, input_json)
+    if prediction_json is not None:
+        out += _delimited(_MC_PREDICTION, prediction_json)
+    if latency_ms is not None:
+        out += _MC_LATENCY + _pack_double(latency_ms)
+    return _delimited(_MC_KEY, out + tail)
 
 
 def _model_call_of(event: Any) -> bytes:

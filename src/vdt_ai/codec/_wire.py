@@ -19,8 +19,11 @@ VARINT = 0
 I64 = 1
 LEN = 2
 
-_pack_double = struct.Struct("<d").pack
-_SMALL = [bytes((n,)) for n in range(0x80)]
+pack_double = struct.Struct("<d").pack
+_pack_double = pack_double
+# The one-byte varints (0..127), shared with the payload writers.
+SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]
+_SMALL = SMALL_VARINTS
 
 
 def varint(value: int) -> bytes:
@@ -171,7 +174,17 @@ def trace_fields(trace_id: Optional[str], span_id: Optional[str]) -> bytes:
     return out
 
 
+# (Unix seconds, the Timestamp's seconds field): events made in the same
+# second share it. One tuple, so that threads read a consistent pair.
+_second = (0, b"")
+
+
 def stamp(event_id: bytes, seconds: int, nanos: int) -> bytes:
     """The Event's first two fields: its 16-byte id and its timestamp."""
-    body = timestamp(seconds, nanos)
+    global _second
+    cached, head = _second
+    if cached != seconds:
+        head = _TS_SECONDS + varint(seconds) if seconds else b""
+        _second = (seconds, head)
+    body = head + _TS_NANOS + varint(nanos) if nanos else head
     return EVENT_ID_PREFIX + event_id + TIMESTAMP_KEY + _SMALL[len(body)] + body

@@ -137,7 +137,7 @@ class KafkaTransport(Transport):
             if self._closed:
                 return False
             shared = self._shared
-            if shared is None or shared.dead or shared.pid != os.getpid():
+            if shared is None or shared.dead or shared.pid != _forksafe.pid:
                 shared = self._attach()
                 if shared is None:
                     self.spill(record, counters, reason="no producer")
@@ -413,7 +413,7 @@ class KafkaTransport(Transport):
 
     def _producer_for_replay(self) -> Optional[shared_producers.SharedProducer]:
         shared = self._shared
-        if shared is None or shared.dead or shared.pid != os.getpid():
+        if shared is None or shared.dead or shared.pid != _forksafe.pid:
             return self._attach()
         return shared
 
