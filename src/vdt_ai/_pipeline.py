@@ -31,7 +31,13 @@ from . import _log
 from ._jsonlike import valid_text
 from ._uuid7 import as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
-from .codec._payloads import model_call_field, model_call_parts, write_model_call
+from .codec._payloads import (
+    model_call_field,
+    model_call_parts,
+    write_ground_truth,
+    write_metric,
+    write_model_call,
+)
 from .codec._wire import EVENT_ID_PREFIX, stamp, tags_field, trace_fields
 from .exceptions import ValidationError, VDTError
 from .models import (
@@ -46,6 +52,8 @@ from .models import (
     CallStatus,
     Event,
     EventType,
+    GroundTruth,
+    Metric,
     ModelCall,
     Source,
     build_event,
@@ -58,6 +66,10 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MAX_EXACT_FLOAT_INT = 2**53
 _EVENT_TYPES = frozenset(EVENT_CLASSES.values())
 _MODEL_CALL = EventType.MODEL_CALL
+_METRIC = EventType.METRIC
+_GROUND_TRUTH = EventType.GROUND_TRUTH
+# _send_fast()'s "not sent, too large": the reference path makes the error.
+_TOO_LARGE = object()
 # The arguments of log_model_call, as the bulk rows name them.
 MODEL_CALL_ARGUMENTS = (
     "model_name",
@@ -144,6 +156,8 @@ class Pipeline:
         self._default_tags_ok = self._tags_ok(default_tags)
         self._default_tag_bytes = tags_field(default_tags)
         self._topic = encoder.topics[_MODEL_CALL]
+        self._topics = encoder.topics
+        self._headers = encoder.headers
         self._send = transport.send
         self._accepted = counters.ticker("accepted")
 
@@ -378,17 +392,9 @@ class Pipeline:
         model_name: Any = get("model_name")
         if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
             return None
-        tags = get("tags")
-        if tags is None or (type(tags) is dict and not tags):
-            if not self._default_tags_ok:
-                return None
-            tag_bytes = self._default_tag_bytes
-        else:
-            if self.default_tags and type(tags) is dict:
-                tags = {**self.default_tags, **tags}
-            if not self._tags_ok(tags):
-                return None
-            tag_bytes = tags_field(tags)
+        envelope = self._envelope(get("tags"))
+        if envelope is None:
+            return None
         trace_id, span_id = get("trace_id"), get("span_id")
         model_version, request_id = get("model_version"), get("request_id")
         error_type, error_message = get("error_type"), get("error_message")
@@ -430,7 +436,6 @@ class Pipeline:
             cost = _non_negative_float(cost)
             if cost is None:
                 return None
-        envelope = self._source_bytes + tag_bytes
         if trace_id is not None or span_id is not None:
             envelope += trace_fields(trace_id, span_id)
         tail = (
@@ -453,19 +458,182 @@ class Pipeline:
         """One model call (``arguments`` as log_model_call's, None = not given)."""
         prepared = self._envelope_and_payload(arguments, False) if self.fast else None
         if prepared is not None:
-            rest, key = prepared
-            event_id, now_ns = next_stamp()
-            if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
-                return None
-            raw_id = event_id.to_bytes(16, "big")
-            seconds, nanos = divmod(now_ns // 1000, 1_000_000)
-            value = stamp(raw_id, seconds, nanos * 1000) + rest
-            if len(value) <= self.encoder.max_event_bytes:
-                record = Record(
-                    self._topic, key, value, self.encoder.headers(_MODEL_CALL, raw_id)
-                )
-                return as_uuid(event_id) if self.submit(record) else None
+            sent = self._send_fast(_MODEL_CALL, prepared[0], prepared[1])
+            if sent is not _TOO_LARGE:
+                return sent  # type: ignore[no-any-return]
         return self._model_call_reference(arguments)
+
+    def _send_fast(self, event_type: EventType, rest: bytes, key: bytes) -> Any:
+        """Stamps ``rest`` (an event's bytes after id and timestamp) with a
+        new id and the time, and submits it: the id, None when sampled out or
+        dropped, or ``_TOO_LARGE`` (nothing sent: the reference path then
+        makes the exact error)."""
+        event_id, now_ns = next_stamp()
+        if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
+            return None
+        raw_id = event_id.to_bytes(16, "big")
+        seconds, nanos = divmod(now_ns // 1000, 1_000_000)
+        value = stamp(raw_id, seconds, nanos * 1000) + rest
+        if len(value) > self.encoder.max_event_bytes:
+            return _TOO_LARGE
+        record = Record(
+            self._topics[event_type], key, value, self._headers(event_type, raw_id)
+        )
+        return as_uuid(event_id) if self.submit(record) else None
+
+    def _envelope(self, tags: Any) -> Optional[bytes]:
+        """The envelope's source and tags bytes for an event with ``tags``
+        (None: the client's), or None when the tags need the reference path."""
+        if tags is None or (type(tags) is dict and not tags):
+            return (
+                self._source_bytes + self._default_tag_bytes
+                if (self._default_tags_ok)
+                else None
+            )
+        if self.default_tags and type(tags) is dict:
+            tags = {**self.default_tags, **tags}
+        if not self._tags_ok(tags):
+            return None
+        return self._source_bytes + tags_field(tags)
+
+    def metric(
+        self,
+        name: Any,
+        value: Any,
+        step: Any,
+        run_id: Any,
+        tags: Any,
+        timestamp: Optional[dt.datetime],
+    ) -> Optional[UUID]:
+        """One metric (log_metric's arguments)."""
+        if self.fast and timestamp is None:
+            prepared = self._metric_bytes(name, value, step, run_id, tags)
+            if prepared is not None:
+                sent = self._send_fast(_METRIC, *prepared)
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+        fields = {"name": name, "value": value, "step": step, "run_id": run_id}
+        return self.emit(Metric, fields, tags, timestamp, None, None)
+
+    def metrics(
+        self,
+        metrics: Mapping[Any, Any],
+        step: Any,
+        run_id: Any,
+        tags: Any,
+        timestamp: Optional[dt.datetime],
+    ) -> List[UUID]:
+        """Metrics measured together (log_metrics' arguments): one time for
+        all, every one validated and encoded before the first is sent."""
+        when_ns = None if timestamp is not None else next_stamp()[1]
+        if self.fast and when_ns is not None and type(metrics) is dict:
+            sent = self._metrics_fast(metrics, step, run_id, tags, when_ns)
+            if sent is not None:
+                return sent
+        when = timestamp if when_ns is None else datetime_of(when_ns)
+        try:
+            built = [
+                self.build(
+                    Metric,
+                    {"name": name, "value": value, "step": step, "run_id": run_id},
+                    tags,
+                    when,
+                    None,
+                    None,
+                )
+                for name, value in metrics.items()
+            ]
+            finished = [f for f in map(self.finish, built) if f is not None]
+        except Exception as exc:
+            raise in_item(exc, "", "metric") from None
+        return [event.event_id for event, record in finished if self.submit(record)]
+
+    def _metrics_fast(
+        self,
+        metrics: Dict[Any, Any],
+        step: Any,
+        run_id: Any,
+        tags: Any,
+        when_ns: int,
+    ) -> Optional[List[UUID]]:
+        # None: one of them needs the reference path (which then handles all).
+        prepared = []
+        for name, value in metrics.items():
+            written = self._metric_bytes(name, value, step, run_id, tags)
+            if written is None:
+                return None
+            prepared.append(written)
+        seconds, micros = divmod(when_ns // 1000, 1_000_000)
+        head = stamp(bytes(16), seconds, micros * 1000)
+        if any(
+            len(head) + len(rest) > self.encoder.max_event_bytes for rest, _ in prepared
+        ):
+            return None
+        time_tail = head[len(EVENT_ID_PREFIX) + 16 :]
+        event_ids, _ = reserve(len(prepared))
+        sent: List[UUID] = []
+        topic, headers = self._topics[_METRIC], self._headers
+        sampling = self.sample_below < SAMPLE_SPACE
+        for event_id, (rest, key) in zip(event_ids, prepared):
+            if sampling and self._sampled_out(event_id):
+                continue
+            raw_id = event_id.to_bytes(16, "big")
+            value = EVENT_ID_PREFIX + raw_id + time_tail + rest
+            if self.submit(Record(topic, key, value, headers(_METRIC, raw_id))):
+                sent.append(as_uuid(event_id))
+        return sent
+
+    def _metric_bytes(
+        self, name: Any, value: Any, step: Any, run_id: Any, tags: Any
+    ) -> Optional[Tuple[bytes, bytes]]:
+        # Metric: Name, FiniteFloat (exact float, or an int float() keeps
+        # exactly), optional NonNegativeInt and Identifier.
+        kind = type(value)
+        if kind is int and -_MAX_EXACT_FLOAT_INT <= value <= _MAX_EXACT_FLOAT_INT:
+            value = float(value)
+        elif kind is not float or value - value != 0.0:
+            return None
+        if not (
+            _name(name, MAX_NAME_LENGTH)
+            and _count(step)
+            and _optional_name(run_id, MAX_ID_LENGTH)
+        ):
+            return None
+        envelope = self._envelope(tags)
+        if envelope is None:
+            return None
+        key = (run_id or name).encode()
+        return envelope + write_metric(name, value, step, run_id), key
+
+    def ground_truth(
+        self,
+        request_id: Any,
+        actual: Any,
+        model_name: Any,
+        tags: Any,
+        timestamp: Optional[dt.datetime],
+    ) -> Optional[UUID]:
+        """One ground truth (log_ground_truth's arguments)."""
+        if self.fast and timestamp is None:
+            envelope = (
+                self._envelope(tags)
+                if _name(request_id, MAX_ID_LENGTH)
+                and _optional_name(model_name, MAX_NAME_LENGTH)
+                and self.policy.leaves_alone(actual)
+                else None
+            )
+            if envelope is not None:
+                rest = envelope + write_ground_truth(
+                    request_id,
+                    None if actual is None else to_json(actual),
+                    model_name,
+                )
+                key = (model_name or request_id).encode()
+                sent = self._send_fast(_GROUND_TRUTH, rest, key)
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+        fields = {"request_id": request_id, "actual": actual, "model_name": model_name}
+        return self.emit(GroundTruth, fields, tags, timestamp, None, None)
 
     def _model_call_reference(self, arguments: Dict[str, Any]) -> Optional[UUID]:
         fields = dict(arguments)

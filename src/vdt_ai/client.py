@@ -25,9 +25,8 @@ from typing import (
 from uuid import UUID
 
 from . import _forksafe, _lifecycle, _log
-from ._pipeline import Pipeline, datetime_of, in_item
+from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
-from ._uuid7 import next_stamp
 from .codec import Encoder
 from .config import Settings, load_settings
 from .exceptions import ValidationError, VDTError
@@ -37,10 +36,8 @@ from .models import (
     ColumnProfile,
     DataQuality,
     Event,
-    GroundTruth,
     JobRun,
     JobStatus,
-    Metric,
     Source,
     build_event,
 )
@@ -341,14 +338,7 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            Metric,
-            {"name": name, "value": value, "step": step, "run_id": run_id},
-            tags,
-            timestamp,
-            None,
-            None,
-        )
+        return self._pipeline.metric(name, value, step, run_id, tags, timestamp)
 
     def log_metrics(
         self,
@@ -383,24 +373,7 @@ class VDTClient:
                 [("metrics", "must be a mapping of name to number")],
                 event_type="metric",
             )
-        when = timestamp if timestamp is not None else datetime_of(next_stamp()[1])
-        try:
-            built = [
-                self._build(
-                    Metric,
-                    {"name": name, "value": value, "step": step, "run_id": run_id},
-                    tags,
-                    when,
-                    None,
-                    None,
-                )
-                for name, value in metrics.items()
-            ]
-            # Every event is validated and encoded before the first is sent.
-            finished = [f for f in map(self._finish, built) if f is not None]
-        except Exception as exc:
-            raise in_item(exc, "", "metric") from None
-        return [event.event_id for event, record in finished if self._submit(record)]
+        return self._pipeline.metrics(metrics, step, run_id, tags, timestamp)
 
     def log_ground_truth(
         self,
@@ -428,13 +401,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            GroundTruth,
-            {"request_id": request_id, "actual": actual, "model_name": model_name},
-            tags,
-            timestamp,
-            None,
-            None,
+        return self._pipeline.ground_truth(
+            request_id, actual, model_name, tags, timestamp
         )
 
     def log_job_run(

@@ -173,7 +173,9 @@ _client_settings = st.sampled_from(
         {"max_event_bytes": 1024},
     ]
 )
-_examples: Dict[str, int] = {"single": 0, "bulk": 0, "fell back": 0}
+_examples: Dict[str, int] = dict.fromkeys(
+    ["single", "bulk", "fell back", "metric", "metrics", "ground_truth"], 0
+)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -238,6 +240,102 @@ def test_log_model_calls_fast_equals_reference(
         _run(True, call, **client_settings),
         _run(False, call, **client_settings),
     )
+
+
+_metric_values = _mostly(
+    st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53),
+    st.floats() | st.integers() | st.booleans() | st.just("1.5") | st.none(),
+)
+_metric_args = st.fixed_dictionaries(
+    {"name": _names, "value": _metric_values},
+    optional={
+        "step": _tokens,
+        "run_id": _names,
+        "tags": _mostly(
+            st.none() | st.dictionaries(_keys, _plain_text, max_size=2),
+            st.dictionaries(_keys, _text | st.integers(), max_size=2),
+        ),
+        "timestamp": _mostly(st.none(), st.just(dt.datetime(2026, 1, 2, tzinfo=UTC))),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(arguments=_metric_args, client_settings=_client_settings)
+def test_log_metric_fast_equals_reference(
+    arguments: Dict[str, Any], client_settings: Dict[str, Any]
+) -> None:
+    _examples["metric"] += 1
+    arguments = dict(arguments)
+    name, value = arguments.pop("name"), arguments.pop("value")
+
+    def call(client: VDTClient) -> Any:
+        return client.log_metric(name, value, **arguments)
+
+    _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    metrics=_mostly(
+        st.dictionaries(st.sampled_from(["loss", "acc", "lr"]), _metric_values),
+        st.dictionaries(_names, _metric_values, max_size=3),
+    ),
+    step=_tokens,
+    run_id=_names,
+    client_settings=_client_settings,
+)
+def test_log_metrics_fast_equals_reference(
+    metrics: Dict[Any, Any], step: Any, run_id: Any, client_settings: Dict[str, Any]
+) -> None:
+    _examples["metrics"] += 1
+
+    def call(client: VDTClient) -> Any:
+        return client.log_metrics(metrics, step=step, run_id=run_id)
+
+    _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    request_id=_names,
+    actual=_json,
+    model_name=st.none() | _names,
+    tags=st.none() | st.dictionaries(_keys, _plain_text, max_size=2),
+    client_settings=_client_settings,
+)
+def test_log_ground_truth_fast_equals_reference(
+    request_id: Any,
+    actual: Any,
+    model_name: Any,
+    tags: Any,
+    client_settings: Dict[str, Any],
+) -> None:
+    _examples["ground_truth"] += 1
+
+    def call(client: VDTClient) -> Any:
+        return client.log_ground_truth(
+            request_id, actual, model_name=model_name, tags=tags
+        )
+
+    _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
+
+
+def test_metric_and_ground_truth_take_the_fast_path() -> None:
+    transport = MemoryTransport()
+    client = VDTClient(transport=transport, handle_sigterm=False)
+    from vdt_ai import _pipeline
+
+    with pytest.MonkeyPatch.context() as patch:
+        # The reference path's entry points: any use of them fails.
+        patch.setattr(_pipeline.Pipeline, "emit", None)
+        patch.setattr(_pipeline.Pipeline, "build", None)
+        client.log_metric("loss", 0.25, step=3, run_id="r1")
+        client.log_metrics({"loss": 0.5, "acc": 1}, step=4)
+        client.log_ground_truth("req-1", {"label": 1}, model_name="rec")
+    kinds = [type(e).__name__ for e in transport.events]
+    assert kinds == ["Metric", "Metric", "Metric", "GroundTruth"]
+    assert [r.key for r in transport.records] == [b"r1", b"loss", b"acc", b"rec"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -306,13 +306,24 @@ def _metric_of(event: Any) -> bytes:
 _GT = keys("GroundTruth", {"request_id": LEN, "actual_json": LEN, "model_name": LEN})
 
 
-def _ground_truth_of(event: Any) -> bytes:
-    out = text(_GT["request_id"], event.request_id)
-    if event.actual is not None:
-        out += length_delimited(_GT["actual_json"], to_json(event.actual))
-    if event.model_name is not None:
-        out += text(_GT["model_name"], event.model_name)
+def write_ground_truth(
+    request_id: str, actual_json: Optional[bytes], model_name: Optional[str]
+) -> bytes:
+    """The ``ground_truth`` payload field from validated values."""
+    out = text(_GT["request_id"], request_id)
+    if actual_json is not None:
+        out += length_delimited(_GT["actual_json"], actual_json)
+    if model_name is not None:
+        out += text(_GT["model_name"], model_name)
     return length_delimited(PAYLOAD_KEYS[EventType.GROUND_TRUTH], out)
+
+
+def _ground_truth_of(event: Any) -> bytes:
+    return write_ground_truth(
+        event.request_id,
+        None if event.actual is None else to_json(event.actual),
+        event.model_name,
+    )
 
 
 # -- JobRun ---------------------------------------------------------------------------
