@@ -157,6 +157,17 @@ class Pipeline:
         self._default_tag_bytes = tags_field(default_tags)
         self._topic = encoder.topics[_MODEL_CALL]
         self._topics = encoder.topics
+        # simple_model_call()'s constant parts: the envelope (no tags of the
+        # call's own) and the payload's fields after the per-call ones.
+        self._simple_envelope = (
+            self._source_bytes + self._default_tag_bytes
+            if self._default_tags_ok
+            else None
+        )
+        self._success_tail = model_call_parts(
+            "-", None, CallStatus.SUCCESS, *[None] * 6
+        )[1]
+        self._simple_names: Dict[str, Tuple[bytes, bytes]] = {}
         self._headers = encoder.headers
         self._send = transport.send
         self._accepted = counters.ticker("accepted")
@@ -462,6 +473,57 @@ class Pipeline:
             if sent is not _TOO_LARGE:
                 return sent  # type: ignore[no-any-return]
         return self._model_call_reference(arguments)
+
+    def simple_model_call(
+        self, model_name: Any, input_data: Any, prediction: Any, latency_ms: Any
+    ) -> Optional[UUID]:
+        """A model call with no more than these four arguments (the common
+        call): the name's bytes come from a per-client cache, the rest of
+        the payload is the same for every such call."""
+        if self.fast and self._simple_envelope is not None:
+            name_bytes = (
+                self._simple_names.get(model_name) if type(model_name) is str else None
+            )
+            if name_bytes is None:
+                name_bytes = self._simple_name(model_name)
+            latency = latency_ms
+            if latency is not None:
+                latency = _non_negative_float(latency)
+            leaves_alone = self.policy.leaves_alone
+            if (
+                name_bytes is not None
+                and (latency is not None or latency_ms is None)
+                and leaves_alone(input_data)
+                and leaves_alone(prediction)
+            ):
+                head, key = name_bytes
+                rest = self._simple_envelope + model_call_field(
+                    head,
+                    None if input_data is None else to_json(input_data),
+                    None if prediction is None else to_json(prediction),
+                    latency,
+                    self._success_tail,
+                )
+                sent = self._send_fast(_MODEL_CALL, rest, key)
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+        arguments = dict.fromkeys(MODEL_CALL_ARGUMENTS)
+        arguments["model_name"] = model_name
+        arguments["input_data"] = input_data
+        arguments["prediction"] = prediction
+        arguments["latency_ms"] = latency_ms
+        return self._model_call_reference(arguments)
+
+    def _simple_name(self, model_name: Any) -> Optional[Tuple[bytes, bytes]]:
+        # (the payload's name field, the record key) of a valid model name,
+        # remembered (bounded: names are few in practice).
+        if not _name(model_name, MAX_NAME_LENGTH):
+            return None
+        head, _ = model_call_parts(model_name, None, CallStatus.SUCCESS, *[None] * 6)
+        entry = head, model_name.encode()
+        if len(self._simple_names) < 1024:
+            self._simple_names[model_name] = entry
+        return entry
 
     def _send_fast(self, event_type: EventType, rest: bytes, key: bytes) -> Any:
         """Stamps ``rest`` (an event's bytes after id and timestamp) with a

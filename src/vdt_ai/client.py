@@ -217,6 +217,24 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if (
+            model_version is None
+            and status is None
+            and error_type is None
+            and error_message is None
+            and request_id is None
+            and prompt_tokens is None
+            and completion_tokens is None
+            and cost is None
+            and tags is None
+            and timestamp is None
+            and trace_id is None
+            and span_id is None
+        ):
+            # The common call: name, input, prediction, latency.
+            return self._pipeline.simple_model_call(
+                model_name, input_data, prediction, latency_ms
+            )
         return self._pipeline.model_call(
             {
                 "model_name": model_name,

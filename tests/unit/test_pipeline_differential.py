@@ -174,7 +174,8 @@ _client_settings = st.sampled_from(
     ]
 )
 _examples: Dict[str, int] = dict.fromkeys(
-    ["single", "bulk", "fell back", "metric", "metrics", "ground_truth"], 0
+    ["single", "simple", "bulk", "fell back", "metric", "metrics", "ground_truth"],
+    0,
 )
 
 
@@ -185,6 +186,31 @@ def test_log_model_call_fast_equals_reference(
     client_settings: Dict[str, Any],
 ) -> None:
     _examples["single"] += 1
+
+    def call(client: VDTClient) -> Optional[Any]:
+        return client.log_model_call(**arguments)
+
+    _compare(
+        _run(True, call, **client_settings),
+        _run(False, call, **client_settings),
+    )
+
+
+# The common call: no more than name, input, prediction and latency
+# (simple_model_call's shape).
+_simple_call = st.fixed_dictionaries(
+    {"model_name": _names},
+    optional={"input_data": _json, "prediction": _json, "latency_ms": _numbers},
+)
+
+
+@settings(max_examples=700, deadline=None)
+@given(arguments=_simple_call, client_settings=_client_settings)
+def test_simple_log_model_call_fast_equals_reference(
+    arguments: Dict[str, Any],
+    client_settings: Dict[str, Any],
+) -> None:
+    _examples["simple"] += 1
 
     def call(client: VDTClient) -> Optional[Any]:
         return client.log_model_call(**arguments)
