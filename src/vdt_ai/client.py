@@ -7,8 +7,6 @@ counted in :meth:`VDTClient.stats` and never reaches the caller.
 """
 
 import datetime as dt
-import os
-import sys
 import threading
 import warnings
 from typing import (
@@ -24,7 +22,7 @@ from typing import (
 )
 from uuid import UUID
 
-from . import _forksafe, _lifecycle, _log
+from . import _lifecycle, _log
 from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
 from .codec import Encoder
@@ -50,11 +48,6 @@ class OfflineModeWarning(UserWarning):
 
 
 _offline_noticed: Set[str] = set()
-_default_client: Dict[str, "VDTClient"] = {}
-_default_lock = threading.Lock()
-# A fork while another thread builds the default client must not leave the
-# child's lock held forever.
-_forksafe.register_module_lock(sys.modules[__name__], "_default_lock")
 
 
 class VDTClient:
@@ -660,19 +653,11 @@ def get_client() -> VDTClient:
     """The process-wide default client, built from configuration on first use.
 
     Integrations use it when no client is passed. It is rebuilt in a child
-    process after ``fork()``.
+    process after ``fork()``, and after it was closed.
     """
-    pid = os.getpid()
-    key = f"pid:{pid}"
-    client = _default_client.get(key)
-    if client is None or client.closed:
-        with _default_lock:
-            client = _default_client.get(key)
-            if client is None or client.closed:
-                _default_client.clear()
-                client = VDTClient()
-                _default_client[key] = client
-    return client
+    from ._registry import shared_client
+
+    return shared_client()
 
 
 class AsyncVDTClient(VDTClient):

@@ -347,9 +347,9 @@ def test_spool_dir_tilde_is_expanded(tmp_path: Path, monkeypatch: Any) -> None:
 
 
 def test_default_client_lock_is_fresh_after_fork(tmp_path: Path) -> None:
-    from vdt_ai import client as client_module
+    from vdt_ai import _registry
 
-    client_module._default_lock.acquire()  # as if another thread held it
+    _registry._lock.acquire()  # as if another thread held it
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
@@ -372,7 +372,7 @@ def test_default_client_lock_is_fresh_after_fork(tmp_path: Path) -> None:
         os.waitpid(pid, 0)
         pytest.fail("get_client() hung in the child on the inherited lock")
     finally:
-        client_module._default_lock.release()
+        _registry._lock.release()
 
 
 # -- a real broker that fails -------------------------------------------------

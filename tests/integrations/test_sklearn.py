@@ -164,13 +164,11 @@ def test_log_fit_reraises_the_users_error_and_survives_logging_errors(
 def test_default_client_is_used_when_none_given(
     data: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vdt_ai.client as client_module
+    from vdt_ai import _registry
 
     memory = MemoryTransport()
     default = VDTClient(transport=memory)
-    monkeypatch.setitem(
-        client_module._default_client, f"pid:{__import__('os').getpid()}", default
-    )
+    monkeypatch.setitem(_registry._clients, _registry.key_of(None), default)
     X, y, _ = data
     instrument(LogisticRegression().fit(X, y), "m").predict(X[:2])
     assert len(memory.events_of(ModelCall)) == 1

@@ -325,9 +325,9 @@ def test_config_file_and_profile_keywords(
 
 
 def test_get_client_is_a_process_wide_singleton(tmp_path: Path) -> None:
-    import vdt_ai.client as client_module
+    from vdt_ai import _registry
 
-    client_module._default_client.clear()
+    _registry._clients.clear()
     with pytest.warns(OfflineModeWarning):
         first = vdt_ai.get_client()
     assert vdt_ai.get_client() is first
@@ -335,7 +335,7 @@ def test_get_client_is_a_process_wide_singleton(tmp_path: Path) -> None:
     second = vdt_ai.get_client()
     assert second is not first
     second.close()
-    client_module._default_client.clear()
+    _registry._clients.clear()
 
 
 def test_repr_shows_key_id_only(client: VDTClient) -> None:

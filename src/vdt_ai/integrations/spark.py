@@ -17,12 +17,11 @@ Supported: PySpark 3.5 to below 5, classic (non-Connect) sessions.
 """
 
 import functools
-import os
-import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
+from .._registry import shared_client
 from ..client import VDTClient
 from ..models import JobStatus, utc_now
 from ._common import (
@@ -277,23 +276,12 @@ def _finite(value: Any) -> Optional[float]:
 
 # -- executor side ----------------------------------------------------------------
 
-_worker_clients: Dict[Tuple[int, Tuple[Tuple[str, str], ...]], VDTClient] = {}
-_worker_lock = threading.Lock()
-
 
 def _worker_client(settings: Optional[Dict[str, Any]]) -> VDTClient:
     """One client per Python worker process and settings (fork-aware)."""
     options = dict(settings or {})
     options.setdefault("handle_sigterm", False)  # Spark manages its workers
-    key = (os.getpid(), tuple(sorted((k, repr(v)) for k, v in options.items())))
-    client = _worker_clients.get(key)
-    if client is None or client.closed:
-        with _worker_lock:
-            client = _worker_clients.get(key)
-            if client is None or client.closed:
-                client = VDTClient(**options)
-                _worker_clients[key] = client
-    return client
+    return shared_client(options)
 
 
 def monitor_batches(
