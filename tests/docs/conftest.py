@@ -1,0 +1,24 @@
+"""Prints what the documentation tests ran and what they did not, and why."""
+
+from typing import Any
+
+from ._blocks import all_blocks, sessions
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    blocks = all_blocks()
+    python = [b for b in blocks if b.lang == "python"]
+    marked = [b for b in python if b.skip_reason is not None]
+    runs = sessions(blocks)
+    bash = [b for s in runs for b in s.blocks if b.lang == "bash"]
+    kafka = [b for s in runs if s.kafka for b in s.blocks if b.lang == "python"]
+    write = terminalreporter.write_line
+    write(
+        f"doc blocks: {len(python)} Python blocks in README.md and docs/, "
+        f"{len(python) - len(marked)} executed ({len(kafka)} against the dev "
+        f"broker) in {len(runs)} sessions, {len(marked)} marked not runnable; "
+        f"{len(bash)} bash blocks executed; "
+        f"{sum(1 for b in blocks if b.lang == 'toml')} TOML blocks loaded"
+    )
+    for block in marked:
+        write(f"  not runnable: {block.where}: {block.skip_reason}")
