@@ -43,6 +43,7 @@ def _env(home: Path, kafka: bool) -> Dict[str, str]:
         ),
         NO_COLOR="1",
         PYSPARK_PYTHON=sys.executable,
+        TMPDIR=str(home),  # whatever a block leaves in the temp dir goes too
     )
     if kafka:
         env["VDT_AI_BOOTSTRAP_SERVERS"] = "127.0.0.1:9092"
@@ -130,3 +131,11 @@ def test_toml_block_is_a_valid_config_file(block: Block, tmp_path: Path) -> None
     load_settings(config_file=path)
     for profile in document.get("profiles", {}):
         load_settings(config_file=path, profile=profile)
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in BLOCKS if "file" in b.directives], ids=lambda b: b.where
+)
+def test_block_shows_its_file_verbatim(block: Block) -> None:
+    """A page that shows an example file shows it as it is (and so runs it)."""
+    assert block.code == (ROOT / block.directives["file"]).read_text()
