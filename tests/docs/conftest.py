@@ -1,8 +1,31 @@
 """Prints what the documentation tests ran and what they did not, and why."""
 
-from typing import Any
+import shutil
+import subprocess
+from typing import Any, Iterator
 
-from ._blocks import all_blocks, sessions
+import pytest
+
+from ._blocks import ROOT, all_blocks, sessions
+
+KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
+BROKER_LOCK = "/tmp/vdt-broker.lock"
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[None]:
+    """The dev broker, started when not answering (never skipped)."""
+    if subprocess.run(["bash", KAFKA_DEV, "status"], capture_output=True).returncode:
+        # Under the lock that every broker start/stop on a shared machine takes.
+        lock = ["flock", BROKER_LOCK] if shutil.which("flock") else []
+        done = subprocess.run(
+            lock + ["bash", KAFKA_DEV, "up"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    yield
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

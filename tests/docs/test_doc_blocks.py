@@ -11,13 +11,12 @@ summary lists them (see conftest.py). TOML blocks are loaded as config files.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict
 
 import pytest
 
@@ -28,8 +27,6 @@ from ._blocks import ROOT, Block, Session, all_blocks, sessions
 BLOCKS = all_blocks()
 SESSIONS = sessions(BLOCKS)
 RUNNER = str(Path(__file__).with_name("_run_session.py"))
-KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
-BROKER_LOCK = "/tmp/vdt-broker.lock"
 
 
 def _env(home: Path, kafka: bool) -> Dict[str, str]:
@@ -49,22 +46,6 @@ def _env(home: Path, kafka: bool) -> Dict[str, str]:
         env["VDT_AI_BOOTSTRAP_SERVERS"] = "127.0.0.1:9092"
         env["VDT_AI_TOPIC_PREFIX"] = "doc" + uuid.uuid4().hex[:10]
     return env
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[None]:
-    """The dev broker, started when not answering (never skipped)."""
-    if subprocess.run(["bash", KAFKA_DEV, "status"], capture_output=True).returncode:
-        # Under the lock that every broker start/stop on a shared machine takes.
-        lock = ["flock", BROKER_LOCK] if shutil.which("flock") else []
-        done = subprocess.run(
-            lock + ["bash", KAFKA_DEV, "up"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    yield
 
 
 def run_session(session: Session) -> "subprocess.CompletedProcess[str]":
