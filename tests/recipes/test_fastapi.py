@@ -1,13 +1,14 @@
 """FastAPI recipe (docs/recipes/fastapi.md): lifespan + AsyncVDTClient."""
 
 import importlib
+import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -72,14 +73,17 @@ def test_uvicorn_sigterm_delivers_every_event_once(app_env: Dict[str, str]) -> N
     try:
         wait_for_port(port, server, 60)
         ids = set()
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
-            for i in range(200):
-                response = http.post(
-                    "/predict",
-                    json={"x": float(i)},
-                    headers={"x-request-id": uuid.uuid4().hex},
-                )
-                ids.add(response.json()["event_id"])
+        for i in range(200):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/predict",
+                data=json.dumps({"x": float(i)}).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "x-request-id": uuid.uuid4().hex,
+                },
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                ids.add(json.loads(response.read())["event_id"])
     finally:
         output = stop(server)
     # uvicorn (>= 0.29) re-raises the SIGTERM it handled, once shut down.
