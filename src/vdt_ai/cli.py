@@ -681,9 +681,20 @@ def sync(state: State) -> None:
 # -- send -------------------------------------------------------------------------
 
 
+class _InputFile(click.File):
+    """``click.File`` that expands ``~`` (a quoted ``'~/x'`` reaches us as is)."""
+
+    def convert(
+        self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]
+    ) -> Any:
+        if isinstance(value, str) and value != "-":
+            value = os.path.expanduser(value)
+        return super().convert(value, param, ctx)
+
+
 @main.command(epilog="Example: cat calls.jsonl | vdt-ai send --type model_call")
 @click.option("--type", "event_type", required=True, type=click.Choice(TYPE_NAMES))
-@click.argument("file", type=click.File("rb"), default="-")
+@click.argument("file", type=_InputFile("rb"), default="-")
 @click.pass_obj
 def send(state: State, event_type: str, file: BinaryIO) -> None:
     """Log events from JSON lines (a FILE or stdin), one event per line.

@@ -182,3 +182,17 @@ def test_offline_notice_points_at_the_callers_line(tmp_path: Path, line: str) ->
     )
     assert done.returncode == 0, done.stderr
     assert f"{script}:4: OfflineModeWarning" in done.stderr, done.stderr
+
+
+def test_send_expands_tilde_and_names_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m.jsonl").write_text('{"name": "loss", "value": 0.5}\n')
+    result = CliRunner().invoke(main, ["send", "--type", "metric", "~/m.jsonl"])
+    assert result.exit_code == 0, result.output
+    assert "sent 1 events" in result.output
+    result = CliRunner().invoke(main, ["send", "--type", "metric", "~/none.jsonl"])
+    assert result.exit_code == 2
+    assert str(tmp_path / "none.jsonl") in result.output
+    assert "No such file" in result.output
