@@ -11,6 +11,7 @@ import re
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
@@ -215,11 +216,13 @@ def configure(
         else document
     )
     interactive = _interactive()
+    prompted = set()
     if api_key is None and "api_key" not in table and interactive:
         api_key = click.prompt(
             "API key", hide_input=True, default="", show_default=False
         )
         api_key = api_key or None
+        prompted.add("api_key")
     if (
         given.get("bootstrap_servers") is None
         and "bootstrap_servers" not in table
@@ -231,12 +234,24 @@ def configure(
             show_default=False,
         )
         given["bootstrap_servers"] = servers or None
+        prompted.add("bootstrap_servers")
     updates = {k: v for k, v in given.items() if v is not None}
     if api_key is not None:
         updates["api_key"] = api_key
     merged = {**table, **updates}
     try:
-        check_values(merged, str(path))  # what the file will hold, on its own
+        # What the file will hold, on its own; errors name the option a bad
+        # value came from, or the file for what was already there.
+        check_values(
+            merged,
+            str(path),
+            {
+                name: (
+                    "the prompt" if name in prompted else "--" + name.replace("_", "-")
+                )
+                for name in updates
+            },
+        )
     except ConfigError as exc:
         raise fail(f"not saved: {exc.message}", EXIT_USAGE)
     table.update(updates)
@@ -413,7 +428,9 @@ def tail(
     topics = [topic_for(t, settings.topic_prefix) for t in chosen]
     shown = 0
     try:
-        for event in _consume(settings, topics, from_beginning, timeout):
+        for event in _consume(
+            settings, topics, from_beginning, timeout, verbose=state.verbose > 0
+        ):
             if model is not None and getattr(event, "model_name", None) != model:
                 continue
             say(_format_event(event, as_json))
@@ -425,12 +442,22 @@ def tail(
 
 
 def _consume(
-    settings: Settings, topics: List[str], from_beginning: bool, idle: Optional[float]
+    settings: Settings,
+    topics: List[str],
+    from_beginning: bool,
+    idle: Optional[float],
+    verbose: bool = False,
 ) -> Iterator[Event]:
+    """Yields decoded events; raises ``TransportError`` (or ``AuthenticationError``)
+    with one readable diagnosis when the brokers cannot be reached or refuse us.
+
+    librdkafka's own log lines reach stderr only with ``-v``.
+    """
     from confluent_kafka import Consumer
 
     from .kafka.config import connection_config
 
+    errors: List[Any] = []
     conf = connection_config(settings)
     conf.update(
         {
@@ -438,14 +465,25 @@ def _consume(
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 2000,
+            "error_cb": errors.append,
         }
     )
+    if not verbose:
+        conf["logger"] = _silent_logger()
+    _reach_brokers(settings, conf, errors, timeout=min(idle or 10.0, 10.0))
     consumer = Consumer(conf)
     consumer.subscribe(topics)
     last = time.monotonic()
+    warned = False
     try:
         while idle is None or time.monotonic() - last < idle:
             message = consumer.poll(0.5)
+            problem = _fatal_consumer_error(errors, settings)
+            if problem is not None:
+                raise problem
+            if errors and not warned:
+                warned = True  # an outage while tailing: librdkafka reconnects
+                say(f"warning: {redact(errors[-1].str())} (retrying)", err=True)
             if message is None or message.error():
                 continue
             last = time.monotonic()
@@ -459,6 +497,62 @@ def _consume(
                 )
     finally:
         consumer.close()
+
+
+def _silent_logger() -> Any:
+    """A logger that drops librdkafka's log lines (shown with ``-v``)."""
+    import logging
+
+    logger = logging.getLogger("vdt_ai.cli.librdkafka")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def _reach_brokers(
+    settings: Settings, conf: Dict[str, Any], errors: List[Any], timeout: float
+) -> None:
+    """Fails fast, with the diagnosis ``test-connection`` gives, when no broker
+    accepts a connection or the cluster refuses our credentials."""
+    from confluent_kafka.admin import AdminClient
+
+    from .kafka import check
+    from .kafka.config import connection_config
+
+    assert settings.bootstrap_servers is not None
+    hosts = check._parse_servers(settings.bootstrap_servers)
+    try:
+        check._resolve(hosts)
+        check._connect(hosts, timeout)
+        admin_conf = connection_config(settings)
+        admin_conf.update(error_cb=conf["error_cb"])
+        if "logger" in conf:
+            admin_conf["logger"] = conf["logger"]
+        admin = AdminClient(admin_conf)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                admin.list_topics(timeout=0.5)
+                break
+            except Exception:
+                admin.poll(0.1)
+                if time.monotonic() >= deadline or any(
+                    check._is_auth(e) or check._is_tls(e) for e in errors
+                ):
+                    raise check._Failed(
+                        check._diagnose(errors, settings, "reading cluster metadata")
+                    ) from None
+    except check._Failed as failure:
+        raise failure.error from None
+    del errors[:]
+
+
+def _fatal_consumer_error(errors: List[Any], settings: Settings) -> Optional[VDTError]:
+    from .kafka import check
+
+    if any(check._is_auth(e) or check._is_tls(e) for e in errors):
+        return check._diagnose(errors, settings, "consuming")
+    return None
 
 
 def _format_event(event: Event, as_json: bool) -> str:
@@ -503,6 +597,10 @@ def spool_status(state: State) -> None:
         if not oldest or stamp < oldest[0]:
             oldest[:] = [stamp]
 
+    if not directory.exists():
+        say(f"directory: {directory} (does not exist yet)")
+        say("events:    0 (the folder is made when the first event is spooled)")
+        return
     try:
         summary = summarize(directory, on_record=note)
     except OSError as exc:
@@ -554,7 +652,13 @@ def sync(state: State) -> None:
     if settings.bootstrap_servers is None:
         raise fail("no bootstrap_servers configured: nowhere to sync to", EXIT_USAGE)
     directory = settings.spool_dir.expanduser()
-    total = sum(1 for _ in iter_records(directory))
+    if not directory.exists():
+        say(f"spool {directory} is empty (the folder does not exist yet)")
+        return
+    try:
+        total = sum(1 for _ in iter_records(directory))
+    except OSError as exc:
+        raise fail(f"cannot read spool {directory}: {exc.strerror or exc}")
     if total == 0:
         say(f"spool {directory} is empty")
         return
@@ -577,9 +681,20 @@ def sync(state: State) -> None:
 # -- send -------------------------------------------------------------------------
 
 
+class _InputFile(click.File):
+    """``click.File`` that expands ``~`` (a quoted ``'~/x'`` reaches us as is)."""
+
+    def convert(
+        self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]
+    ) -> Any:
+        if isinstance(value, str) and value != "-":
+            value = os.path.expanduser(value)
+        return super().convert(value, param, ctx)
+
+
 @main.command(epilog="Example: cat calls.jsonl | vdt-ai send --type model_call")
 @click.option("--type", "event_type", required=True, type=click.Choice(TYPE_NAMES))
-@click.argument("file", type=click.File("rb"), default="-")
+@click.argument("file", type=_InputFile("rb"), default="-")
 @click.pass_obj
 def send(state: State, event_type: str, file: BinaryIO) -> None:
     """Log events from JSON lines (a FILE or stdin), one event per line.
@@ -588,13 +703,22 @@ def send(state: State, event_type: str, file: BinaryIO) -> None:
     Bad lines are reported with their number and reason; the rest are sent, and
     the exit code is 1 when any line was bad.
     """
-    from .client import VDTClient
+    from .client import OfflineModeWarning, VDTClient
 
     cls = EVENT_CLASSES[EventType(event_type)]
     try:
-        client = VDTClient(config_file=state.config, profile=state.profile)
+        with warnings.catch_warnings(record=True) as notices:
+            warnings.simplefilter("always", OfflineModeWarning)
+            client = VDTClient(config_file=state.config, profile=state.profile)
     except ConfigError as exc:
         raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
+    for notice in notices:  # one plain line, not a warning pointing into click
+        if issubclass(notice.category, OfflineModeWarning):
+            say(f"note: {notice.message}", err=True)
+        else:
+            warnings.warn_explicit(
+                notice.message, notice.category, notice.filename, notice.lineno
+            )
     good = bad = 0
     try:
         for number, raw in enumerate(file, start=1):

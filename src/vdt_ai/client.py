@@ -624,6 +624,21 @@ def _bulk_items(calls: Any) -> List[Any]:
         ) from None
 
 
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that makes a warning point at the first line outside
+    this package (the user's ``VDTClient()``, ``get_client()`` or integration
+    call), however many SDK frames are in between."""
+    level = 1
+    frame = sys._getframe(1)  # the function that calls warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
 def _default_transport(
     settings: Settings,
     counters: Counters,
@@ -639,7 +654,7 @@ def _default_transport(
                 f"are kept offline in {directory}. Set VDT_AI_BOOTSTRAP_SERVERS "
                 "to deliver them."
             )
-            warnings.warn(message, OfflineModeWarning, stacklevel=4)
+            warnings.warn(message, OfflineModeWarning, stacklevel=_caller_level())
             _log.info("offline mode", directory=directory)
         from .spool import SpoolTransport
 

@@ -425,22 +425,35 @@ def load_settings(
     return settings
 
 
-def check_values(values: Mapping[str, Any], source: str) -> Settings:
+def check_values(
+    values: Mapping[str, Any],
+    source: str,
+    sources: Optional[Mapping[str, str]] = None,
+) -> Settings:
     """Validates ``values`` alone (no environment, no file) as if read from ``source``.
 
+    Args:
+        values: setting name to value.
+        source: where the values come from, named in errors.
+        sources: where some of them come from instead (e.g. a command-line
+            option), by setting name; errors name the true source.
+
     Raises:
-        ConfigError: an unknown key or a bad value, naming it and ``source``.
+        ConfigError: an unknown key or a bad value, naming it and its source.
     """
+    where = {name: (sources or {}).get(name, source) for name in values}
     known = set(Settings.model_fields)
     for name in values:
         if name not in known:
             raise ConfigError(
-                f"unknown setting {name!r} (from {source})", setting=name, source=source
+                f"unknown setting {name!r} (from {where[name]})",
+                setting=name,
+                source=where[name],
             )
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise _config_error(exc, {name: source for name in values}) from None
+        raise _config_error(exc, where) from None
 
 
 def config_path(

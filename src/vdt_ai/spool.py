@@ -609,14 +609,47 @@ def _iter_segment(path: Path) -> Iterator[Union[Record, _Damage]]:
         os.close(fd)
 
 
-def iter_records(directory: PathLike) -> Iterator[Record]:
-    """Every intact record in a spool folder, oldest segment first (streamed).
+def _existing_folder(directory: PathLike) -> Path:
+    """``directory`` with ``~`` expanded, checked to be a folder we may read.
+
+    Readers refuse a folder that does not exist instead of yielding nothing: a
+    mistyped path (or an unexpanded ``~``) would otherwise look like an empty
+    spool.
 
     Raises:
+        FileNotFoundError: no such folder.
+        NotADirectoryError: the path is not a folder.
         PermissionError: the folder is writable by other users and not ours.
     """
     folder = _expand(directory)
+    if not folder.exists():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "no such spool folder (nothing was ever spooled there; "
+            "check spool_dir or the path)",
+            str(folder),
+        )
     _secure_directory(folder, create=False)
+    return folder
+
+
+def iter_records(directory: PathLike) -> Iterator[Record]:
+    """Every intact record in a spool folder, oldest segment first (streamed).
+
+    The folder is checked when this is called, before the first record.
+
+    Args:
+        directory: the spool folder (``~`` is expanded).
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        NotADirectoryError: the path is not a folder.
+        PermissionError: the folder is writable by other users and not ours.
+    """
+    return _records_in(_existing_folder(directory))
+
+
+def _records_in(folder: Path) -> Iterator[Record]:
     for path in segment_paths(folder):
         for item in _iter_segment(path):
             if not isinstance(item, _Damage):
@@ -633,14 +666,25 @@ def iter_events(
     way its checksum did not catch) never stops the reading: it is skipped,
     logged once, and passed to ``on_skip`` if given. It stays on disk.
 
+    The folder is checked when this is called, before the first event.
+
     Args:
         directory: the spool folder (``~`` is expanded).
         on_skip: called with ``(record, error)`` for each record skipped.
 
     Raises:
+        FileNotFoundError: the folder does not exist.
+        NotADirectoryError: the path is not a folder.
         PermissionError: the folder is writable by other users and not ours.
     """
-    for record in iter_records(directory):
+    return _events_in(iter_records(directory), on_skip)
+
+
+def _events_in(
+    records: Iterator[Record],
+    on_skip: Optional[Callable[[Record, VDTError], None]],
+) -> Iterator[Event]:
+    for record in records:
         try:
             event = decode(record.value)
         except VDTError as exc:  # SerializationError; its message is redacted
@@ -706,10 +750,11 @@ def summarize(
         on_record: called with each intact record, e.g. to find the oldest.
 
     Raises:
+        FileNotFoundError: the folder does not exist.
+        NotADirectoryError: the path is not a folder.
         PermissionError: the folder is writable by other users and not ours.
     """
-    folder = _expand(directory)
-    _secure_directory(folder, create=False)
+    folder = _existing_folder(directory)
     summary = SpoolSummary(folder)
     segments, summary.foreign = _list(folder)
     by_topic = summary.records_by_topic

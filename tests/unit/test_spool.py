@@ -99,7 +99,8 @@ def test_foreign_files_are_ignored(tmp_path: Path) -> None:
     (tmp_path / ("y" + SEGMENT_SUFFIX)).write_bytes(b"")
     assert list(iter_records(tmp_path)) == []
     assert not read_segment(tmp_path / ("y" + SEGMENT_SUFFIX)).torn
-    assert list(iter_records(tmp_path / "missing")) == []
+    with pytest.raises(FileNotFoundError, match="no such spool folder"):
+        iter_records(tmp_path / "missing")  # not an empty spool: a wrong path
 
 
 def test_segments_roll_and_read_in_order(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """librdkafka configuration built from the SDK's settings."""
 
-from typing import Any, Dict
+import os
+from typing import Any, Dict, Optional
 
 from .._version import __version__
 from ..config import Settings
@@ -37,6 +38,10 @@ _MESSAGES_PER_KBYTE = 4
 MAX_QUEUED_MESSAGES = 10_000
 
 
+def _path(value: Optional[str]) -> Optional[str]:
+    return os.path.expanduser(value) if value else value
+
+
 def connection_config(settings: Settings) -> Dict[str, Any]:
     """Brokers, client id, security and TLS: what every client of ``settings``'
     cluster (producer, consumer, admin) needs.
@@ -57,11 +62,12 @@ def connection_config(settings: Settings) -> Dict[str, Any]:
         conf["sasl.password"] = settings.api_key_secret
     if settings.security_protocol.endswith("SSL"):
         conf["ssl.endpoint.identification.algorithm"] = "https"
+        # File settings expand ``~`` like every other path the SDK takes.
         if settings.ssl_ca_location:
-            conf["ssl.ca.location"] = settings.ssl_ca_location
+            conf["ssl.ca.location"] = _path(settings.ssl_ca_location)
         if settings.ssl_certificate_location:
-            conf["ssl.certificate.location"] = settings.ssl_certificate_location
-            conf["ssl.key.location"] = settings.ssl_key_location
+            conf["ssl.certificate.location"] = _path(settings.ssl_certificate_location)
+            conf["ssl.key.location"] = _path(settings.ssl_key_location)
     return conf
 
 
