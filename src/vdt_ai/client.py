@@ -7,6 +7,8 @@ counted in :meth:`VDTClient.stats` and never reaches the caller.
 """
 
 import datetime as dt
+import os
+import sys
 import threading
 import warnings
 from typing import (
