@@ -31,6 +31,10 @@ from vdt_ai import VDTClient
 from vdt_ai.transport import Counters, Transport
 
 Row = Tuple[str, str, str, str]
+# For the chart: each row's cost as a multiple of its floor's (1 = the floor;
+# a throughput ratio r is drawn as 1/r), and the target in the same
+# terms.
+COSTS: Dict[str, Tuple[float, float]] = {}
 
 
 class NoOpTransport(Transport):
@@ -134,6 +138,8 @@ def caller_cost(args: argparse.Namespace) -> List[Row]:
     f_med, f_p99 = _median_p99(floor_ns)
     s_med, s_p99 = _median_p99(sdk_ns)
     delivered = stats.delivered == stats.accepted
+    COSTS["single call, median"] = (s_med / f_med, 2.2)
+    COSTS["single call, p99"] = (s_p99 / f_p99, 3.0)
     return [
         (
             "log_model_call to broker, median / p99",
@@ -203,6 +209,7 @@ def throughput(args: argparse.Namespace) -> List[Row]:
 
     sdk, floor = _alternate(sdk_round, floor_round, args.rounds)
     client.close()
+    COSTS["acked throughput"] = (floor / sdk, 1 / 0.5)
     return [
         (
             "acked throughput, one thread",
@@ -266,6 +273,7 @@ def bulk(args: argparse.Namespace) -> List[Row]:
     finally:
         gc.callbacks.remove(count_full)
     client.close()
+    COSTS["bulk rows"] = (floor / sdk, 1.0)
     return [
         (
             f"log_model_calls bulk, {len(rows) // 1000}k rows, no-op transport",
@@ -305,6 +313,7 @@ def spool(args: argparse.Namespace) -> List[Row]:
         client.close()
     s_med, _ = _median_p99(sdk_ns)
     f_med, _ = _median_p99(floor_ns)
+    COSTS["offline spool call"] = (s_med / f_med, 3.5)
     return [
         (
             "offline spool, per call / sustained",
@@ -346,6 +355,8 @@ def import_time(args: argparse.Namespace) -> List[Row]:
     rows: List[Row] = []
     for statement in statements:
         sdk = statistics.median(ours[statement]) / 1000
+        if statement == "import vdt_ai":
+            COSTS[statement] = (sdk / floor, 1.6)
         rows.append(
             (
                 f"`{statement}` (fresh interpreter)",
@@ -386,6 +397,9 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("caller", "throughput", "bulk", "spool", "import")
     )
+    parser.add_argument(
+        "--chart", metavar="PNG", help="also draw the ratios (needs matplotlib)"
+    )
     args = parser.parse_args()
     parts: List[Tuple[str, Callable[[argparse.Namespace], List[Row]]]] = [
         ("caller", caller_cost),
@@ -401,7 +415,13 @@ def main() -> None:
         if args.skip_kafka and name in ("caller", "throughput"):
             continue
         rows.extend(part(args))
-    print_table(rows, f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    title = f"Python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    print_table(rows, title)
+    if args.chart:
+        from chart import draw
+
+        draw(COSTS, args.chart, title)
+        print(f"chart: {args.chart}")
 
 
 if __name__ == "__main__":
