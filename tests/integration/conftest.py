@@ -160,8 +160,34 @@ def scram_user(broker: str) -> Iterator[Tuple[str, str, str]]:
     )
     for future in admin.alter_user_scram_credentials([upsert]).values():
         future.result(timeout=30)
-    time.sleep(1.0)  # credentials propagate through the metadata log
+    _wait_until_scram_works(key_id, secret)
     yield key_id, secret, key
+
+
+def _wait_until_scram_works(user: str, password: str, timeout: float = 30.0) -> None:
+    """Waits until the SASL listener accepts the new credential (it
+    propagates through the metadata log: under load, well past a second)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(
+        {
+            "bootstrap.servers": SASL,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": user,
+            "sasl.password": password,
+        }
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=2)  # needs no ACL: authentication only
+            return
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def grant(key_id: str, prefix: str) -> None:
