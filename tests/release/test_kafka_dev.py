@@ -33,6 +33,9 @@ def test_down_up_ten_times_in_a_row() -> None:
         up = kafka_dev("up")
         timings.append(time.monotonic() - started)
         assert up.returncode == 0, f"cycle {cycle} up: {up.stderr[-3000:]}"
+        # A broker of another checkout on the same ports would make this pass
+        # without a restart: each cycle must start this checkout's broker.
+        assert "kafka-dev: starting broker\n" in up.stderr, up.stderr
         assert "broker up on 127.0.0.1:9092" in up.stderr
         assert (
             kafka_dev("status").returncode == 0
