@@ -1,29 +1,55 @@
 # Developer entry points. `make demo` and `make test` are the two commands in
-# README.md; .ci/run calls `make test`.
+# README.md; .ci/run calls `make test` (and the checks beside it).
 SHELL := /bin/bash
 PYTHON ?= $(shell scripts/find-python 3.11 || command -v python3)
+PIP_FLAGS := -q --disable-pip-version-check
 VENV := .venv
 BIN := $(VENV)/bin
+# Small environments for the targets that need no framework.
+DEMO_BIN := .venv-demo/bin
+DOCS_BIN := .venv-docs/bin
 
-.PHONY: dev demo test lint unit integration faults cluster integrations coverage matrix proto clean broker-up broker-down bench
+.PHONY: dev demo test lint unit integration faults cluster integrations coverage \
+	matrix package docs docs-serve examples kafka-dev-test proto clean broker-up \
+	broker-down bench
 
 # The main environment also carries the frameworks the integrations are
-# tested against (the CPython matrix runs the core unit tests only).
+# tested against (several GB). Only the test targets below need it.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,sklearn,spark,torch]" \
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev,release,sklearn,spark,torch]" \
 		"tensorflow-cpu>=2.12,<3" "lightning>=2,<3"
 	touch $@
 
 dev: $(BIN)/.installed
 
-demo: dev broker-up
-	$(BIN)/python examples/quickstart.py --bootstrap-servers 127.0.0.1:9092
+# The quickstart needs the core package only: its own small virtualenv.
+$(DEMO_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-demo
+	$(DEMO_BIN)/pip install $(PIP_FLAGS) -e .
+	touch $@
+
+demo: $(DEMO_BIN)/.installed broker-up
+	$(DEMO_BIN)/python examples/quickstart.py --bootstrap-servers 127.0.0.1:9092
+
+# The documentation site (MkDocs, Material, mkdocstrings): core + docs extra.
+# The configuration and CLI references are generated from the code at build
+# time (docs/_hooks/reference.py).
+$(DOCS_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-docs
+	$(DOCS_BIN)/pip install $(PIP_FLAGS) -e ".[docs]"
+	touch $@
+
+docs: $(DOCS_BIN)/.installed
+	$(DOCS_BIN)/mkdocs build --strict --site-dir build/site
+
+docs-serve: $(DOCS_BIN)/.installed
+	$(DOCS_BIN)/mkdocs serve
 
 lint: dev
-	$(BIN)/black --check -q src tests examples bench
-	$(BIN)/isort --check-only -q src tests examples bench
-	$(BIN)/flake8 src tests examples bench
+	$(BIN)/black --check -q src tests examples bench docs/_hooks
+	$(BIN)/isort --check-only -q src tests examples bench docs/_hooks
+	$(BIN)/flake8 src tests examples bench docs/_hooks
 	$(BIN)/mypy
 
 unit: dev
@@ -75,15 +101,33 @@ broker-up:
 broker-down:
 	scripts/kafka-dev down
 
-# Unit tests on the lowest CPython with the lowest allowed dependencies, and
-# on the highest CPython with the newest.
+# Unit tests on every CPython 3.8-3.13 but the main one (3.8 with the lowest
+# allowed dependencies, 3.13 with the newest), and the scikit-learn and PySpark
+# integrations with their lowest allowed versions on 3.8 (scripts/test-matrix).
 matrix:
-	scripts/test-matrix
+	scripts/test-matrix all
 
-test: lint unit integration faults cluster integrations coverage matrix
+# sdist and wheel built, `twine check --strict`, the wheel's contents, and the
+# wheel installed into a clean virtualenv (tests/release/test_package.py); the
+# generated reference pages of the docs site cover every setting and option.
+package: dev
+	$(BIN)/python -m pytest tests/release/test_package.py tests/release/test_docs.py \
+		-q -p no:cacheprovider
+
+# The examples that need only the core package, against the dev broker:
+# the quickstart, then examples/consumer.py reading what it sent.
+examples: dev broker-up
+	$(BIN)/python -m pytest tests/release/test_examples.py -q -p no:logging
+
+# scripts/kafka-dev down/up ten times in a row (restarts the shared broker).
+kafka-dev-test: dev
+	$(BIN)/python -m pytest tests/release/test_kafka_dev.py -q -p no:logging
+
+test: lint unit integration faults cluster integrations examples coverage package \
+	docs kafka-dev-test matrix
 
 proto:
 	scripts/gen-proto
 
 clean:
-	rm -rf $(VENV) .venv-py* .cache build dist .coverage .pytest_cache .mypy_cache
+	rm -rf $(VENV) .venv-* .cache build dist site .coverage .pytest_cache .mypy_cache
