@@ -6,7 +6,7 @@ running again after each test. `make cluster` stops it at the end.
 
 import subprocess
 import time
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -52,12 +52,24 @@ def all_nodes_back(kafka_cluster: str) -> Iterator[str]:
     cluster("up")  # waits for three registered brokers and a quorum leader
 
 
+_admin: List[Any] = []
+
+
+def admin_client() -> Any:
+    """One AdminClient for the whole session. A new one per look would stall
+    the process under test: confluent-kafka builds it holding the GIL while
+    librdkafka waits for its new threads to start (rd_kafka_new), several ms
+    and more on a busy machine, and the tests poll every 0.5 s mid-restart."""
+    if not _admin:
+        from confluent_kafka.admin import AdminClient
+
+        _admin.append(AdminClient({"bootstrap.servers": BOOTSTRAP}))
+    return _admin[0]
+
+
 def leaders(topic: str) -> Dict[int, int]:
     """partition -> node leading it (-1 while it has no leader)."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    metadata = admin.list_topics(topic, timeout=10)
+    metadata = admin_client().list_topics(topic, timeout=10)
     partitions = metadata.topics[topic].partitions
     return {p: info.leader for p, info in partitions.items()}
 
@@ -72,11 +84,8 @@ def node_leading_most(topic: str) -> int:
 
 def fully_replicated(topics: List[str]) -> bool:
     """Every partition of ``topics`` has a leader and three in-sync replicas."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     try:
-        metadata = admin.list_topics(timeout=10)
+        metadata = admin_client().list_topics(timeout=10)
     except Exception:
         return False
     for topic in topics:

@@ -27,7 +27,7 @@ from vdt_ai import (
     load_settings,
 )
 from vdt_ai.codec import headers_for_value
-from vdt_ai.kafka.config import MAX_QUEUED_MESSAGES, producer_config
+from vdt_ai.kafka.config import LINGER_MS, MAX_QUEUED_MESSAGES, producer_config
 from vdt_ai.kafka.transport import KafkaTransport
 from vdt_ai.spool import iter_records
 from vdt_ai.transport import Counters
@@ -37,11 +37,23 @@ from ..conftest import API_KEY, KEY_ID, SECRET
 DEAD = "127.0.0.1:1"  # nothing listens on port 1
 
 
+def test_linger_stays_below_the_message_timeout() -> None:
+    # librdkafka refuses linger.ms >= message.timeout.ms: a short
+    # delivery_timeout shortens the linger instead of being refused.
+    def linger(timeout: float) -> int:
+        settings = load_settings(bootstrap_servers="k", delivery_timeout=timeout)
+        return int(producer_config(settings)["linger.ms"])
+
+    assert linger(120.0) == LINGER_MS == 100
+    assert linger(0.1) == 50 and linger(0.05) == 25
+    assert linger(0.03) == 20  # never below 20 ms, as before
+
+
 def test_producer_config_plaintext_defaults() -> None:
     conf = producer_config(load_settings(bootstrap_servers="k:9092"))
     assert conf["bootstrap.servers"] == "k:9092"
     assert conf["enable.idempotence"] is True and conf["acks"] == "all"
-    assert conf["compression.type"] == "zstd" and conf["linger.ms"] == 20
+    assert conf["compression.type"] == "zstd" and conf["linger.ms"] == LINGER_MS
     assert conf["queue.buffering.max.kbytes"] == 32 * 1024
     # Bounded so that close() can spool what is queued within its deadline.
     assert conf["queue.buffering.max.messages"] == MAX_QUEUED_MESSAGES
