@@ -171,7 +171,14 @@ def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
     assert len(a.tags) > 1, "only map entry order may differ"
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.filter_too_much])
+# No deadline, as every other property test here: under load (the CPython
+# matrix runs beside the broker suites) one example took 273 ms against the
+# 200 ms default and hypothesis called the test flaky.
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much],
+)
 @given(events())
 def test_encoder_writes_what_the_official_encoder_writes(event: Event) -> None:
     record = Encoder(max_event_bytes=10**7).encode(event)
