@@ -10,8 +10,8 @@ DEMO_BIN := .venv-demo/bin
 DOCS_BIN := .venv-docs/bin
 
 .PHONY: dev demo test lint unit integration faults cluster integrations coverage \
-	matrix package docs docs-serve examples kafka-dev-test proto clean broker-up \
-	broker-down bench
+	matrix package docs docs-serve examples docs-examples kafka-dev-test proto clean \
+	broker-up broker-down bench
 
 # The main environment also carries the frameworks the integrations are
 # tested against (several GB). Only the test targets below need it.
@@ -87,7 +87,7 @@ coverage: dev
 # Benchmarks print figures and ratios (not run by CI; see README "Performance").
 bench: dev broker-up
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
-	cd bench && ../$(BIN)/python table.py
+	cd bench && ../$(BIN)/python table.py --chart ../docs/img/performance.png
 	cd bench && ../$(BIN)/python caller_cost.py
 	cd bench && ../$(BIN)/python throughput.py
 	cd bench && ../$(BIN)/python outage_memory.py
@@ -123,8 +123,15 @@ examples: dev broker-up
 kafka-dev-test: dev
 	$(BIN)/python -m pytest tests/release/test_kafka_dev.py -q -p no:logging
 
-test: lint unit integration faults cluster integrations examples coverage package \
-	docs kafka-dev-test matrix
+# Docs are tests: every Python block of README.md and docs/, every examples/*.py,
+# and the recipes under their real servers (tests/docs, tests/recipes).
+docs-examples: dev broker-up
+	$(BIN)/python -m pytest tests/docs tests/recipes -q -p no:logging
+
+# Every target above but bench, arranged by scripts/test-all to fit about 30
+# minutes on 2 cores (the matrix, package and docs checks in the background).
+test:
+	scripts/test-all
 
 proto:
 	scripts/gen-proto
