@@ -131,6 +131,7 @@ class VDTClient:
             encoder=Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes),
             transport=self._transport,
             counters=self._counters,
+            embedding_dtype=s.embedding_dtype,
         )
         # The pipeline's steps, as the log_* methods use them.
         self._emit = self._pipeline.emit
@@ -180,6 +181,12 @@ class VDTClient:
         timestamp: Optional[dt.datetime] = None,
         trace_id: Optional[str] = None,
         span_id: Optional[str] = None,
+        prediction_label: Optional[str] = None,
+        prediction_score: Optional[float] = None,
+        class_probabilities: Optional[Mapping[str, float]] = None,
+        embedding: Any = None,
+        embedding_name: Optional[str] = None,
+        feature_importance: Optional[Mapping[str, float]] = None,
     ) -> Optional[UUID]:
         """Logs one call of a model.
 
@@ -202,6 +209,18 @@ class VDTClient:
             timestamp: when it happened (timezone-aware); default now.
             trace_id: distributed-tracing trace id.
             span_id: distributed-tracing span id.
+            prediction_label: the predicted class or label, text (up to 1,024
+                characters).
+            prediction_score: the prediction's score, a finite number.
+            class_probabilities: class -> probability, each 0.0 to 1.0, up to
+                1,000 classes (need not sum to 1).
+            embedding: a one-dimensional vector of 1 to 8,192 finite numbers:
+                a list, tuple, numpy array, or CPU torch/TensorFlow tensor. It
+                is sent as packed float32 (float16 with the setting
+                ``embedding_dtype="float16"``), rounded to that precision.
+            embedding_name: which embedding it is, e.g. ``"text"``.
+            feature_importance: feature -> importance of this prediction
+                (e.g. SHAP values), finite numbers, up to 10,000 features.
 
         Returns:
             The event id, or ``None`` when the client is disabled or the event
@@ -225,6 +244,12 @@ class VDTClient:
             and timestamp is None
             and trace_id is None
             and span_id is None
+            and prediction_label is None
+            and prediction_score is None
+            and class_probabilities is None
+            and embedding is None
+            and embedding_name is None
+            and feature_importance is None
         ):
             # The common call: name, input, prediction, latency.
             return self._pipeline.simple_model_call(
@@ -248,6 +273,12 @@ class VDTClient:
                 "timestamp": timestamp,
                 "trace_id": trace_id,
                 "span_id": span_id,
+                "prediction_label": prediction_label,
+                "prediction_score": prediction_score,
+                "class_probabilities": class_probabilities,
+                "embedding": embedding,
+                "embedding_name": embedding_name,
+                "feature_importance": feature_importance,
             }
         )
 
@@ -258,7 +289,8 @@ class VDTClient:
     ) -> List[UUID]:
         """Logs many model calls at once (the bulk path, e.g. sampled rows).
 
-        Each item holds :meth:`log_model_call`'s arguments; ``common`` holds
+        Each item holds :meth:`log_model_call`'s arguments (the typed ML
+        fields included: ``prediction_label``, ``embedding``...); ``common`` holds
         arguments shared by all (``model_name``, ``tags``, ...), which an item
         may override. All are validated and encoded before the first is sent:
         one bad item records none.
@@ -391,11 +423,13 @@ class VDTClient:
     def log_ground_truth(
         self,
         request_id: str,
-        actual: Any,
+        actual: Any = None,
         *,
         model_name: Optional[str] = None,
         tags: Optional[Mapping[str, str]] = None,
         timestamp: Optional[dt.datetime] = None,
+        actual_label: Optional[str] = None,
+        actual_score: Optional[float] = None,
     ) -> Optional[UUID]:
         """Logs the true outcome for an earlier model call.
 
@@ -403,6 +437,10 @@ class VDTClient:
             request_id: the ``request_id`` given to :meth:`log_model_call`.
             actual: the true value, JSON-like.
             model_name: the model that made the prediction.
+            actual_label: the true class or label (compare with the call's
+                ``prediction_label``), text up to 1,024 characters.
+            actual_score: the true numeric value (compare with
+                ``prediction_score``), a finite number.
             tags: extra string tags for this event.
             timestamp: when the outcome was known; default now.
 
@@ -415,7 +453,7 @@ class VDTClient:
         if not self._enabled:
             return None
         return self._pipeline.ground_truth(
-            request_id, actual, model_name, tags, timestamp
+            request_id, actual, model_name, tags, timestamp, actual_label, actual_score
         )
 
     def log_job_run(
