@@ -305,6 +305,87 @@ class VDTClient:
             return []
         return self._pipeline.model_calls(_bulk_items(calls), common)
 
+    def log_predictions(
+        self,
+        data: Any,
+        *,
+        model_name: str,
+        prediction_column: Optional[str] = None,
+        label_column: Optional[str] = None,
+        score_column: Optional[str] = None,
+        probability_columns: Union[Sequence[str], Mapping[str, str], None] = None,
+        embedding_column: Optional[str] = None,
+        request_id_column: Optional[str] = None,
+        timestamp_column: Optional[str] = None,
+        latency_column: Optional[str] = None,
+        input_columns: Optional[Sequence[str]] = None,
+        model_version: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> int:
+        """Logs one model call per row of a table of predictions.
+
+        The table is read a chunk of rows at a time, column by column (no
+        per-row pandas access), and every cell is checked before the first
+        event is recorded. NaN in an input or prediction column is a missing
+        value (``null``); NaN in a score, probability or latency column is an
+        error. pandas, pyarrow and polars are used only when such an object is
+        passed (never imported otherwise).
+
+        Args:
+            data: a pandas or polars DataFrame, a pyarrow Table or RecordBatch,
+                or a list of dicts (one per row).
+            model_name: the model's name, shared by every row.
+            prediction_column: a free-form (JSON-like) prediction per row.
+            label_column: the predicted label (text; None/NaN = no label).
+            score_column: the prediction's score (finite numbers).
+            probability_columns: class probability columns (0.0 to 1.0): a
+                list of column names (each name is the class) or a mapping
+                class -> column.
+            embedding_column: a vector per row (list, numpy array...), stored
+                as the ``embedding_dtype`` setting says.
+            request_id_column: ids to join ground truth later.
+            timestamp_column: timezone-aware datetimes; default the call's time.
+            latency_column: latency in milliseconds (finite, >= 0).
+            input_columns: the columns of ``input_data``; default every column
+                not named in another role.
+            model_version: the model's version, shared by every row.
+            tags: string tags added to every event.
+
+        Returns:
+            The number of events recorded (rows sampled out or dropped by
+            ``before_send`` are not counted; 0 when disabled).
+
+        Raises:
+            ValidationError: a bad cell (its path is ``data.<row>.<column>``),
+                an unknown column or a bad shared argument; nothing was
+                recorded.
+
+        Example::
+
+            client.log_predictions(df, model_name="churn",
+                                   label_column="label", score_column="score")
+        """
+        if not self._enabled:
+            return 0
+        from ._predictions import log_predictions
+
+        return log_predictions(
+            self._pipeline,
+            data,
+            model_name,
+            model_version,
+            tags,
+            prediction_column=prediction_column,
+            label_column=label_column,
+            score_column=score_column,
+            probability_columns=probability_columns,
+            embedding_column=embedding_column,
+            request_id_column=request_id_column,
+            timestamp_column=timestamp_column,
+            latency_column=latency_column,
+            input_columns=input_columns,
+        )
+
     def log_data_quality(
         self,
         dataset_name: str,

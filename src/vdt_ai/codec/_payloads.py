@@ -293,14 +293,19 @@ def _model_call_of(event: Any) -> bytes:
         event.completion_tokens,
         event.cost,
     )
-    typed = _typed_fields_of(event)
-    if not typed:
-        return base
-    # Past the payload field's key and length: the body, then the typed fields.
+    return extend_model_call(base, _typed_fields_of(event))
+
+
+def extend_model_call(field: bytes, later: bytes) -> bytes:
+    """:func:`write_model_call`'s payload field with ``later`` (fields
+    numbered after ``cost``, e.g. :func:`write_typed_fields`) appended."""
+    if not later:
+        return field
+    # Past the payload field's key and length: the body, then the later fields.
     end = len(_MC_KEY)
-    while base[end] & 0x80:
+    while field[end] & 0x80:
         end += 1
-    return _delimited(_MC_KEY, base[end + 1 :] + typed)
+    return _delimited(_MC_KEY, field[end + 1 :] + later)
 
 
 # -- DataQuality ----------------------------------------------------------------------
