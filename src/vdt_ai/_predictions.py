@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from pydantic_core import to_json
 
 from ._jsonlike import JSONLikeError, to_json_value, valid_text
-from ._pipeline import SAMPLE_SPACE, Pipeline, _name, datetime_of
+from ._pipeline import SAMPLE_SPACE, Pipeline, _name, datetime_of, in_item
 from ._uuid7 import reserve
 from .codec import Record
 from .codec._payloads import (
@@ -341,10 +341,10 @@ def log_predictions(
     model_name: str,
     model_version: Optional[str],
     tags: Optional[Mapping[str, str]],
-    chunk_rows: int = CHUNK_ROWS,
     **roles: Any,
 ) -> int:
     """See :meth:`vdt_ai.VDTClient.log_predictions`."""
+    chunk_rows = CHUNK_ROWS
     names, total, read = table_reader(data)
     chosen = _Roles(names, **roles)
     dtype = EmbeddingDType(pipeline.embedding_dtype)
@@ -359,7 +359,11 @@ def log_predictions(
         # Not the fast path: validated the reference way (raises if bad).
         from .models import ModelCall
 
-        pipeline.build(ModelCall, dict(common, tags=None), tags, None, None, None)
+        shared = {k: v for k, v in common.items() if k != "tags"}
+        try:
+            pipeline.build(ModelCall, shared, tags, None, None, None)
+        except Exception as exc:
+            raise in_item(exc, "", "model_call") from None
     # Pass 1: every cell, before anything is recorded.
     for start in range(0, total, chunk_rows):
         stop = min(total, start + chunk_rows)
