@@ -35,8 +35,10 @@ from .codec._payloads import (
     write_typed_fields,
 )
 from .codec._wire import EVENT_ID_PREFIX
+from .codec._wire import SMALL_VARINTS as _SMALL
 from .codec._wire import pack_double as _pack_double
 from .codec._wire import stamp
+from .codec._wire import varint as _varint
 from .exceptions import ValidationError
 from .models import (
     MAX_ID_LENGTH,
@@ -197,7 +199,11 @@ def _checked_chunk(
         for i, v in enumerate(values):
             if v is None or (type(v) is float and v != v):
                 values[i] = None
-            elif type(v) is not str or len(v) > MAX_LABEL_LENGTH or not valid_text(v):
+            elif (
+                type(v) is not str
+                or len(v) > MAX_LABEL_LENGTH
+                or not (v.isascii() or valid_text(v))
+            ):
                 raise _fail(start + i, column, "must be text up to 1024 characters")
         out["prediction_label"] = values
     column = role["score_column"]
@@ -459,7 +465,9 @@ def _send_fast(
         if sampling and pipeline._sampled_out(event_id):
             continue
         # write_model_call's fields, in number order, then the typed ones.
-        body = head + _delimited(_INPUT, to_json(data))
+        packed = to_json(data)
+        size = len(packed)
+        body = head + _INPUT + (_SMALL[size] if size < 0x80 else _varint(size)) + packed
         if prediction is not None:
             body += _delimited(_PREDICTION, to_json(prediction))
         if latency is not None:
