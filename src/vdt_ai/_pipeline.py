@@ -70,6 +70,16 @@ _METRIC = EventType.METRIC
 _GROUND_TRUTH = EventType.GROUND_TRUTH
 # _send_fast()'s "not sent, too large": the reference path makes the error.
 _TOO_LARGE = object()
+# log_model_call's typed ML arguments: the fast paths do not write them; a
+# call or bulk row that gives one takes the reference path.
+TYPED_FIELDS = (
+    "prediction_label",
+    "prediction_score",
+    "class_probabilities",
+    "embedding",
+    "embedding_name",
+    "feature_importance",
+)
 # The arguments of log_model_call, as the bulk rows name them.
 MODEL_CALL_ARGUMENTS = (
     "model_name",
@@ -88,6 +98,7 @@ MODEL_CALL_ARGUMENTS = (
     "timestamp",
     "trace_id",
     "span_id",
+    *TYPED_FIELDS,
 )
 _STATUS_OF_TEXT = {status.value: status for status in CallStatus}
 
@@ -139,8 +150,11 @@ class Pipeline:
         encoder: Encoder,
         transport: Transport,
         counters: Counters,
+        embedding_dtype: str = "float32",
     ) -> None:
         self.source = source
+        # The embedding_dtype setting, given to model calls with an embedding.
+        self.embedding_dtype = embedding_dtype
         self.default_tags = default_tags
         self.sample_below = int(sample_rate * SAMPLE_SPACE)
         self.policy = policy
@@ -403,6 +417,9 @@ class Pipeline:
         model_name: Any = get("model_name")
         if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
             return None
+        for typed in TYPED_FIELDS:  # written by the reference path only
+            if get(typed) is not None:
+                return None
         envelope = self._envelope(get("tags"))
         if envelope is None:
             return None
@@ -674,9 +691,16 @@ class Pipeline:
         model_name: Any,
         tags: Any,
         timestamp: Optional[dt.datetime],
+        actual_label: Any = None,
+        actual_score: Any = None,
     ) -> Optional[UUID]:
         """One ground truth (log_ground_truth's arguments)."""
-        if self.fast and timestamp is None:
+        if (
+            self.fast
+            and timestamp is None
+            and actual_label is None
+            and actual_score is None
+        ):
             envelope = (
                 self._envelope(tags)
                 if _name(request_id, MAX_ID_LENGTH)
@@ -695,6 +719,10 @@ class Pipeline:
                 if sent is not _TOO_LARGE:
                     return sent  # type: ignore[no-any-return]
         fields = {"request_id": request_id, "actual": actual, "model_name": model_name}
+        if actual_label is not None:
+            fields["actual_label"] = actual_label
+        if actual_score is not None:
+            fields["actual_score"] = actual_score
         return self.emit(GroundTruth, fields, tags, timestamp, None, None)
 
     def _model_call_reference(self, arguments: Dict[str, Any]) -> Optional[UUID]:
@@ -705,6 +733,8 @@ class Pipeline:
         span_id = fields.pop("span_id", None)
         # Only the arguments given: each None the model validates costs time.
         fields = {k: v for k, v in fields.items() if v is not None}
+        if "embedding" in fields:
+            fields["embedding_dtype"] = self.embedding_dtype
         if "status" not in fields:
             failed = "error_type" in fields or "error_message" in fields
             fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS
@@ -871,6 +901,8 @@ class Pipeline:
         trace_id = fields.pop("trace_id", None)
         span_id = fields.pop("span_id", None)
         fields = {k: v for k, v in fields.items() if v is not None}
+        if "embedding" in fields:
+            fields["embedding_dtype"] = self.embedding_dtype
         if "status" not in fields:
             failed = fields.get("error_type") or fields.get("error_message")
             fields["status"] = CallStatus.ERROR if failed else CallStatus.SUCCESS

@@ -131,6 +131,7 @@ class VDTClient:
             encoder=Encoder(s.topic_prefix, s.api_key_id, s.max_event_bytes),
             transport=self._transport,
             counters=self._counters,
+            embedding_dtype=s.embedding_dtype,
         )
         # The pipeline's steps, as the log_* methods use them.
         self._emit = self._pipeline.emit
@@ -180,6 +181,12 @@ class VDTClient:
         timestamp: Optional[dt.datetime] = None,
         trace_id: Optional[str] = None,
         span_id: Optional[str] = None,
+        prediction_label: Optional[str] = None,
+        prediction_score: Optional[float] = None,
+        class_probabilities: Optional[Mapping[str, float]] = None,
+        embedding: Any = None,
+        embedding_name: Optional[str] = None,
+        feature_importance: Optional[Mapping[str, float]] = None,
     ) -> Optional[UUID]:
         """Logs one call of a model.
 
@@ -202,6 +209,18 @@ class VDTClient:
             timestamp: when it happened (timezone-aware); default now.
             trace_id: distributed-tracing trace id.
             span_id: distributed-tracing span id.
+            prediction_label: the predicted class or label, text (up to 1,024
+                characters).
+            prediction_score: the prediction's score, a finite number.
+            class_probabilities: class -> probability, each 0.0 to 1.0, up to
+                1,000 classes (need not sum to 1).
+            embedding: a one-dimensional vector of 1 to 8,192 finite numbers:
+                a list, tuple, numpy array, or CPU torch/TensorFlow tensor. It
+                is sent as packed float32 (float16 with the setting
+                ``embedding_dtype="float16"``), rounded to that precision.
+            embedding_name: which embedding it is, e.g. ``"text"``.
+            feature_importance: feature -> importance of this prediction
+                (e.g. SHAP values), finite numbers, up to 10,000 features.
 
         Returns:
             The event id, or ``None`` when the client is disabled or the event
@@ -225,6 +244,12 @@ class VDTClient:
             and timestamp is None
             and trace_id is None
             and span_id is None
+            and prediction_label is None
+            and prediction_score is None
+            and class_probabilities is None
+            and embedding is None
+            and embedding_name is None
+            and feature_importance is None
         ):
             # The common call: name, input, prediction, latency.
             return self._pipeline.simple_model_call(
@@ -248,6 +273,12 @@ class VDTClient:
                 "timestamp": timestamp,
                 "trace_id": trace_id,
                 "span_id": span_id,
+                "prediction_label": prediction_label,
+                "prediction_score": prediction_score,
+                "class_probabilities": class_probabilities,
+                "embedding": embedding,
+                "embedding_name": embedding_name,
+                "feature_importance": feature_importance,
             }
         )
 
@@ -258,7 +289,8 @@ class VDTClient:
     ) -> List[UUID]:
         """Logs many model calls at once (the bulk path, e.g. sampled rows).
 
-        Each item holds :meth:`log_model_call`'s arguments; ``common`` holds
+        Each item holds :meth:`log_model_call`'s arguments (the typed ML
+        fields included: ``prediction_label``, ``embedding``...); ``common`` holds
         arguments shared by all (``model_name``, ``tags``, ...), which an item
         may override. All are validated and encoded before the first is sent:
         one bad item records none.
@@ -272,6 +304,87 @@ class VDTClient:
         if not self._enabled:
             return []
         return self._pipeline.model_calls(_bulk_items(calls), common)
+
+    def log_predictions(
+        self,
+        data: Any,
+        *,
+        model_name: str,
+        prediction_column: Optional[str] = None,
+        label_column: Optional[str] = None,
+        score_column: Optional[str] = None,
+        probability_columns: Union[Sequence[str], Mapping[str, str], None] = None,
+        embedding_column: Optional[str] = None,
+        request_id_column: Optional[str] = None,
+        timestamp_column: Optional[str] = None,
+        latency_column: Optional[str] = None,
+        input_columns: Optional[Sequence[str]] = None,
+        model_version: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> int:
+        """Logs one model call per row of a table of predictions.
+
+        The table is read a chunk of rows at a time, column by column (no
+        per-row pandas access), and every cell is checked before the first
+        event is recorded. NaN in an input or prediction column is a missing
+        value (``null``); NaN in a score, probability or latency column is an
+        error. pandas, pyarrow and polars are used only when such an object is
+        passed (never imported otherwise).
+
+        Args:
+            data: a pandas or polars DataFrame, a pyarrow Table or RecordBatch,
+                or a list of dicts (one per row).
+            model_name: the model's name, shared by every row.
+            prediction_column: a free-form (JSON-like) prediction per row.
+            label_column: the predicted label (text; None/NaN = no label).
+            score_column: the prediction's score (finite numbers).
+            probability_columns: class probability columns (0.0 to 1.0): a
+                list of column names (each name is the class) or a mapping
+                class -> column.
+            embedding_column: a vector per row (list, numpy array...), stored
+                as the ``embedding_dtype`` setting says.
+            request_id_column: ids to join ground truth later.
+            timestamp_column: timezone-aware datetimes; default the call's time.
+            latency_column: latency in milliseconds (finite, >= 0).
+            input_columns: the columns of ``input_data``; default every column
+                not named in another role.
+            model_version: the model's version, shared by every row.
+            tags: string tags added to every event.
+
+        Returns:
+            The number of events recorded (rows sampled out or dropped by
+            ``before_send`` are not counted; 0 when disabled).
+
+        Raises:
+            ValidationError: a bad cell (its path is ``data.<row>.<column>``),
+                an unknown column or a bad shared argument; nothing was
+                recorded.
+
+        Example::
+
+            client.log_predictions(df, model_name="churn",
+                                   label_column="label", score_column="score")
+        """
+        if not self._enabled:
+            return 0
+        from ._predictions import log_predictions
+
+        return log_predictions(
+            self._pipeline,
+            data,
+            model_name,
+            model_version,
+            tags,
+            prediction_column=prediction_column,
+            label_column=label_column,
+            score_column=score_column,
+            probability_columns=probability_columns,
+            embedding_column=embedding_column,
+            request_id_column=request_id_column,
+            timestamp_column=timestamp_column,
+            latency_column=latency_column,
+            input_columns=input_columns,
+        )
 
     def log_data_quality(
         self,
@@ -391,11 +504,13 @@ class VDTClient:
     def log_ground_truth(
         self,
         request_id: str,
-        actual: Any,
+        actual: Any = None,
         *,
         model_name: Optional[str] = None,
         tags: Optional[Mapping[str, str]] = None,
         timestamp: Optional[dt.datetime] = None,
+        actual_label: Optional[str] = None,
+        actual_score: Optional[float] = None,
     ) -> Optional[UUID]:
         """Logs the true outcome for an earlier model call.
 
@@ -403,6 +518,10 @@ class VDTClient:
             request_id: the ``request_id`` given to :meth:`log_model_call`.
             actual: the true value, JSON-like.
             model_name: the model that made the prediction.
+            actual_label: the true class or label (compare with the call's
+                ``prediction_label``), text up to 1,024 characters.
+            actual_score: the true numeric value (compare with
+                ``prediction_score``), a finite number.
             tags: extra string tags for this event.
             timestamp: when the outcome was known; default now.
 
@@ -415,7 +534,7 @@ class VDTClient:
         if not self._enabled:
             return None
         return self._pipeline.ground_truth(
-            request_id, actual, model_name, tags, timestamp
+            request_id, actual, model_name, tags, timestamp, actual_label, actual_score
         )
 
     def log_job_run(

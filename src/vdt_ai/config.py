@@ -88,6 +88,7 @@ _TEXT_SETTINGS = (
     "spool_dir",
     "log_level",
     "hash_salt",
+    "embedding_dtype",
 )
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 _FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -150,6 +151,10 @@ class Settings(BaseModel):
         data_policy: field path -> ``mask``/``hash``/``drop``/``keep``, applied
             before events leave the process (see :mod:`vdt_ai.policy`).
         hash_salt: the salt of ``hash`` rules (required when one exists).
+        embedding_dtype: how model-call embeddings are stored: ``float32``
+            (4 bytes a value, the default) or ``float16`` (2 bytes, about 3
+            significant digits, values within +-65504).
+            ``VDT_AI_EMBEDDING_DTYPE``.
     """
 
     # A plain pydantic model: load_settings() reads the sources itself (to
@@ -192,6 +197,7 @@ class Settings(BaseModel):
         default_factory=dict
     )
     hash_salt: Optional[SecretStr] = None
+    embedding_dtype: Literal["float32", "float16"] = "float32"
 
     _sources: Dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -19,6 +19,19 @@ Rules that hold for every model:
 * **Free-form values** (``input_data``, ``prediction``, ``actual``, column
   ``min``/``max``, job ``metrics``) are converted to plain JSON values; see
   :mod:`vdt_ai._jsonlike` for what is converted and what is rejected.
+* **Typed ML fields** of :class:`ModelCall` (``prediction_label``,
+  ``prediction_score``, ``class_probabilities``, ``embedding``,
+  ``embedding_name``, ``feature_importance``) and of :class:`GroundTruth`
+  (``actual_label``, ``actual_score``): labels are text up to
+  :data:`MAX_LABEL_LENGTH` characters, scores and importances finite numbers,
+  probabilities 0.0 to 1.0 (at most :data:`MAX_CLASSES` classes; they need not
+  sum to 1, for multi-label models), at most :data:`MAX_FEATURES` features. An
+  empty mapping is the same as none (``None``). An ``embedding`` is a
+  one-dimensional vector of 1 to :data:`MAX_EMBEDDING_DIMENSION` finite
+  numbers (list, tuple, numpy array, CPU torch/TensorFlow tensor, anything
+  with ``tolist()``); it is stored as packed float32 (or float16, see
+  ``embedding_dtype``) and its values are rounded to that precision when the
+  event is built, so what is decoded equals what was built.
 * ``error_message`` longer than :data:`MAX_ERROR_MESSAGE_LENGTH` is cut and
   marked ``…[truncated]``: a long stack trace must not cost the event.
 
@@ -28,9 +41,22 @@ reason. Models are immutable; use ``event.model_copy(update=...)`` to change one
 
 import datetime as dt
 import math
+import numbers
+import struct
 import sys
 from enum import Enum
-from typing import Any, ClassVar, Dict, List, Optional, Type, TypeVar, Union
+from typing import (
+    Any,
+    ClassVar,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 from uuid import UUID
 
 from pydantic import (
@@ -39,6 +65,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -63,6 +90,10 @@ MAX_TAG_VALUE_LENGTH = 256
 MAX_COLUMNS = 10_000
 MAX_ERROR_MESSAGE_LENGTH = 16_384
 MAX_COUNT = 2**63 - 1  # protobuf int64
+MAX_LABEL_LENGTH = 1024
+MAX_CLASSES = 1_000
+MAX_FEATURES = 10_000
+MAX_EMBEDDING_DIMENSION = 8192
 TRUNCATION_MARK = "…[truncated]"
 
 SDK_NAME = "vdt-ai"
@@ -146,6 +177,81 @@ def _truncate_message(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _none_if_empty(value: Optional[Dict[str, float]]) -> Optional[Dict[str, float]]:
+    # An empty map is not sent (protobuf cannot tell it from none).
+    return value if value else None
+
+
+def _vector_error(reason: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError("embedding", reason, context)
+
+
+def _as_list(value: Any) -> Any:
+    # numpy arrays, torch tensors (CPU), anything with tolist(); TensorFlow
+    # tensors through numpy(). Nothing is imported here.
+    if type(value) in (list, tuple):
+        return value
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or isinstance(
+        value, numbers.Number
+    ):
+        raise _vector_error(
+            "must be a one-dimensional sequence of numbers, not {kind}",
+            kind=type(value).__name__,
+        )
+    try:
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        if hasattr(value, "numpy"):
+            return value.numpy().tolist()
+        if hasattr(value, "__array__"):
+            import numpy
+
+            return numpy.asarray(value).tolist()
+        return list(value)
+    except Exception as exc:
+        raise _vector_error(
+            "could not be read as a vector ({error})", error=type(exc).__name__
+        )
+
+
+def _vector(value: Any) -> Optional[Tuple[float, ...]]:
+    """An embedding as a tuple of finite floats (rounded later, to its dtype)."""
+    if value is None:
+        return None
+    items = _as_list(value)
+    if type(items) not in (list, tuple):
+        raise _vector_error(
+            "must be a one-dimensional sequence of numbers, not {kind}",
+            kind=type(items).__name__,
+        )
+    size = len(items)
+    if not 0 < size <= MAX_EMBEDDING_DIMENSION:
+        raise _vector_error(
+            "must have 1 to {limit} dimensions, not {size}",
+            limit=MAX_EMBEDDING_DIMENSION,
+            size=size,
+        )
+    try:
+        floats = [x if type(x) is float else _vector_item(x) for x in items]
+    except _BadItem as bad:
+        raise _vector_error(
+            "must hold numbers only, not {kind} (one-dimensional)", kind=str(bad)
+        )
+    if not all(map(math.isfinite, floats)):
+        raise _vector_error("must hold finite numbers only (no NaN or infinity)")
+    return tuple(floats)
+
+
+class _BadItem(Exception):
+    pass
+
+
+def _vector_item(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _BadItem(type(value).__name__)
+    return float(value)
+
+
 # strict: bytes are not decoded into text. A length constraint makes
 # pydantic-core read the text as UTF-8, which refuses lone surrogates.
 Name = Annotated[
@@ -182,6 +288,33 @@ TagKey = Annotated[
 TagValue = Annotated[
     str, Field(strict=True), StringConstraints(max_length=MAX_TAG_VALUE_LENGTH)
 ]
+Label = Annotated[
+    str, Field(strict=True), StringConstraints(max_length=MAX_LABEL_LENGTH)
+]
+ClassName = Annotated[
+    str,
+    Field(strict=True),
+    StringConstraints(min_length=1, max_length=MAX_LABEL_LENGTH),
+]
+FeatureName = Annotated[
+    str,
+    Field(strict=True),
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+]
+Probability = Annotated[
+    float, BeforeValidator(_plain_number), Field(ge=0.0, le=1.0, allow_inf_nan=False)
+]
+ClassProbabilities = Annotated[
+    Optional[Dict[ClassName, Probability]],
+    Field(max_length=MAX_CLASSES),
+    AfterValidator(_none_if_empty),
+]
+FeatureImportance = Annotated[
+    Optional[Dict[FeatureName, FiniteFloat]],
+    Field(max_length=MAX_FEATURES),
+    AfterValidator(_none_if_empty),
+]
+Vector = Annotated[Optional[Tuple[float, ...]], PlainValidator(_vector)]
 SourceText = Annotated[
     str, Field(strict=True), StringConstraints(max_length=MAX_NAME_LENGTH)
 ]
@@ -202,6 +335,33 @@ class CallStatus(str, Enum):
 
     SUCCESS = "success"
     ERROR = "error"
+
+
+class EmbeddingDType(str, Enum):
+    """How an embedding's values are stored: 4 or 2 bytes each."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+
+
+_PACK_FORMAT = {EmbeddingDType.FLOAT32: "f", EmbeddingDType.FLOAT16: "e"}
+
+
+def pack_vector(vector: Tuple[float, ...], dtype: "EmbeddingDType") -> bytes:
+    """``vector`` as packed little-endian values of ``dtype`` (the wire form).
+
+    Raises:
+        OverflowError: a value is beyond the dtype's range.
+    """
+    return struct.pack(f"<{len(vector)}{_PACK_FORMAT[dtype]}", *vector)
+
+
+def unpack_vector(packed: bytes, dtype: "EmbeddingDType") -> Tuple[float, ...]:
+    """The values of :func:`pack_vector`'s bytes."""
+    size = 4 if dtype is EmbeddingDType.FLOAT32 else 2
+    if len(packed) % size:
+        raise ValueError(f"embedding of {len(packed)} bytes is not {dtype.value}")
+    return struct.unpack(f"<{len(packed) // size}{_PACK_FORMAT[dtype]}", packed)
 
 
 class JobStatus(str, Enum):
@@ -264,6 +424,20 @@ class ModelCall(Event):
 
     ``status`` defaults to ``error`` when ``error_type`` or ``error_message`` is
     given, else to ``success``.
+
+    Attributes:
+        prediction_label: the predicted class or label (text).
+        prediction_score: the prediction's score (finite; a probability, a
+            regression value, a ranking score...).
+        class_probabilities: class -> probability (0.0 to 1.0), at most
+            :data:`MAX_CLASSES` classes.
+        embedding: a vector of 1 to :data:`MAX_EMBEDDING_DIMENSION` finite
+            numbers, held as a tuple of floats rounded to ``embedding_dtype``.
+        embedding_name: which embedding it is (``"text"``, ``"image"``...).
+        embedding_dtype: ``float32`` (default when an embedding is given) or
+            ``float16``; ``None`` without an embedding.
+        feature_importance: feature -> importance for this prediction (e.g.
+            SHAP values), at most :data:`MAX_FEATURES` features.
     """
 
     event_type: ClassVar[EventType] = EventType.MODEL_CALL
@@ -280,6 +454,41 @@ class ModelCall(Event):
     prompt_tokens: Optional[NonNegativeInt] = None
     completion_tokens: Optional[NonNegativeInt] = None
     cost: Optional[NonNegativeFloat] = None
+    prediction_label: Optional[Label] = None
+    prediction_score: Optional[FiniteFloat] = None
+    class_probabilities: ClassProbabilities = None
+    embedding: Vector = None
+    embedding_name: Optional[Name] = None
+    embedding_dtype: Optional[EmbeddingDType] = None
+    feature_importance: FeatureImportance = None
+
+    @model_validator(mode="after")
+    def _embedding_fits(self) -> "ModelCall":
+        vector = self.embedding
+        if vector is None:
+            for name in ("embedding_name", "embedding_dtype"):
+                if getattr(self, name) is not None:
+                    raise PydanticCustomError(
+                        "embedding_missing",
+                        "{field} is given without an embedding",
+                        {"field": name},
+                    )
+            return self
+        dtype = self.embedding_dtype
+        if dtype is None:
+            dtype = EmbeddingDType.FLOAT32
+            object.__setattr__(self, "embedding_dtype", dtype)
+        try:
+            rounded = unpack_vector(pack_vector(vector, dtype), dtype)
+        except (OverflowError, struct.error):
+            raise PydanticCustomError(
+                "embedding_range",
+                "holds a value beyond the {dtype} range",
+                {"field": "embedding", "dtype": dtype.value},
+            )
+        if rounded != vector:
+            object.__setattr__(self, "embedding", rounded)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -369,13 +578,21 @@ class Metric(Event):
 
 
 class GroundTruth(Event):
-    """The true outcome for an earlier prediction, joined by ``request_id``."""
+    """The true outcome for an earlier prediction, joined by ``request_id``.
+
+    Attributes:
+        actual: the true value, free-form JSON.
+        actual_label: the true class or label (text), typed.
+        actual_score: the true numeric value (finite), typed.
+    """
 
     event_type: ClassVar[EventType] = EventType.GROUND_TRUTH
 
     request_id: Identifier
     actual: JSONLike = None
     model_name: Optional[Name] = None
+    actual_label: Optional[Label] = None
+    actual_score: Optional[FiniteFloat] = None
 
 
 class JobRun(Event):

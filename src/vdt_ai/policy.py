@@ -13,12 +13,25 @@ Applied to every event after validation and sampling, before serialization:
    canonical JSON of the value (``hash_salt``; equal values hash equal, so
    joins still work); ``drop`` removes the key (a top-level field becomes
    ``None``); ``keep`` sends the value as it is, even past the denylist.
+   The typed ML fields: ``prediction_label``, ``actual_label`` and
+   ``embedding_name`` are text like ``request_id`` (mask, hash, drop).
+   ``prediction_score``, ``actual_score`` and ``embedding`` are numbers: a
+   rule may only ``drop`` them (dropping ``embedding`` drops its name too).
+   ``class_probabilities`` and ``feature_importance`` map names to numbers: a
+   rule may ``drop`` the whole map or one entry,
+   ``"feature_importance.age"``.
 2. The denylist: a key in any free-form value or in ``tags`` that looks like
    a secret has its value masked, unless a rule for that exact path says
    ``keep``; a column whose name looks like one has its ``min`` and ``max``
    masked. See :func:`is_sensitive_key` for the exact matching. Text anywhere
-   in free-form values (dict keys included), tags and ``error_message`` that
-   holds a VDT API key has the key's secret masked (``vdt_<id>_****``).
+   in free-form values (dict keys included), tags, ``error_message``, the
+   labels and the keys of ``class_probabilities`` and ``feature_importance``
+   that holds a VDT API key has the key's secret masked (``vdt_<id>_****``).
+   The denylist does not mask the numbers of ``class_probabilities`` or
+   ``feature_importance`` under a secret-looking name (a feature called
+   ``password_length`` has an importance, not a password; the value itself,
+   in ``input_data``, is masked there): drop them with a rule if the names
+   alone must not leave.
 3. ``before_send(event) -> event | None``: the caller's last word. Returning
    ``None`` drops the event (counted ``filtered``). If it raises, returns
    something else, or returns an edited copy that fails validation or encoding
@@ -34,7 +47,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from ._jsonlike import MAX_DEPTH, MAX_INT, MIN_INT, valid_text
 from ._redact import API_KEY_PATTERN, mask_api_key
-from .models import DataQuality, Event
+from .models import DataQuality, Event, GroundTruth, ModelCall
 
 MASK = "****"
 ACTIONS = ("mask", "hash", "drop", "keep")
@@ -109,10 +122,26 @@ _TEXT_FIELDS = {
     "name",
     "run_id",
     "job_name",
+    "prediction_label",
+    "actual_label",
+    "embedding_name",
 }
 _DROPPABLE = {"model_version", "request_id", "error_type", "error_message"} | {
     "trace_id",
     "span_id",
+    "prediction_label",
+    "actual_label",
+    "embedding_name",
+}
+# Typed numeric fields: a rule may drop them (or keep: nothing to do).
+_NUMBER_FIELDS = {"prediction_score", "actual_score", "embedding"}
+# name -> number maps: a rule may drop the map or one entry.
+_NUMBER_MAPS = ("class_probabilities", "feature_importance")
+_NUMERIC = _NUMBER_FIELDS | set(_NUMBER_MAPS)
+# The labels whose text is checked for API keys, by event class.
+_LABELS: Dict[type, Tuple[str, ...]] = {
+    ModelCall: ("prediction_label", "embedding_name"),
+    GroundTruth: ("actual_label",),
 }
 _NORMALISE = re.compile(r"[^a-z0-9]")
 _CONTAINERS = (dict, list)
@@ -147,7 +176,7 @@ def is_sensitive_key(key: str) -> bool:
 
 def known_fields() -> Iterable[str]:
     """The event fields a rule may start with."""
-    return sorted(_FREE_FORM | _TEXT_FIELDS | {"tags", "columns"})
+    return sorted(_FREE_FORM | _TEXT_FIELDS | _NUMERIC | {"tags", "columns"})
 
 
 def validate_rules(rules: Mapping[str, str], has_salt: bool) -> List[str]:
@@ -163,6 +192,13 @@ def validate_rules(rules: Mapping[str, str], has_salt: bool) -> List[str]:
                 f"rule {path!r}: {head!r} is not a field rules apply to "
                 f"(one of {', '.join(sorted(fields))})"
             )
+        elif head in _NUMERIC and action not in ("drop", "keep"):
+            problems.append(
+                f"rule {path!r}: {head} holds numbers; a rule may only drop "
+                "(or keep) it"
+            )
+        elif head in _NUMBER_FIELDS and rest:
+            problems.append(f"rule {path!r}: {head} has no sub-fields")
         elif head in _TEXT_FIELDS and rest:
             problems.append(f"rule {path!r}: {head} is text, it has no sub-fields")
         elif head in _TEXT_FIELDS and action == "drop" and head not in _DROPPABLE:
@@ -260,6 +296,8 @@ class DataPolicy:
             if new_columns is not columns:
                 updates = updates or {}
                 updates["columns"] = new_columns
+        if cls in _LABELS:
+            updates = self._typed(event, cls, updates)
         if event.tags:
             tags = self._walk(event.tags, (), self._rules.get("tags", _NO_RULES))
             if tags is not event.tags:
@@ -332,6 +370,61 @@ class DataPolicy:
         return kind is bool or value is None
 
     # -- internals ----------------------------------------------------------------
+
+    def _typed(
+        self, event: Any, cls: type, updates: Optional[Dict[str, Any]]
+    ) -> Optional[Dict[str, Any]]:
+        # The typed ML fields: API keys in labels, drop rules on numbers,
+        # entry rules and API keys in the keys of the number maps.
+        for name in _LABELS[cls]:
+            value = getattr(event, name)
+            if value is not None and "vdt_" in value and name not in (updates or {}):
+                masked = _mask_keys(value)
+                if masked != value:
+                    updates = updates or {}
+                    updates[name] = masked
+        fields = cls.model_fields  # type: ignore[attr-defined]
+        for name, rules in self._rules.items():
+            if (
+                name in _NUMERIC
+                and name in fields
+                and rules.get(()) == "drop"
+                and getattr(event, name) is not None
+            ):
+                updates = updates or {}
+                updates[name] = None
+                if name == "embedding":
+                    updates["embedding_name"] = None
+                    updates["embedding_dtype"] = None
+        if cls is ModelCall:
+            for name in _NUMBER_MAPS:
+                value = getattr(event, name)
+                if value is None or name in (updates or {}):
+                    continue
+                new = self._number_map(value, self._rules.get(name, _NO_RULES))
+                if new is not value:
+                    updates = updates or {}
+                    updates[name] = new
+        return updates
+
+    def _number_map(
+        self, value: Dict[str, float], rules: Dict[Tuple[str, ...], str]
+    ) -> Optional[Dict[str, float]]:
+        # Entries dropped by "<map>.<name>" rules (a name may hold dots);
+        # API keys in names masked. The same dict when nothing changes.
+        dropped = {
+            ".".join(sub)
+            for sub, action in rules.items()
+            if sub and action == "drop" and ".".join(sub) in value
+        }
+        if not dropped and not any("vdt_" in name for name in value):
+            return value
+        new = {
+            _mask_keys(name) if "vdt_" in name else name: number
+            for name, number in value.items()
+            if name not in dropped
+        }
+        return new or None
 
     def _plan(self, cls: type) -> Tuple[List[Tuple[str, str]], List[str]]:
         fields = cls.model_fields  # type: ignore[attr-defined]

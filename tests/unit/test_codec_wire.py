@@ -27,6 +27,13 @@ def test_schema_numbers_match_the_generated_descriptors() -> None:
             descriptor = Timestamp.DESCRIPTOR
         elif message == "TagsEntry":
             descriptor = pb.Event.DESCRIPTOR.fields_by_name["tags"].message_type
+        elif message == "DoubleEntry":
+            fields = pb.ModelCall.DESCRIPTOR.fields_by_name
+            descriptor = fields["class_probabilities"].message_type
+            other: Any = fields["feature_importance"].message_type
+            assert [(f.name, f.number, f.type) for f in other.fields] == [
+                (f.name, f.number, f.type) for f in descriptor.fields
+            ]
         else:
             descriptor = pb.DESCRIPTOR.message_types_by_name[message]
         assert {f.name: f.number for f in descriptor.fields} == numbers, message
@@ -78,6 +85,21 @@ _envelope = st.fixed_dictionaries(
         "span_id": _opt_text,
     }
 )
+_finite = st.floats(allow_nan=False, allow_infinity=False)
+_probabilities = st.dictionaries(_text(5, 1), st.floats(0, 1), max_size=4)
+_vector = st.lists(_finite, min_size=1, max_size=6) | st.lists(
+    st.floats(-65504, 65504, width=16), min_size=1, max_size=6
+)
+# The typed ML fields: each alone, or all together.
+TYPED_MODEL_CALL_FIELDS = {
+    "prediction_label": st.none() | _text(8),
+    "prediction_score": st.none() | _finite,
+    "class_probabilities": st.none() | _probabilities,
+    "embedding": st.none() | _vector,
+    "embedding_name": _opt_text,
+    "embedding_dtype": st.none() | st.sampled_from(["float32", "float16"]),
+    "feature_importance": st.none() | st.dictionaries(_text(5, 1), _finite, max_size=4),
+}
 _payloads: Dict[EventType, Any] = {
     EventType.MODEL_CALL: st.fixed_dictionaries(
         {"model_name": _text(8, 1)},
@@ -93,6 +115,7 @@ _payloads: Dict[EventType, Any] = {
             "prompt_tokens": _count,
             "completion_tokens": _count,
             "cost": _float,
+            **TYPED_MODEL_CALL_FIELDS,
         },
     ),
     EventType.DATA_QUALITY: st.fixed_dictionaries(
@@ -130,7 +153,12 @@ _payloads: Dict[EventType, Any] = {
     ),
     EventType.GROUND_TRUTH: st.fixed_dictionaries(
         {"request_id": _text(8, 1)},
-        optional={"actual": _json, "model_name": _opt_text},
+        optional={
+            "actual": _json,
+            "model_name": _opt_text,
+            "actual_label": st.none() | _text(8),
+            "actual_score": st.none() | _finite,
+        },
     ),
     EventType.JOB_RUN: st.fixed_dictionaries(
         {
@@ -162,13 +190,17 @@ def events(draw: Any) -> Event:
 
 
 def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
-    """Byte for byte, or parsed when tags (a map: entry order not fixed) differ
-    only in order."""
+    """Byte for byte, or parsed when maps (tags, class_probabilities,
+    feature_importance: entry order not fixed) differ only in order."""
     if ours == official:
         return
     a, b = pb.Event.FromString(ours), pb.Event.FromString(official)
     assert a == b
-    assert len(a.tags) > 1, "only map entry order may differ"
+    sizes = [len(a.tags)]
+    if a.WhichOneof("payload") == "model_call":
+        call = a.model_call
+        sizes += [len(call.class_probabilities), len(call.feature_importance)]
+    assert max(sizes) > 1, "only map entry order may differ"
 
 
 # No deadline, as every other property test here: under load (the CPython

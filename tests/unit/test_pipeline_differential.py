@@ -135,6 +135,33 @@ _numbers = _mostly(
     | st.just("45"),
 )
 _tokens = _mostly(st.none() | st.integers(0, 2**63 - 1), _numbers)
+# The typed ML fields: the fast paths send any call that gives one the
+# reference way; these prove they do (and that None is "not given").
+_scores = _mostly(
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    st.floats() | st.booleans() | st.just("0.5"),
+)
+_number_map = _mostly(
+    st.none() | st.dictionaries(_keys, st.floats(0, 1), max_size=3),
+    st.dictionaries(_keys, st.floats() | st.just("x"), max_size=2)
+    | st.just({})
+    | st.just([("a", 1.0)]),
+)
+_vectors = _mostly(
+    st.none() | st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=4),
+    st.lists(st.floats(), max_size=3)
+    | st.just([[1.0]])
+    | st.just("abc")
+    | st.just([1e6]),
+)
+TYPED = {
+    "prediction_label": _mostly(st.none() | _plain_text, _text | st.integers()),
+    "prediction_score": _scores,
+    "class_probabilities": _number_map,
+    "embedding": _vectors,
+    "embedding_name": _mostly(st.none(), _names),
+    "feature_importance": _number_map,
+}
 _model_call = st.fixed_dictionaries(
     {"model_name": _names},
     optional={
@@ -162,11 +189,13 @@ _model_call = st.fixed_dictionaries(
         ),
         "trace_id": _names,
         "span_id": _names,
+        **TYPED,
     },
 )
 _client_settings = st.sampled_from(
     [
         {},
+        {"embedding_dtype": "float16"},
         {"tags": {"team": "search"}},
         {"tags": {"token": "t"}},
         {"sample_rate": 0.5},
@@ -242,6 +271,9 @@ _common = st.fixed_dictionaries(
         "trace_id": _names,
         "timestamp": st.just(dt.datetime(2026, 1, 2, tzinfo=UTC)),
         "latency_ms": _numbers,
+        "prediction_label": st.just("cat"),
+        "embedding": st.just([0.1, 0.2]),
+        "feature_importance": st.just({"x": 1.0}),
     },
 )
 
@@ -328,6 +360,13 @@ def test_log_metrics_fast_equals_reference(
     actual=_json,
     model_name=st.none() | _names,
     tags=st.none() | st.dictionaries(_keys, _plain_text, max_size=2),
+    typed=st.fixed_dictionaries(
+        {},
+        optional={
+            "actual_label": TYPED["prediction_label"],
+            "actual_score": _scores,
+        },
+    ),
     client_settings=_client_settings,
 )
 def test_log_ground_truth_fast_equals_reference(
@@ -335,13 +374,14 @@ def test_log_ground_truth_fast_equals_reference(
     actual: Any,
     model_name: Any,
     tags: Any,
+    typed: Dict[str, Any],
     client_settings: Dict[str, Any],
 ) -> None:
     _examples["ground_truth"] += 1
 
     def call(client: VDTClient) -> Any:
         return client.log_ground_truth(
-            request_id, actual, model_name=model_name, tags=tags
+            request_id, actual, model_name=model_name, tags=tags, **typed
         )
 
     _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))

@@ -19,7 +19,16 @@ from uuid import UUID
 
 from pydantic_core import to_json
 
-from ..models import CallStatus, ColumnProfile, EventType, JobStatus, Source
+from ..models import (
+    CallStatus,
+    ColumnProfile,
+    EmbeddingDType,
+    EventType,
+    JobStatus,
+    Source,
+    pack_vector,
+    unpack_vector,
+)
 from . import _wire
 from ._schema import ENUMS
 from ._wire import I64, LEN, VARINT, double, integer, keys, length_delimited, text
@@ -69,8 +78,20 @@ _MC = keys(
         "prompt_tokens": VARINT,
         "completion_tokens": VARINT,
         "cost": I64,
+        "prediction_label": LEN,
+        "prediction_score": I64,
+        "class_probabilities": LEN,
+        "embedding": LEN,
+        "feature_importance": LEN,
     },
 )
+_ENTRY = keys("DoubleEntry", {"key": LEN, "value": I64})
+_EMB = keys("Embedding", {"vector": LEN, "dtype": VARINT, "name": LEN})
+EMBEDDING_DTYPE_NUMBER = {
+    EmbeddingDType.FLOAT32: ENUMS["EmbeddingDType"]["EMBEDDING_DTYPE_FLOAT32"],
+    EmbeddingDType.FLOAT16: ENUMS["EmbeddingDType"]["EMBEDDING_DTYPE_FLOAT16"],
+}
+_EMBEDDING_DTYPE_OF_NUMBER = {v: k for k, v in EMBEDDING_DTYPE_NUMBER.items()}
 _MC_KEY = PAYLOAD_KEYS[EventType.MODEL_CALL]
 _MC_STATUS = {
     status: integer(_MC["status"], number)
@@ -199,8 +220,66 @@ def model_call_field(
     return _delimited(_MC_KEY, out + tail)
 
 
+def double_map(field_key: bytes, values: Dict[str, float]) -> bytes:
+    """A ``map<string, double>`` field, one entry per item in dict order."""
+    entry_key, entry_value = _ENTRY["key"], _ENTRY["value"]
+    return b"".join(
+        _delimited(
+            field_key,
+            _delimited(entry_key, name.encode()) + entry_value + _pack_double(value),
+        )
+        for name, value in values.items()
+    )
+
+
+def write_typed_fields(
+    prediction_label: Optional[str],
+    prediction_score: Optional[float],
+    class_probabilities: Optional[Dict[str, float]],
+    embedding: Optional[bytes],
+    embedding_dtype: Optional[EmbeddingDType],
+    embedding_name: Optional[str],
+    feature_importance: Optional[Dict[str, float]],
+) -> bytes:
+    """The ``model_call`` body's typed ML fields (numbers 13 and up), from
+    validated values; ``embedding`` already packed (:func:`pack_vector`)."""
+    out = b""
+    if prediction_label is not None:
+        out += text(_MC["prediction_label"], prediction_label)
+    if prediction_score is not None:
+        out += double(_MC["prediction_score"], prediction_score)
+    if class_probabilities:
+        out += double_map(_MC["class_probabilities"], class_probabilities)
+    if embedding is not None:
+        body = _delimited(_EMB["vector"], embedding)
+        body += integer(
+            _EMB["dtype"],
+            EMBEDDING_DTYPE_NUMBER[embedding_dtype or EmbeddingDType.FLOAT32],
+        )
+        if embedding_name is not None:
+            body += text(_EMB["name"], embedding_name)
+        out += _delimited(_MC["embedding"], body)
+    if feature_importance:
+        out += double_map(_MC["feature_importance"], feature_importance)
+    return out
+
+
+def _typed_fields_of(event: Any) -> bytes:
+    vector = event.embedding
+    dtype = event.embedding_dtype
+    return write_typed_fields(
+        event.prediction_label,
+        event.prediction_score,
+        event.class_probabilities,
+        None if vector is None else pack_vector(vector, dtype),
+        dtype,
+        event.embedding_name,
+        event.feature_importance,
+    )
+
+
 def _model_call_of(event: Any) -> bytes:
-    return write_model_call(
+    base = write_model_call(
         event.model_name,
         event.model_version,
         None if event.input_data is None else to_json(event.input_data),
@@ -214,6 +293,19 @@ def _model_call_of(event: Any) -> bytes:
         event.completion_tokens,
         event.cost,
     )
+    return extend_model_call(base, _typed_fields_of(event))
+
+
+def extend_model_call(field: bytes, later: bytes) -> bytes:
+    """:func:`write_model_call`'s payload field with ``later`` (fields
+    numbered after ``cost``, e.g. :func:`write_typed_fields`) appended."""
+    if not later:
+        return field
+    # Past the payload field's key and length: the body, then the later fields.
+    end = len(_MC_KEY)
+    while field[end] & 0x80:
+        end += 1
+    return _delimited(_MC_KEY, field[end + 1 :] + later)
 
 
 # -- DataQuality ----------------------------------------------------------------------
@@ -303,11 +395,24 @@ def _metric_of(event: Any) -> bytes:
 
 # -- GroundTruth ----------------------------------------------------------------------
 
-_GT = keys("GroundTruth", {"request_id": LEN, "actual_json": LEN, "model_name": LEN})
+_GT = keys(
+    "GroundTruth",
+    {
+        "request_id": LEN,
+        "actual_json": LEN,
+        "model_name": LEN,
+        "actual_label": LEN,
+        "actual_score": I64,
+    },
+)
 
 
 def write_ground_truth(
-    request_id: str, actual_json: Optional[bytes], model_name: Optional[str]
+    request_id: str,
+    actual_json: Optional[bytes],
+    model_name: Optional[str],
+    actual_label: Optional[str] = None,
+    actual_score: Optional[float] = None,
 ) -> bytes:
     """The ``ground_truth`` payload field from validated values."""
     out = text(_GT["request_id"], request_id)
@@ -315,6 +420,10 @@ def write_ground_truth(
         out += length_delimited(_GT["actual_json"], actual_json)
     if model_name is not None:
         out += text(_GT["model_name"], model_name)
+    if actual_label is not None:
+        out += text(_GT["actual_label"], actual_label)
+    if actual_score is not None:
+        out += double(_GT["actual_score"], actual_score)
     return length_delimited(PAYLOAD_KEYS[EventType.GROUND_TRUTH], out)
 
 
@@ -323,6 +432,8 @@ def _ground_truth_of(event: Any) -> bytes:
         event.request_id,
         None if event.actual is None else to_json(event.actual),
         event.model_name,
+        event.actual_label,
+        event.actual_score,
     )
 
 
@@ -429,6 +540,25 @@ def _read_model_call(m: Any) -> Dict[str, Any]:
         "prompt_tokens": _opt(m, "prompt_tokens"),
         "completion_tokens": _opt(m, "completion_tokens"),
         "cost": _opt(m, "cost"),
+        "prediction_label": _opt(m, "prediction_label"),
+        "prediction_score": _opt(m, "prediction_score"),
+        "class_probabilities": dict(m.class_probabilities) or None,
+        "feature_importance": dict(m.feature_importance) or None,
+        **_read_embedding(m),
+    }
+
+
+def _read_embedding(m: Any) -> Dict[str, Any]:
+    if not m.HasField("embedding"):
+        return {}
+    e = m.embedding
+    dtype = _EMBEDDING_DTYPE_OF_NUMBER.get(e.dtype)
+    if dtype is None:
+        raise ValueError(f"unknown embedding dtype {e.dtype}")
+    return {
+        "embedding": unpack_vector(e.vector, dtype),
+        "embedding_dtype": dtype,
+        "embedding_name": _opt(e, "name"),
     }
 
 
@@ -468,6 +598,8 @@ def _read_ground_truth(m: Any) -> Dict[str, Any]:
         "request_id": m.request_id,
         "actual": _opt_json(m, "actual_json"),
         "model_name": _opt(m, "model_name"),
+        "actual_label": _opt(m, "actual_label"),
+        "actual_score": _opt(m, "actual_score"),
     }
 
 

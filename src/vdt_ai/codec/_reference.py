@@ -1,7 +1,8 @@
 """The reference encoder: an event model through the official protobuf
 encoder (generated classes, ``SerializeToString``).
 
-Not used to send events: :class:`vdt_ai.codec.Encoder` and the client's fast
+Test-only (it imports numpy, a development dependency). Not used to send
+events: :class:`vdt_ai.codec.Encoder` and the client's fast
 path write wire bytes directly, and the tests compare their output with this
 one's, byte for byte (tags, a map whose entry order the official encoder does
 not fix, are compared parsed).
@@ -9,9 +10,10 @@ not fix, are compared parsed).
 
 from typing import Any
 
+import numpy
 from pydantic_core import to_json
 
-from ..models import CallStatus, Event, EventType, JobStatus
+from ..models import CallStatus, EmbeddingDType, Event, EventType, JobStatus
 from ..proto import events_pb2 as pb
 from ._payloads import split_time
 
@@ -23,6 +25,10 @@ _JOB_STATUS = {
     JobStatus.STARTED: pb.JOB_STATUS_STARTED,
     JobStatus.SUCCEEDED: pb.JOB_STATUS_SUCCEEDED,
     JobStatus.FAILED: pb.JOB_STATUS_FAILED,
+}
+_EMBEDDING_DTYPE = {
+    EmbeddingDType.FLOAT32: (pb.EMBEDDING_DTYPE_FLOAT32, "<f4"),
+    EmbeddingDType.FLOAT16: (pb.EMBEDDING_DTYPE_FLOAT16, "<f2"),
 }
 
 
@@ -60,6 +66,18 @@ def message_of(event: Event) -> "pb.Event":
             _set(mc, name, getattr(e, name))
         _set_json(mc, "input_data_json", e.input_data)
         _set_json(mc, "prediction_json", e.prediction)
+        _set(mc, "prediction_label", e.prediction_label)
+        _set(mc, "prediction_score", e.prediction_score)
+        mc.class_probabilities.update(e.class_probabilities or {})
+        mc.feature_importance.update(e.feature_importance or {})
+        if e.embedding is not None:
+            # numpy's own packing, independent of the SDK's struct formats.
+            number, numpy_dtype = _EMBEDDING_DTYPE[e.embedding_dtype]
+            mc.embedding.vector = numpy.asarray(
+                e.embedding, dtype=numpy_dtype
+            ).tobytes()
+            mc.embedding.dtype = number
+            _set(mc.embedding, "name", e.embedding_name)
     elif kind is EventType.DATA_QUALITY:
         d = out.data_quality
         d.dataset_name = e.dataset_name
@@ -83,6 +101,8 @@ def message_of(event: Event) -> "pb.Event":
         g.request_id = e.request_id
         _set_json(g, "actual_json", e.actual)
         _set(g, "model_name", e.model_name)
+        _set(g, "actual_label", e.actual_label)
+        _set(g, "actual_score", e.actual_score)
     else:
         j = out.job_run
         j.job_name = e.job_name

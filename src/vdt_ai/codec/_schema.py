@@ -47,7 +47,16 @@ FIELDS: Dict[str, Dict[str, int]] = {
         "prompt_tokens": 10,
         "completion_tokens": 11,
         "cost": 12,
+        "prediction_label": 13,
+        "prediction_score": 14,
+        "class_probabilities": 15,
+        "embedding": 16,
+        "feature_importance": 17,
     },
+    # An entry of ModelCall's map<string, double> fields (class_probabilities,
+    # feature_importance).
+    "DoubleEntry": {"key": 1, "value": 2},
+    "Embedding": {"vector": 1, "dtype": 2, "name": 3},
     "ColumnProfile": {
         "name": 1,
         "dtype": 2,
@@ -66,7 +75,13 @@ FIELDS: Dict[str, Dict[str, int]] = {
         "columns": 5,
     },
     "Metric": {"name": 1, "value": 2, "step": 3, "run_id": 4},
-    "GroundTruth": {"request_id": 1, "actual_json": 2, "model_name": 3},
+    "GroundTruth": {
+        "request_id": 1,
+        "actual_json": 2,
+        "model_name": 3,
+        "actual_label": 4,
+        "actual_score": 5,
+    },
     "JobRun": {
         "job_name": 1,
         "run_id": 2,
@@ -90,4 +105,5 @@ ENUMS: Dict[str, Dict[str, int]] = {
         "JOB_STATUS_SUCCEEDED": 2,
         "JOB_STATUS_FAILED": 3,
     },
+    "EmbeddingDType": {"EMBEDDING_DTYPE_FLOAT32": 1, "EMBEDDING_DTYPE_FLOAT16": 2},
 }

@@ -9,6 +9,9 @@ CALL_STATUS_ERROR: CallStatus
 CALL_STATUS_SUCCESS: CallStatus
 CALL_STATUS_UNSPECIFIED: CallStatus
 DESCRIPTOR: _descriptor.FileDescriptor
+EMBEDDING_DTYPE_FLOAT16: EmbeddingDType
+EMBEDDING_DTYPE_FLOAT32: EmbeddingDType
+EMBEDDING_DTYPE_UNSPECIFIED: EmbeddingDType
 JOB_STATUS_FAILED: JobStatus
 JOB_STATUS_STARTED: JobStatus
 JOB_STATUS_SUCCEEDED: JobStatus
@@ -48,6 +51,16 @@ class DataQuality(_message.Message):
     record_count: int
     def __init__(self, dataset_name: _Optional[str] = ..., record_count: _Optional[int] = ..., null_count: _Optional[int] = ..., anomaly_score: _Optional[float] = ..., columns: _Optional[_Iterable[_Union[ColumnProfile, _Mapping]]] = ...) -> None: ...
 
+class Embedding(_message.Message):
+    __slots__ = ["dtype", "name", "vector"]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    dtype: EmbeddingDType
+    name: str
+    vector: bytes
+    def __init__(self, vector: _Optional[bytes] = ..., dtype: _Optional[_Union[EmbeddingDType, str]] = ..., name: _Optional[str] = ...) -> None: ...
+
 class Event(_message.Message):
     __slots__ = ["data_quality", "event_id", "ground_truth", "job_run", "metric", "model_call", "source", "span_id", "tags", "timestamp", "trace_id"]
     class TagsEntry(_message.Message):
@@ -82,14 +95,18 @@ class Event(_message.Message):
     def __init__(self, event_id: _Optional[bytes] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., model_call: _Optional[_Union[ModelCall, _Mapping]] = ..., data_quality: _Optional[_Union[DataQuality, _Mapping]] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., ground_truth: _Optional[_Union[GroundTruth, _Mapping]] = ..., job_run: _Optional[_Union[JobRun, _Mapping]] = ...) -> None: ...
 
 class GroundTruth(_message.Message):
-    __slots__ = ["actual_json", "model_name", "request_id"]
+    __slots__ = ["actual_json", "actual_label", "actual_score", "model_name", "request_id"]
     ACTUAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_LABEL_FIELD_NUMBER: _ClassVar[int]
+    ACTUAL_SCORE_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     actual_json: bytes
+    actual_label: str
+    actual_score: float
     model_name: str
     request_id: str
-    def __init__(self, request_id: _Optional[str] = ..., actual_json: _Optional[bytes] = ..., model_name: _Optional[str] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., actual_json: _Optional[bytes] = ..., model_name: _Optional[str] = ..., actual_label: _Optional[str] = ..., actual_score: _Optional[float] = ...) -> None: ...
 
 class Header(_message.Message):
     __slots__ = ["key", "value"]
@@ -134,32 +151,56 @@ class Metric(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., step: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class ModelCall(_message.Message):
-    __slots__ = ["completion_tokens", "cost", "error_message", "error_type", "input_data_json", "latency_ms", "model_name", "model_version", "prediction_json", "prompt_tokens", "request_id", "status"]
+    __slots__ = ["class_probabilities", "completion_tokens", "cost", "embedding", "error_message", "error_type", "feature_importance", "input_data_json", "latency_ms", "model_name", "model_version", "prediction_json", "prediction_label", "prediction_score", "prompt_tokens", "request_id", "status"]
+    class ClassProbabilitiesEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class FeatureImportanceEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    CLASS_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_IMPORTANCE_FIELD_NUMBER: _ClassVar[int]
     INPUT_DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_JSON_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_LABEL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_SCORE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    class_probabilities: _containers.ScalarMap[str, float]
     completion_tokens: int
     cost: float
+    embedding: Embedding
     error_message: str
     error_type: str
+    feature_importance: _containers.ScalarMap[str, float]
     input_data_json: bytes
     latency_ms: float
     model_name: str
     model_version: str
     prediction_json: bytes
+    prediction_label: str
+    prediction_score: float
     prompt_tokens: int
     request_id: str
     status: CallStatus
-    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., input_data_json: _Optional[bytes] = ..., prediction_json: _Optional[bytes] = ..., latency_ms: _Optional[float] = ..., status: _Optional[_Union[CallStatus, str]] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost: _Optional[float] = ...) -> None: ...
+    def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., input_data_json: _Optional[bytes] = ..., prediction_json: _Optional[bytes] = ..., latency_ms: _Optional[float] = ..., status: _Optional[_Union[CallStatus, str]] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost: _Optional[float] = ..., prediction_label: _Optional[str] = ..., prediction_score: _Optional[float] = ..., class_probabilities: _Optional[_Mapping[str, float]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., feature_importance: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Source(_message.Message):
     __slots__ = ["environment", "host", "sdk_name", "sdk_version", "service"]
@@ -188,6 +229,9 @@ class SpoolRecord(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ...) -> None: ...
 
 class CallStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class EmbeddingDType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

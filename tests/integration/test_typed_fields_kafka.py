@@ -1,0 +1,68 @@
+"""The typed ML fields through a real broker: what is consumed decodes to
+what was logged."""
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+from vdt_ai import GroundTruth, ModelCall, VDTClient, decode
+
+from .conftest import BOOTSTRAP, consume, topics_of
+
+pytestmark = pytest.mark.integration
+
+
+def test_typed_fields_round_trip_through_kafka(prefix: str, tmp_path: Path) -> None:
+    client = VDTClient(
+        bootstrap_servers=BOOTSTRAP,
+        topic_prefix=prefix,
+        handle_sigterm=False,
+        spool_dir=tmp_path / "spool",
+        embedding_dtype="float16",
+    )
+    ids: List[str] = []
+    for i in range(50):
+        event_id = client.log_model_call(
+            "churn",
+            {"tenure": i},
+            request_id=f"r{i}",
+            prediction_label="churn" if i % 2 else "stay",
+            prediction_score=i / 50,
+            class_probabilities={"churn": i / 50, "stay": 1 - i / 50},
+            embedding=np.arange(8, dtype=np.float32) * i,
+            embedding_name="profile",
+            feature_importance={"tenure": -0.1 * i, "plan": 0.5},
+        )
+        ids.append(str(event_id))
+        truth_id = client.log_ground_truth(
+            f"r{i}", model_name="churn", actual_label="stay", actual_score=0.0
+        )
+        ids.append(str(truth_id))
+    sent: Dict[Any, Any] = {}
+    assert client.flush(30) == 0
+    client.close()
+    seen = consume(topics_of(prefix), set(ids))
+    assert set(ids) <= seen.keys()
+    for wanted in ids:
+        (record,) = seen[wanted]
+        event = decode(record.value)
+        assert str(event.event_id) == wanted
+        sent[wanted] = event
+    calls = [e for e in sent.values() if isinstance(e, ModelCall)]
+    truths = [e for e in sent.values() if isinstance(e, GroundTruth)]
+    assert len(calls) == len(truths) == 50
+    for call in calls:
+        i = int((call.request_id or "r")[1:])
+        assert call.prediction_label == ("churn" if i % 2 else "stay")
+        assert call.prediction_score == i / 50
+        assert call.class_probabilities == {"churn": i / 50, "stay": 1 - i / 50}
+        expected = (np.arange(8, dtype=np.float32) * i).astype(np.float16)
+        assert call.embedding == tuple(expected.tolist())
+        assert call.embedding_name == "profile"
+        assert call.feature_importance == {"tenure": -0.1 * i, "plan": 0.5}
+    assert all(
+        (t.actual_label, t.actual_score) == ("stay", 0.0) and t.model_name == "churn"
+        for t in truths
+    )
