@@ -347,7 +347,11 @@ def _old_schema_event_class() -> Any:
     pool.Add(timestamp)
     pool.Add(proto)
     descriptor = pool.FindMessageTypeByName("old.vdt.ai.v1.Event")
-    return message_factory.GetMessageClass(descriptor)
+    get_class = getattr(message_factory, "GetMessageClass", None)
+    if get_class is None:  # protobuf < 4.22 (the lowest we support: 4.21.6)
+        factory: Any = message_factory.MessageFactory(pool)
+        return factory.GetPrototype(descriptor)
+    return get_class(descriptor)
 
 
 def test_readers_of_the_old_schema_skip_the_new_fields() -> None:
