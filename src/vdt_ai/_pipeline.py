@@ -555,8 +555,9 @@ class Pipeline:
         value = stamp(raw_id, seconds, nanos * 1000) + rest
         if len(value) > self.encoder.max_event_bytes:
             return _TOO_LARGE
-        record = Record(
-            self._topics[event_type], key, value, self._headers(event_type, raw_id)
+        record = _new_record(
+            Record,
+            (self._topics[event_type], key, value, self._headers(event_type, raw_id)),
         )
         return as_uuid(event_id) if self.submit(record) else None
 
@@ -658,7 +659,9 @@ class Pipeline:
                 continue
             raw_id = event_id.to_bytes(16, "big")
             value = EVENT_ID_PREFIX + raw_id + time_tail + rest
-            if self.submit(Record(topic, key, value, headers(_METRIC, raw_id))):
+            if self.submit(
+                _new_record(Record, (topic, key, value, headers(_METRIC, raw_id)))
+            ):
                 sent.append(as_uuid(event_id))
         return sent
 
@@ -758,6 +761,7 @@ class Pipeline:
         """
         prepared: List[Any] = []
         keys: List[bytes] = []
+        all_bytes = True  # every row written by a fast path (none held as a model)
         row_writer = self._row_writer(common)
         for index, call in enumerate(items):
             if row_writer is not None and type(call) is dict:
@@ -791,15 +795,32 @@ class Pipeline:
                 else:
                     prepared.append(self._bulk_model(arguments))
                     keys.append(b"")
+                    all_bytes = False
             except Exception as exc:
                 raise in_item(exc, f"calls.{index}", "model_call") from None
         event_ids, now_ns = reserve(len(prepared))
         seconds, micros = divmod(now_ns // 1000, 1_000_000)
         nanos = micros * 1000
-        batch_time = datetime_of(now_ns)
         # Every row's id and timestamp fields, but for the id's 16 bytes.
         time_tail = stamp(bytes(16), seconds, nanos)[len(EVENT_ID_PREFIX) + 16 :]
         sampling = self.sample_below < SAMPLE_SPACE
+        topic, headers, submit = self._topic, self.encoder.headers, self.submit
+        sent: List[UUID] = []
+        if all_bytes:
+            # Nothing left that can fail: stamp and send in one pass.
+            for index, event_id in enumerate(event_ids):
+                if sampling and self._sampled_out(event_id):
+                    continue
+                raw_id = event_id.to_bytes(16, "big")
+                value = EVENT_ID_PREFIX + raw_id + time_tail + prepared[index]
+                prepared[index] = None  # hand it over, hold nothing per row
+                record = _new_record(
+                    Record, (topic, keys[index], value, headers(_MODEL_CALL, raw_id))
+                )
+                if submit(record):
+                    sent.append(as_uuid(event_id))
+            return sent
+        batch_time = datetime_of(now_ns)
         for index, event_id in enumerate(event_ids):
             if sampling and self._sampled_out(event_id):
                 prepared[index] = None
@@ -823,16 +844,16 @@ class Pipeline:
             else:
                 prepared[index] = finished[1].value
                 keys[index] = finished[1].key
-        sent: List[UUID] = []
-        topic, headers = self._topic, self.encoder.headers
         for index, event_id in enumerate(event_ids):
             value = prepared[index]
             if value is None:
                 continue
             prepared[index] = None  # hand it over, hold nothing per row
             raw_id = event_id.to_bytes(16, "big")
-            record = Record(topic, keys[index], value, headers(_MODEL_CALL, raw_id))
-            if self.submit(record):
+            record = _new_record(
+                Record, (topic, keys[index], value, headers(_MODEL_CALL, raw_id))
+            )
+            if submit(record):
                 sent.append(as_uuid(event_id))
         return sent
 
@@ -915,6 +936,9 @@ class Pipeline:
 
 
 _ARGUMENT_SET = frozenset(MODEL_CALL_ARGUMENTS)
+# Record's fields as one tuple, without the NamedTuple's Python-level __new__
+# (0.25 us less per event).
+_new_record = tuple.__new__
 # What a bulk row's writer takes from each row, and what from the arguments
 # all rows share (not a shared timestamp: rows without one get the batch's).
 _ROW_FIELDS = frozenset(("input_data", "prediction", "latency_ms"))
