@@ -34,7 +34,9 @@ from .codec import Encoder, Record, source_field
 from .codec._payloads import (
     model_call_field,
     model_call_parts,
+    write_data_quality,
     write_ground_truth,
+    write_job_run,
     write_metric,
     write_model_call,
 )
@@ -50,9 +52,12 @@ from .models import (
     MAX_TAG_VALUE_LENGTH,
     MAX_TAGS,
     CallStatus,
+    DataQuality,
     Event,
     EventType,
     GroundTruth,
+    JobRun,
+    JobStatus,
     Metric,
     ModelCall,
     Source,
@@ -68,6 +73,8 @@ _EVENT_TYPES = frozenset(EVENT_CLASSES.values())
 _MODEL_CALL = EventType.MODEL_CALL
 _METRIC = EventType.METRIC
 _GROUND_TRUTH = EventType.GROUND_TRUTH
+_DATA_QUALITY = EventType.DATA_QUALITY
+_JOB_RUN = EventType.JOB_RUN
 # _send_fast()'s "not sent, too large": the reference path makes the error.
 _TOO_LARGE = object()
 # log_model_call's typed ML arguments: the fast paths do not write them; a
@@ -101,6 +108,7 @@ MODEL_CALL_ARGUMENTS = (
     *TYPED_FIELDS,
 )
 _STATUS_OF_TEXT = {status.value: status for status in CallStatus}
+_JOB_STATUS_OF_TEXT = {status.value: status for status in JobStatus}
 
 
 def _name(value: Any, longest: int) -> bool:
@@ -125,6 +133,13 @@ def _non_negative_float(value: Any) -> Optional[float]:
     if kind is int and 0 <= value <= _MAX_EXACT_FLOAT_INT:
         return float(value)
     return None
+
+
+def _utc_or_none(value: Any) -> bool:
+    # UTCDateTime that validation keeps as it is: an exact datetime in UTC.
+    return value is None or (
+        type(value) is dt.datetime and value.tzinfo is dt.timezone.utc
+    )
 
 
 def _count(value: Any) -> bool:
@@ -727,6 +742,164 @@ class Pipeline:
         if actual_score is not None:
             fields["actual_score"] = actual_score
         return self.emit(GroundTruth, fields, tags, timestamp, None, None)
+
+    def data_quality(
+        self,
+        dataset_name: Any,
+        record_count: Any,
+        null_count: Any,
+        anomaly_score: Any,
+        columns: Any,
+        tags: Any,
+        timestamp: Optional[dt.datetime],
+        trace_id: Any,
+        span_id: Any,
+    ) -> Optional[UUID]:
+        """One data-quality profile (log_data_quality's arguments); the fast
+        path takes it when it has no column profiles."""
+        if (
+            self.fast
+            and timestamp is None
+            and (columns is None or (type(columns) is list and not columns))
+            and _name(dataset_name, MAX_NAME_LENGTH)
+            and type(record_count) is int
+            and 0 <= record_count <= MAX_COUNT
+            and type(null_count) is int
+            and 0 <= null_count <= record_count
+            and (
+                anomaly_score is None
+                or (type(anomaly_score) is float and 0.0 <= anomaly_score <= 1.0)
+            )
+            and _optional_name(trace_id, MAX_ID_LENGTH)
+            and _optional_name(span_id, MAX_ID_LENGTH)
+        ):
+            envelope = self._envelope(tags)
+            if envelope is not None:
+                if trace_id is not None or span_id is not None:
+                    envelope += trace_fields(trace_id, span_id)
+                rest = envelope + write_data_quality(
+                    dataset_name, record_count, null_count, anomaly_score
+                )
+                sent = self._send_fast(_DATA_QUALITY, rest, dataset_name.encode())
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+        fields = {
+            "dataset_name": dataset_name,
+            "record_count": record_count,
+            "null_count": null_count,
+            "anomaly_score": anomaly_score,
+        }
+        if columns is not None:
+            fields["columns"] = columns
+        return self.emit(DataQuality, fields, tags, timestamp, trace_id, span_id)
+
+    def job_run(
+        self,
+        job_name: Any,
+        status: Any,
+        run_id: Any,
+        start_time: Any,
+        end_time: Any,
+        duration_ms: Any,
+        error_type: Any,
+        error_message: Any,
+        metrics: Any,
+        tags: Any,
+        timestamp: Optional[dt.datetime],
+    ) -> Optional[UUID]:
+        """One job-run state (log_job_run's arguments); the fast path takes it
+        when it names its run and gives its times, if any, in UTC."""
+        if self.fast and timestamp is None:
+            rest = self._job_run_bytes(
+                job_name,
+                status,
+                run_id,
+                start_time,
+                end_time,
+                duration_ms,
+                error_type,
+                error_message,
+                metrics,
+                tags,
+            )
+            if rest is not None:
+                sent = self._send_fast(_JOB_RUN, rest, run_id.encode())
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+        fields = {
+            "job_name": job_name,
+            "status": status,
+            "start_time": start_time,
+            "end_time": end_time,
+            "duration_ms": duration_ms,
+            "error_type": error_type,
+            "error_message": error_message,
+            "metrics": metrics,
+        }
+        if run_id is not None:
+            fields["run_id"] = run_id
+        return self.emit(JobRun, fields, tags, timestamp, None, None)
+
+    def _job_run_bytes(
+        self,
+        job_name: Any,
+        status: Any,
+        run_id: Any,
+        start_time: Any,
+        end_time: Any,
+        duration_ms: Any,
+        error_type: Any,
+        error_message: Any,
+        metrics: Any,
+        tags: Any,
+    ) -> Optional[bytes]:
+        # JobRun: Name, Identifier (given: the default is a new id), JobStatus
+        # (member or its value), UTC datetimes as they are, NonNegativeFloat,
+        # Identifier, a message short enough not to be cut, plain metrics.
+        if type(status) is str:
+            status = _JOB_STATUS_OF_TEXT.get(status)
+        elif type(status) is not JobStatus:
+            return None
+        if status is None or not (
+            _name(job_name, MAX_NAME_LENGTH)
+            and _name(run_id, MAX_ID_LENGTH)
+            and _optional_name(error_type, MAX_ID_LENGTH)
+            and _utc_or_none(start_time)
+            and _utc_or_none(end_time)
+        ):
+            return None
+        if duration_ms is not None:
+            duration_ms = _non_negative_float(duration_ms)
+            if duration_ms is None:
+                return None
+        if start_time is not None and end_time is not None:
+            if end_time < start_time:
+                return None
+            if duration_ms is None:  # as JobRun computes it
+                duration_ms = (end_time - start_time).total_seconds() * 1000.0
+        leaves_alone = self.policy.leaves_alone
+        if error_message is not None and not (
+            type(error_message) is str
+            and len(error_message) <= MAX_ERROR_MESSAGE_LENGTH
+            and leaves_alone(error_message)
+        ):
+            return None
+        if not leaves_alone(metrics):
+            return None
+        envelope = self._envelope(tags)
+        if envelope is None:
+            return None
+        return envelope + write_job_run(
+            job_name,
+            run_id,
+            status,
+            start_time,
+            end_time,
+            duration_ms,
+            error_type,
+            error_message,
+            None if metrics is None else to_json(metrics),
+        )
 
     def _model_call_reference(self, arguments: Dict[str, Any]) -> Optional[UUID]:
         fields = dict(arguments)
