@@ -240,8 +240,6 @@ def test_roll_fsyncs_outside_the_writer_lock(
     # long (a busy disk) must not hold up an append on another thread.
     import threading
 
-    import vdt_ai.spool as spool_module
-
     writer = SpoolWriter(tmp_path, max_bytes=10**8)
     first, later = records(2)
     assert writer.append(first)
@@ -253,7 +251,7 @@ def test_roll_fsyncs_outside_the_writer_lock(
         assert release.wait(30)
         real_fsync(fd)
 
-    monkeypatch.setattr(spool_module.os, "fsync", slow_fsync)
+    monkeypatch.setattr(os, "fsync", slow_fsync)  # the spool's os is this os
     rolled: List[object] = []
     roller = threading.Thread(target=lambda: rolled.append(writer.roll()))
     roller.start()
@@ -267,7 +265,7 @@ def test_roll_fsyncs_outside_the_writer_lock(
     finally:
         release.set()
         roller.join(10)
-    monkeypatch.setattr(spool_module.os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert rolled and rolled[0] is not None
     writer.close()
     # Both records are there, the first in the rolled segment, the second in
