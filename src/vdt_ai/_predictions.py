@@ -24,6 +24,7 @@ from pydantic_core import to_json
 
 from ._jsonlike import MAX_INT, MIN_INT, JSONLikeError, to_json_value, valid_text
 from ._pipeline import SAMPLE_SPACE, Pipeline, _name, datetime_of, in_item
+from ._redact import shown
 from ._uuid7 import reserve
 from .codec import Record
 from .codec._payloads import (
@@ -63,7 +64,16 @@ Columns = Dict[str, List[Any]]
 
 
 def _fail(row: int, column: str, reason: str) -> ValidationError:
-    return ValidationError([(f"data.{row}.{column}", reason)], event_type="model_call")
+    return ValidationError(
+        [(f"data.{row}.{shown(column)}", reason)], event_type="model_call"
+    )
+
+
+def _not_in_data(role: str, column: Any) -> ValidationError:
+    return ValidationError(
+        [(role, f"column {shown(str(column))!r} is not in data")],
+        event_type="model_call",
+    )
 
 
 def table_reader(data: Any) -> Tuple[List[str], int, Callable[[int, int], Columns]]:
@@ -122,7 +132,9 @@ def table_reader(data: Any) -> Tuple[List[str], int, Callable[[int, int], Column
         for key in row:
             if key not in seen:
                 if type(key) is not str:
-                    raise _fail(index, repr(key), "column names must be text")
+                    raise _fail(
+                        index, f"<{type(key).__name__}>", "column names must be text"
+                    )
                 seen[key] = None
 
     def read_rows(start: int, stop: int) -> Columns:
@@ -149,10 +161,7 @@ class _Roles:
         ):
             column = roles[role]
             if column is not None and column not in names:
-                raise ValidationError(
-                    [(role, f"column {column!r} is not in data")],
-                    event_type="model_call",
-                )
+                raise _not_in_data(role, column)
             self.single[role] = column
             if column is not None:
                 used.append(column)
@@ -165,10 +174,7 @@ class _Roles:
             self.probabilities = {str(c): str(c) for c in probabilities}
         for column in self.probabilities.values():
             if column not in names:
-                raise ValidationError(
-                    [("probability_columns", f"column {column!r} is not in data")],
-                    event_type="model_call",
-                )
+                raise _not_in_data("probability_columns", column)
             used.append(column)
         inputs = roles["input_columns"]
         if inputs is None:
@@ -177,10 +183,7 @@ class _Roles:
             self.inputs = list(inputs)
             for column in self.inputs:
                 if column not in names:
-                    raise ValidationError(
-                        [("input_columns", f"column {column!r} is not in data")],
-                        event_type="model_call",
-                    )
+                    raise _not_in_data("input_columns", column)
 
 
 def _plain_number(value: Any) -> bool:
