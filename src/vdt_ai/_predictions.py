@@ -44,6 +44,7 @@ from .exceptions import ValidationError
 from .models import (
     MAX_ID_LENGTH,
     MAX_LABEL_LENGTH,
+    MAX_NAME_LENGTH,
     EmbeddingDType,
     EventType,
     _vector,
@@ -144,6 +145,28 @@ def table_reader(data: Any) -> Tuple[List[str], int, Callable[[int, int], Column
     return list(seen), len(rows), read_rows
 
 
+def _named_columns(
+    roles: Dict[str, Any], role: str, names: List[str]
+) -> Dict[str, str]:
+    """A list of columns (each its own name) or a mapping name -> column."""
+    given = roles[role]
+    if given is None:
+        return {}
+    if isinstance(given, Mapping):
+        named = {str(k): v for k, v in given.items()}
+    elif isinstance(given, (str, bytes)):
+        raise ValidationError(
+            [(role, "must be a list of columns or a mapping name -> column")],
+            event_type="model_call",
+        )
+    else:
+        named = {str(c): c for c in given}
+    for column in named.values():
+        if column not in names:
+            raise _not_in_data(role, column)
+    return named
+
+
 class _Roles:
     """Which column plays which part, checked against the table's columns."""
 
@@ -165,17 +188,10 @@ class _Roles:
             self.single[role] = column
             if column is not None:
                 used.append(column)
-        probabilities = roles["probability_columns"]
-        if probabilities is None:
-            self.probabilities: Dict[str, str] = {}
-        elif isinstance(probabilities, Mapping):
-            self.probabilities = {str(k): v for k, v in probabilities.items()}
-        else:
-            self.probabilities = {str(c): str(c) for c in probabilities}
-        for column in self.probabilities.values():
-            if column not in names:
-                raise _not_in_data("probability_columns", column)
-            used.append(column)
+        self.probabilities = _named_columns(roles, "probability_columns", names)
+        self.importances = _named_columns(roles, "feature_importance_columns", names)
+        used += self.probabilities.values()
+        used += self.importances.values()
         inputs = roles["input_columns"]
         if inputs is None:
             self.inputs = [n for n in names if n not in used]
@@ -225,6 +241,14 @@ def _checked_chunk(
                     raise _fail(start + i, column, "must be a probability, 0 to 1")
                 maps[i][label] = float(v)
         out["class_probabilities"] = maps
+    if roles.importances:
+        importances: List[Dict[str, float]] = [{} for _ in range(count)]
+        for feature, column in roles.importances.items():
+            for i, v in enumerate(columns[column]):
+                if not _plain_number(v):
+                    raise _fail(start + i, column, "must be a finite number")
+                importances[i][feature] = float(v)
+        out["feature_importance"] = importances
     column = role["embedding_column"]
     if column is not None:
         packed: List[Optional[bytes]] = []
@@ -441,12 +465,12 @@ def _check_sizes(
     sized = [values[f] for f in ("prediction_label", "request_id") if f in values]
     for texts in sized:
         varying.append(_text_bounds(texts, _POLICY_BYTES if rules else 0))
-    if "class_probabilities" in values:
-        # The same classes in every row: each a map entry (key, name, number).
-        fixed += sum(
-            _TEXT_BYTES * len(k) + 2 * _FIELD_BYTES + 9
-            for k in values["class_probabilities"][0]
-        )
+    for field in ("class_probabilities", "feature_importance"):
+        if field in values:
+            # The same names in every row: each a map entry (key, name, number).
+            fixed += sum(
+                _TEXT_BYTES * len(k) + 2 * _FIELD_BYTES + 9 for k in values[field][0]
+            )
     if "embedding" in values:
         sizes = [0 if v is None else len(v) + _FIELD_BYTES for v in values["embedding"]]
         varying.append((max(sizes, default=0), lambda: sizes))
@@ -468,12 +492,22 @@ def log_predictions(
     model_name: str,
     model_version: Optional[str],
     tags: Optional[Mapping[str, str]],
+    embedding_name: Optional[str] = None,
     **roles: Any,
 ) -> int:
     """See :meth:`vdt_ai.VDTClient.log_predictions`."""
     chunk_rows = CHUNK_ROWS
     names, total, read = table_reader(data)
     chosen = _Roles(names, **roles)
+    if embedding_name is not None:
+        if chosen.single["embedding_column"] is None:
+            reason = "is given without an embedding_column"
+        elif not _name(embedding_name, MAX_NAME_LENGTH):
+            reason = "must be text of 1 to 256 characters, not blank"
+        else:
+            reason = ""
+        if reason:
+            raise ValidationError([("embedding_name", reason)], event_type="model_call")
     dtype = EmbeddingDType(pipeline.embedding_dtype)
     # The shared arguments, checked as one log_model_calls call would.
     common: Dict[str, Any] = {"model_name": model_name}
@@ -482,8 +516,12 @@ def log_predictions(
     if tags is not None:
         common["tags"] = tags
     checked = pipeline._checked(common, True) if pipeline.fast else None
+    if embedding_name is not None and "vdt_" in embedding_name:
+        checked = None  # an API key to mask: the reference path
     # Pass 1: every cell and every event's size, before anything is recorded.
     base = _base_size(pipeline, common)  # validates the shared arguments too
+    if embedding_name is not None:
+        base += max(_TEXT_BYTES * len(embedding_name), _POLICY_BYTES) + _FIELD_BYTES
     for start in range(0, total, chunk_rows):
         stop = min(total, start + chunk_rows)
         columns = read(start, stop)
@@ -494,7 +532,9 @@ def log_predictions(
         def exact(index: int, start: int = start) -> None:
             row = {k: v[index : index + 1] for k, v in values.items()}
             data = dict(zip(chosen.inputs, (c[index] for c in converted)))
-            _exact_size(pipeline, common, row, data, dtype, start + index)
+            _exact_size(
+                pipeline, common, row, data, dtype, embedding_name, start + index
+            )
 
         _check_sizes(
             pipeline,
@@ -514,14 +554,24 @@ def log_predictions(
         values = _checked_chunk(columns, chosen, start, stop - start, dtype)
         inputs, numbers_only = _inputs(columns, chosen.inputs, start)
         if checked is None:
-            sent += _send_reference(pipeline, common, values, inputs, dtype, start)
+            sent += _send_reference(
+                pipeline, common, values, inputs, dtype, embedding_name, start
+            )
         else:
             # Numbers need no denylist look, but secret-looking column names.
             plain = numbers_only and pipeline.policy.leaves_alone(
                 dict.fromkeys(chosen.inputs)
             )
             sent += _send_fast(
-                pipeline, checked, common, values, inputs, dtype, start, plain
+                pipeline,
+                checked,
+                common,
+                values,
+                inputs,
+                dtype,
+                embedding_name,
+                start,
+                plain,
             )
     return sent
 
@@ -539,6 +589,7 @@ def _rows(values: Dict[str, List[Any]], inputs: List[Dict[str, Any]]) -> Any:
         get("prediction_score", empty),
         get("class_probabilities", empty),
         get("embedding", empty),
+        get("feature_importance", empty),
         get("timestamp", empty),
     )
 
@@ -550,6 +601,7 @@ def _send_fast(
     values: Dict[str, List[Any]],
     inputs: List[Dict[str, Any]],
     dtype: EmbeddingDType,
+    embedding_name: Optional[str],
     start: int,
     inputs_plain: bool,
 ) -> int:
@@ -575,12 +627,24 @@ def _send_fast(
     head = head[end + 1 :]
     sent = 0
     for index, (row, event_id) in enumerate(zip(_rows(values, inputs), event_ids)):
-        data, prediction, latency, request_id, label, score, probs, vector, when = row
+        (
+            data,
+            prediction,
+            latency,
+            request_id,
+            label,
+            score,
+            probs,
+            vector,
+            importance,
+            when,
+        ) = row
         if not (
             (inputs_plain or leaves_alone(data))
             and (prediction is None or leaves_alone(prediction))
             and (label is None or "vdt_" not in label)
             and (probs is None or not any("vdt_" in c for c in probs))
+            and (importance is None or not any("vdt_" in f for f in importance))
         ):
             # The denylist or an API key has work to do: the reference path.
             sent += _send_reference(
@@ -589,6 +653,7 @@ def _send_fast(
                 {k: v[index : index + 1] for k, v in values.items()},
                 [data],
                 dtype,
+                embedding_name,
                 start + index,
             )
             continue
@@ -609,8 +674,10 @@ def _send_fast(
             body += _delimited(_LABEL, label.encode())
         if score is not None:
             body += _SCORE + _pack_double(score)
-        if probs is not None or vector is not None:
-            body += write_typed_fields(None, None, probs, vector, dtype, None, None)
+        if probs is not None or vector is not None or importance is not None:
+            body += write_typed_fields(
+                None, None, probs, vector, dtype, embedding_name, importance
+            )
         body = _delimited(_MC_KEY, body)
         raw_id = event_id.to_bytes(16, "big")
         if when is None:
@@ -647,13 +714,14 @@ def _exact_size(
     values: Dict[str, List[Any]],
     data: Dict[str, Any],
     dtype: EmbeddingDType,
+    embedding_name: Optional[str],
     row: int,
 ) -> None:
     """Builds one row's event the reference way, the data policy applied, and
     raises ValidationError naming the row when it is over ``max_event_bytes``
     (``before_send`` is not run: an edited event it makes too large is the
     hook's, dropped and counted when sent)."""
-    (item,) = _items(values, [data], dtype)
+    (item,) = _items(values, [data], dtype, embedding_name)
     if "timestamp" not in item:  # the longest encoding of a timestamp
         item["timestamp"] = dt.datetime.now(dt.timezone.utc).replace(
             microsecond=999_999
@@ -666,12 +734,26 @@ def _exact_size(
 
 
 def _items(
-    values: Dict[str, List[Any]], inputs: List[Dict[str, Any]], dtype: EmbeddingDType
+    values: Dict[str, List[Any]],
+    inputs: List[Dict[str, Any]],
+    dtype: EmbeddingDType,
+    embedding_name: Optional[str],
 ) -> List[Dict[str, Any]]:
     """Rows as log_model_calls items."""
     items = []
     for row in _rows(values, inputs):
-        data, prediction, latency, request_id, label, score, probs, vector, when = row
+        (
+            data,
+            prediction,
+            latency,
+            request_id,
+            label,
+            score,
+            probs,
+            vector,
+            importance,
+            when,
+        ) = row
         item: Dict[str, Any] = {"input_data": data}
         for name, value in (
             ("prediction", prediction),
@@ -680,11 +762,14 @@ def _items(
             ("prediction_label", label),
             ("prediction_score", score),
             ("class_probabilities", probs),
+            ("feature_importance", importance),
         ):
             if value is not None:
                 item[name] = value
         if vector is not None:
             item["embedding"] = unpack_vector(vector, dtype)
+            if embedding_name is not None:
+                item["embedding_name"] = embedding_name
         if when is not None:
             item["timestamp"] = datetime_of(0) + dt.timedelta(
                 seconds=when[0], microseconds=when[1] // 1000
@@ -699,11 +784,12 @@ def _send_reference(
     values: Dict[str, List[Any]],
     inputs: List[Dict[str, Any]],
     dtype: EmbeddingDType,
+    embedding_name: Optional[str],
     start: int,
 ) -> int:
     # Rows as log_model_calls items: validated again, the policy and
     # before_send applied, sampling honoured.
-    items = _items(values, inputs, dtype)
+    items = _items(values, inputs, dtype, embedding_name)
     try:
         return len(pipeline.model_calls(items, common))
     except ValidationError as exc:

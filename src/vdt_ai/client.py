@@ -315,6 +315,10 @@ class VDTClient:
         score_column: Optional[str] = None,
         probability_columns: Union[Sequence[str], Mapping[str, str], None] = None,
         embedding_column: Optional[str] = None,
+        embedding_name: Optional[str] = None,
+        feature_importance_columns: Union[
+            Sequence[str], Mapping[str, str], None
+        ] = None,
         request_id_column: Optional[str] = None,
         timestamp_column: Optional[str] = None,
         latency_column: Optional[str] = None,
@@ -341,8 +345,14 @@ class VDTClient:
             probability_columns: class probability columns (0.0 to 1.0): a
                 list of column names (each name is the class) or a mapping
                 class -> column.
-            embedding_column: a vector per row (list, numpy array...), stored
-                as the ``embedding_dtype`` setting says.
+            embedding_column: a vector per row (list, numpy array, CPU
+                torch/TensorFlow tensor...), stored as the ``embedding_dtype``
+                setting says.
+            embedding_name: the name of every row's embedding (``"text"``...);
+                needs ``embedding_column``.
+            feature_importance_columns: per-row feature importance columns
+                (finite numbers, e.g. SHAP values): a list of column names
+                (each name is the feature) or a mapping feature -> column.
             request_id_column: ids to join ground truth later.
             timestamp_column: timezone-aware datetimes; default the call's time.
             latency_column: latency in milliseconds (finite, >= 0).
@@ -380,6 +390,8 @@ class VDTClient:
             score_column=score_column,
             probability_columns=probability_columns,
             embedding_column=embedding_column,
+            embedding_name=embedding_name,
+            feature_importance_columns=feature_importance_columns,
             request_id_column=request_id_column,
             timestamp_column=timestamp_column,
             latency_column=latency_column,

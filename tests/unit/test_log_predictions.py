@@ -26,6 +26,8 @@ ROLES: Dict[str, Any] = {
     "latency_column": "latency",
     "timestamp_column": "ts",
     "embedding_column": "emb",
+    "embedding_name": "text",
+    "feature_importance_columns": {"age": "shap_age", "income": "shap_income"},
     "prediction_column": "raw",
 }
 
@@ -47,6 +49,8 @@ def _frame(rows: int = 7) -> pd.DataFrame:
             "ts": pd.date_range("2026-01-01", periods=rows, freq="s", tz="UTC"),
             "emb": [rng.random(4).tolist() for _ in range(rows)],
             "raw": [{"k": i} for i in range(rows)],
+            "shap_age": rng.normal(size=rows),
+            "shap_income": rng.normal(size=rows),
         }
     )
 
@@ -77,6 +81,11 @@ def _expected(df: pd.DataFrame, **settings: Any) -> List[Dict[str, Any]]:
             prediction_score=row["score"],
             class_probabilities={"churn": row["p_churn"], "stay": row["p_stay"]},
             embedding=row["emb"],
+            embedding_name="text",
+            feature_importance={
+                "age": row["shap_age"],
+                "income": row["shap_income"],
+            },
             tags={"job": "nightly"},
         )
     return [_content(e) for e in transport.events]
@@ -358,3 +367,50 @@ def test_rows_near_the_limit_are_measured_exactly(
             with pytest.raises(ValidationError, match="max_event_bytes"):
                 client.log_predictions(rows, model_name="m")
     assert measured  # the text column's bound (6 bytes a character) was over
+
+
+def test_feature_importance_columns_and_embedding_name() -> None:
+    client, transport = _client()
+    rows = [{"x": 1.0, "shap_x": -0.25, "emb": [1.0, 2.0]}]
+    client.log_predictions(
+        rows,
+        model_name="m",
+        feature_importance_columns=["shap_x"],
+        embedding_column="emb",
+        embedding_name="image",
+    )
+    (event,) = transport.events
+    assert getattr(event, "feature_importance") == {"shap_x": -0.25}
+    assert getattr(event, "embedding_name") == "image"
+    assert getattr(event, "input_data") == {"x": 1.0}
+    for bad, field in (
+        ({"embedding_name": "image"}, "embedding_name"),
+        ({"embedding_name": " ", "embedding_column": "emb"}, "embedding_name"),
+        ({"feature_importance_columns": "shap_x"}, "feature_importance_columns"),
+        ({"feature_importance_columns": ["nope"]}, "feature_importance_columns"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            client.log_predictions(rows, model_name="m", **bad)
+        assert caught.value.errors[0][0] == field
+    with pytest.raises(ValidationError) as caught:
+        client.log_predictions(
+            rows + [{"x": 1.0, "shap_x": math.nan, "emb": [1.0]}],
+            model_name="m",
+            feature_importance_columns={"x": "shap_x"},
+        )
+    assert caught.value.errors[0][0] == "data.1.shap_x"
+    assert len(transport.records) == 1
+    # The data policy's rules reach them (a rule may drop an entry).
+    client, transport = _client(
+        data_policy={"feature_importance.shap_x": "drop", "embedding_name": "mask"}
+    )
+    client.log_predictions(
+        [{"x": 1.0, "shap_x": -0.25, "shap_y": 0.5, "emb": [1.0]}],
+        model_name="m",
+        feature_importance_columns=["shap_x", "shap_y"],
+        embedding_column="emb",
+        embedding_name="image",
+    )
+    (event,) = transport.events
+    assert getattr(event, "feature_importance") == {"shap_y": 0.5}
+    assert getattr(event, "embedding_name") == "****"
