@@ -43,6 +43,8 @@ from .codec._wire import varint as _varint
 from .exceptions import ValidationError
 from .models import (
     MAX_ID_LENGTH,
+    MAX_CLASSES,
+    MAX_FEATURES,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     EmbeddingDType,
@@ -146,7 +148,7 @@ def table_reader(data: Any) -> Tuple[List[str], int, Callable[[int, int], Column
 
 
 def _named_columns(
-    roles: Dict[str, Any], role: str, names: List[str]
+    roles: Dict[str, Any], role: str, names: List[str], most: int, longest: int
 ) -> Dict[str, str]:
     """A list of columns (each its own name) or a mapping name -> column."""
     given = roles[role]
@@ -161,9 +163,19 @@ def _named_columns(
         )
     else:
         named = {str(c): c for c in given}
-    for column in named.values():
+    if len(named) > most:
+        raise ValidationError(
+            [(role, f"names {len(named)} columns; at most {most}")],
+            event_type="model_call",
+        )
+    for name, column in named.items():
         if column not in names:
             raise _not_in_data(role, column)
+        if not (0 < len(name) <= longest and valid_text(name)):
+            raise ValidationError(
+                [(role, f"names must be text of 1 to {longest} characters")],
+                event_type="model_call",
+            )
     return named
 
 
@@ -188,8 +200,12 @@ class _Roles:
             self.single[role] = column
             if column is not None:
                 used.append(column)
-        self.probabilities = _named_columns(roles, "probability_columns", names)
-        self.importances = _named_columns(roles, "feature_importance_columns", names)
+        self.probabilities = _named_columns(
+            roles, "probability_columns", names, MAX_CLASSES, MAX_LABEL_LENGTH
+        )
+        self.importances = _named_columns(
+            roles, "feature_importance_columns", names, MAX_FEATURES, MAX_NAME_LENGTH
+        )
         used += self.probabilities.values()
         used += self.importances.values()
         inputs = roles["input_columns"]

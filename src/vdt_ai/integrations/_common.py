@@ -3,7 +3,7 @@
 import importlib
 import math
 import threading
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import _log
 from ..client import VDTClient, get_client
@@ -203,13 +203,19 @@ def log_sampled_rows(
     model_name: str,
     model_version: Optional[str],
     framework: str,
+    row_fields: Optional[Callable[[int], Dict[str, Any]]] = None,
 ) -> None:
     """Opt-in per-row logging: a sample of ``count`` rows, each as a ModelCall
-    (``row_input(i)``, ``row_output(i)``), sent through the bulk path."""
+    (``row_input(i)``, ``row_output(i)``, and the typed fields
+    ``row_fields(i)`` gives), sent through the bulk path."""
     rows = sample_rows(count, rate, cap)
     if rows:
+        extra = row_fields or (lambda i: {})
         client.log_model_calls(
-            [{"input_data": row_input(i), "prediction": row_output(i)} for i in rows],
+            [
+                {"input_data": row_input(i), "prediction": row_output(i), **extra(i)}
+                for i in rows
+            ],
             model_name=model_name,
             model_version=model_version,
             tags={"framework": framework, "row": "sampled"},
