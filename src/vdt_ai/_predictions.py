@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from pydantic_core import to_json
 
 from ._jsonlike import MAX_INT, MIN_INT, JSONLikeError, to_json_value, valid_text
+from ._otel import current_span_ids
 from ._pipeline import SAMPLE_SPACE, Pipeline, _name, datetime_of, in_item
 from ._redact import shown
 from ._uuid7 import reserve
@@ -42,9 +43,9 @@ from .codec._wire import stamp
 from .codec._wire import varint as _varint
 from .exceptions import ValidationError
 from .models import (
-    MAX_ID_LENGTH,
     MAX_CLASSES,
     MAX_FEATURES,
+    MAX_ID_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_NAME_LENGTH,
     EmbeddingDType,
@@ -531,6 +532,9 @@ def log_predictions(
         common["model_version"] = model_version
     if tags is not None:
         common["tags"] = tags
+    span = current_span_ids()  # the batch's span, when OpenTelemetry has one
+    if span is not None:
+        common["trace_id"], common["span_id"] = span
     checked = pipeline._checked(common, True) if pipeline.fast else None
     if embedding_name is not None and "vdt_" in embedding_name:
         checked = None  # an API key to mask: the reference path

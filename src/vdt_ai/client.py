@@ -25,6 +25,9 @@ from typing import (
 from uuid import UUID
 
 from . import _lifecycle, _log
+from ._otel import OTEL_TRACE as _OTEL_TRACE
+from ._otel import current_span_ids
+from ._otel import modules as _modules
 from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
 from .codec import Encoder
@@ -231,6 +234,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
         if (
             model_version is None
             and status is None
@@ -303,6 +308,7 @@ class VDTClient:
         """
         if not self._enabled:
             return []
+        _span_ids_into(common)
         return self._pipeline.model_calls(_bulk_items(calls), common)
 
     def log_predictions(
@@ -433,6 +439,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
         return self._emit(
             DataQuality,
             {
@@ -738,6 +746,19 @@ class VDTClient:
             f"environment={s.environment!r}, transport={self._transport!r}, "
             f"enabled={self._enabled})"
         )
+
+
+def _span_ids_into(arguments: Dict[str, Any]) -> None:
+    """Adds the current OpenTelemetry span's ids to shared arguments that
+    name neither id (see :mod:`vdt_ai._otel`)."""
+    if (
+        _OTEL_TRACE in _modules
+        and arguments.get("trace_id") is None
+        and arguments.get("span_id") is None
+    ):
+        ids = current_span_ids()
+        if ids is not None:
+            arguments["trace_id"], arguments["span_id"] = ids
 
 
 def _bulk_items(calls: Any) -> List[Any]:
