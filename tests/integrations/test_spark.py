@@ -255,7 +255,8 @@ def test_a_retried_task_is_recognisable_by_attempt_and_key(
 
     def predict(batch: pd.DataFrame) -> pd.DataFrame:
         context = TaskContext.get()
-        first_try = context is not None and context.attemptNumber() == 0
+        assert context is not None
+        first_try = context.attemptNumber() == 0
         if first_try and context.partitionId() == 0 and batch["id"].min() >= 50:
             raise RuntimeError("executor lost")
         return pd.DataFrame({"id": batch["id"], "half": batch["id"] / 2})
