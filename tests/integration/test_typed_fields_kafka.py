@@ -108,13 +108,13 @@ def test_every_typed_field_round_trips_through_kafka(
     for typed in calls:
         logged[str(client.log_model_call("m", {"x": 1}, **typed))] = typed
     for label, score in truths:
-        event_id = client.log_ground_truth("r", actual_label=label, actual_score=score)
-        logged[str(event_id)] = (label, score)
+        truth_id = client.log_ground_truth("r", actual_label=label, actual_score=score)
+        logged[str(truth_id)] = (label, score)
     assert client.flush(30) == 0
     client.close()
     seen = consume(topics_of(prefix), set(logged))
-    for event_id, what in logged.items():
-        (record,) = seen[event_id]
+    for wanted, what in logged.items():
+        (record,) = seen[wanted]
         event = decode(record.value)
         if isinstance(what, dict):
             assert_typed_fields(event, what, dtype)
