@@ -596,22 +596,25 @@ def log_predictions(
     return sent
 
 
+# What _rows gives after each row's input_data, in order.
+_ROW_FIELDS = (
+    "prediction",
+    "latency_ms",
+    "request_id",
+    "prediction_label",
+    "prediction_score",
+    "class_probabilities",
+    "embedding",
+    "feature_importance",
+    "timestamp",
+)
+
+
 def _rows(values: Dict[str, List[Any]], inputs: List[Dict[str, Any]]) -> Any:
     count = len(inputs)
     get = values.get
     empty = [None] * count
-    return zip(
-        inputs,
-        get("prediction", empty),
-        get("latency_ms", empty),
-        get("request_id", empty),
-        get("prediction_label", empty),
-        get("prediction_score", empty),
-        get("class_probabilities", empty),
-        get("embedding", empty),
-        get("feature_importance", empty),
-        get("timestamp", empty),
-    )
+    return zip(inputs, *(get(field, empty) for field in _ROW_FIELDS))
 
 
 def _send_fast(
@@ -761,31 +764,10 @@ def _items(
 ) -> List[Dict[str, Any]]:
     """Rows as log_model_calls items."""
     items = []
-    for row in _rows(values, inputs):
-        (
-            data,
-            prediction,
-            latency,
-            request_id,
-            label,
-            score,
-            probs,
-            vector,
-            importance,
-            when,
-        ) = row
+    for data, *rest in _rows(values, inputs):
         item: Dict[str, Any] = {"input_data": data}
-        for name, value in (
-            ("prediction", prediction),
-            ("latency_ms", latency),
-            ("request_id", request_id),
-            ("prediction_label", label),
-            ("prediction_score", score),
-            ("class_probabilities", probs),
-            ("feature_importance", importance),
-        ):
-            if value is not None:
-                item[name] = value
+        item.update((k, v) for k, v in zip(_ROW_FIELDS, rest) if v is not None)
+        vector, when = item.pop("embedding", None), item.pop("timestamp", None)
         if vector is not None:
             item["embedding"] = unpack_vector(vector, dtype)
             if embedding_name is not None:

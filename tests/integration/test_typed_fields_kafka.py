@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from vdt_ai import GroundTruth, ModelCall, VDTClient, decode
 
-from ..unit.test_typed_fields import assert_typed_fields, client_typed, loggable
+from ..unit.test_typed_fields import (
+    assert_typed_fields,
+    client_typed,
+    ground_truth_typed,
+    loggable,
+)
 from .conftest import BOOTSTRAP, consume, topics_of
 
 pytestmark = pytest.mark.integration
@@ -78,13 +83,7 @@ def test_typed_fields_round_trip_through_kafka(prefix: str, tmp_path: Path) -> N
 )
 @given(
     calls=st.lists(client_typed, min_size=1, max_size=12),
-    truths=st.lists(
-        st.tuples(
-            st.none() | st.text(max_size=10),
-            st.none() | st.floats(allow_nan=False, allow_infinity=False),
-        ),
-        max_size=4,
-    ),
+    truths=st.lists(ground_truth_typed, max_size=4),
     dtype=st.sampled_from(["float32", "float16"]),
 )
 def test_every_typed_field_round_trips_through_kafka(

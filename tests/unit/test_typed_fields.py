@@ -65,6 +65,13 @@ client_typed = st.fixed_dictionaries(
 )
 
 
+# (actual_label, actual_score) of a ground truth.
+ground_truth_typed = st.tuples(
+    st.none() | st.text(max_size=10),
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
 @settings(
     max_examples=150,
     deadline=None,
@@ -174,13 +181,7 @@ def test_offline_spool_round_trips_typed_fields(tmp_path: Path) -> None:
 @settings(max_examples=25, deadline=None)
 @given(
     calls=st.lists(client_typed, min_size=1, max_size=6),
-    truths=st.lists(
-        st.tuples(
-            st.none() | st.text(max_size=10),
-            st.none() | st.floats(allow_nan=False, allow_infinity=False),
-        ),
-        max_size=3,
-    ),
+    truths=st.lists(ground_truth_typed, max_size=3),
     dtype=st.sampled_from(["float32", "float16"]),
 )
 def test_offline_spool_round_trips_every_typed_field(
