@@ -37,9 +37,7 @@ from .models import (
     EVENT_CLASSES,
     CallStatus,
     ColumnProfile,
-    DataQuality,
     Event,
-    JobRun,
     JobStatus,
     Source,
     build_event,
@@ -441,15 +439,12 @@ class VDTClient:
             return None
         if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
             trace_id, span_id = current_span_ids() or (None, None)
-        return self._emit(
-            DataQuality,
-            {
-                "dataset_name": dataset_name,
-                "record_count": record_count,
-                "null_count": null_count,
-                "anomaly_score": anomaly_score,
-                **({"columns": columns} if columns is not None else {}),
-            },
+        return self._pipeline.data_quality(
+            dataset_name,
+            record_count,
+            null_count,
+            anomaly_score,
+            columns,
             tags,
             timestamp,
             trace_id,
@@ -596,23 +591,18 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            JobRun,
-            {
-                "job_name": job_name,
-                "status": status,
-                **({"run_id": run_id} if run_id is not None else {}),
-                "start_time": start_time,
-                "end_time": end_time,
-                "duration_ms": duration_ms,
-                "error_type": error_type,
-                "error_message": error_message,
-                "metrics": metrics,
-            },
+        return self._pipeline.job_run(
+            job_name,
+            status,
+            run_id,
+            start_time,
+            end_time,
+            duration_ms,
+            error_type,
+            error_message,
+            metrics,
             tags,
             timestamp,
-            None,
-            None,
         )
 
     def log_event(self, event: Event) -> Optional[UUID]:

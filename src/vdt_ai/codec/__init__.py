@@ -16,6 +16,7 @@ names the field numbers; the generated protobuf code is imported only by
 :mod:`._reference` encodes with the generated code: the tests compare both.
 """
 
+from binascii import hexlify as _hexlify
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from uuid import UUID
 
@@ -73,8 +74,9 @@ def topic_for(event_type: EventType, topic_prefix: str = DEFAULT_TOPIC_PREFIX) -
 
 def uuid_text(raw: bytes) -> bytes:
     """The canonical 36-character form of a 16-byte UUID (faster than str())."""
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+    # Hex bytes joined as bytes: no str made and encoded (a third faster).
+    h = _hexlify(raw)
+    return h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:]
 
 
 _source_cache: Dict[int, Tuple[Source, bytes]] = {}

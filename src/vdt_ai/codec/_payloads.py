@@ -354,17 +354,33 @@ def _column(column: Any) -> bytes:
     return length_delimited(_DQ["columns"], out)
 
 
+def write_data_quality(
+    dataset_name: str,
+    record_count: int,
+    null_count: int,
+    anomaly_score: Optional[float],
+    columns: bytes = b"",
+) -> bytes:
+    """The ``data_quality`` payload field from validated values (``columns``:
+    the column profiles' fields, already written)."""
+    out = text(_DQ["dataset_name"], dataset_name)
+    if record_count:
+        out += integer(_DQ["record_count"], record_count)
+    if null_count:
+        out += integer(_DQ["null_count"], null_count)
+    if anomaly_score is not None:
+        out += double(_DQ["anomaly_score"], anomaly_score)
+    return length_delimited(PAYLOAD_KEYS[EventType.DATA_QUALITY], out + columns)
+
+
 def _data_quality_of(event: Any) -> bytes:
-    out = text(_DQ["dataset_name"], event.dataset_name)
-    if event.record_count:
-        out += integer(_DQ["record_count"], event.record_count)
-    if event.null_count:
-        out += integer(_DQ["null_count"], event.null_count)
-    if event.anomaly_score is not None:
-        out += double(_DQ["anomaly_score"], event.anomaly_score)
-    for column in event.columns:
-        out += _column(column)
-    return length_delimited(PAYLOAD_KEYS[EventType.DATA_QUALITY], out)
+    return write_data_quality(
+        event.dataset_name,
+        event.record_count,
+        event.null_count,
+        event.anomaly_score,
+        b"".join(_column(column) for column in event.columns),
+    )
 
 
 # -- Metric ---------------------------------------------------------------------------
@@ -455,22 +471,47 @@ _JR = keys(
 )
 
 
-def _job_run_of(event: Any) -> bytes:
-    out = text(_JR["job_name"], event.job_name) + text(_JR["run_id"], event.run_id)
-    out += integer(_JR["status"], _JOB_STATUS_NUMBER[event.status])
-    if event.start_time is not None:
-        out += time_field(_JR["start_time"], event.start_time)
-    if event.end_time is not None:
-        out += time_field(_JR["end_time"], event.end_time)
-    if event.duration_ms is not None:
-        out += double(_JR["duration_ms"], event.duration_ms)
-    if event.error_type is not None:
-        out += text(_JR["error_type"], event.error_type)
-    if event.error_message is not None:
-        out += text(_JR["error_message"], event.error_message)
-    if event.metrics is not None:
-        out += length_delimited(_JR["metrics_json"], to_json(event.metrics))
+def write_job_run(
+    job_name: str,
+    run_id: str,
+    status: JobStatus,
+    start_time: Optional[dt.datetime],
+    end_time: Optional[dt.datetime],
+    duration_ms: Optional[float],
+    error_type: Optional[str],
+    error_message: Optional[str],
+    metrics_json: Optional[bytes],
+) -> bytes:
+    """The ``job_run`` payload field from validated values."""
+    out = text(_JR["job_name"], job_name) + text(_JR["run_id"], run_id)
+    out += integer(_JR["status"], _JOB_STATUS_NUMBER[status])
+    if start_time is not None:
+        out += time_field(_JR["start_time"], start_time)
+    if end_time is not None:
+        out += time_field(_JR["end_time"], end_time)
+    if duration_ms is not None:
+        out += double(_JR["duration_ms"], duration_ms)
+    if error_type is not None:
+        out += text(_JR["error_type"], error_type)
+    if error_message is not None:
+        out += text(_JR["error_message"], error_message)
+    if metrics_json is not None:
+        out += length_delimited(_JR["metrics_json"], metrics_json)
     return length_delimited(PAYLOAD_KEYS[EventType.JOB_RUN], out)
+
+
+def _job_run_of(event: Any) -> bytes:
+    return write_job_run(
+        event.job_name,
+        event.run_id,
+        event.status,
+        event.start_time,
+        event.end_time,
+        event.duration_ms,
+        event.error_type,
+        event.error_message,
+        None if event.metrics is None else to_json(event.metrics),
+    )
 
 
 WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
