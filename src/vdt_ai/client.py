@@ -208,8 +208,10 @@ class VDTClient:
             cost: the call's cost, in the caller's currency unit.
             tags: extra string tags for this event.
             timestamp: when it happened (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
             prediction_label: the predicted class or label, text (up to 1,024
                 characters).
             prediction_score: the prediction's score, a finite number.
@@ -426,8 +428,10 @@ class VDTClient:
                 name, dtype, null_count, distinct_count, min, max, mean, stddev).
             tags: extra string tags for this event.
             timestamp: when it was measured (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
 
         Returns:
             The event id, or ``None`` when disabled or sampled out.
