@@ -17,7 +17,7 @@ DOCS_BIN := .venv-docs/bin
 # tested against (several GB). Only the test targets below need it.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev,release,sklearn,spark,torch]" \
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev,release,sklearn,spark,torch,shap,otel]" \
 		"tensorflow-cpu>=2.12,<3" "lightning>=2,<3"
 	touch $@
 

@@ -25,6 +25,9 @@ from typing import (
 from uuid import UUID
 
 from . import _lifecycle, _log
+from ._otel import OTEL_TRACE as _OTEL_TRACE
+from ._otel import current_span_ids
+from ._otel import modules as _modules
 from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
 from .codec import Encoder
@@ -205,8 +208,10 @@ class VDTClient:
             cost: the call's cost, in the caller's currency unit.
             tags: extra string tags for this event.
             timestamp: when it happened (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
             prediction_label: the predicted class or label, text (up to 1,024
                 characters).
             prediction_score: the prediction's score, a finite number.
@@ -229,6 +234,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
         if (
             model_version is None
             and status is None
@@ -301,6 +308,7 @@ class VDTClient:
         """
         if not self._enabled:
             return []
+        _span_ids_into(common)
         return self._pipeline.model_calls(_bulk_items(calls), common)
 
     def log_predictions(
@@ -313,6 +321,10 @@ class VDTClient:
         score_column: Optional[str] = None,
         probability_columns: Union[Sequence[str], Mapping[str, str], None] = None,
         embedding_column: Optional[str] = None,
+        embedding_name: Optional[str] = None,
+        feature_importance_columns: Union[
+            Sequence[str], Mapping[str, str], None
+        ] = None,
         request_id_column: Optional[str] = None,
         timestamp_column: Optional[str] = None,
         latency_column: Optional[str] = None,
@@ -339,8 +351,14 @@ class VDTClient:
             probability_columns: class probability columns (0.0 to 1.0): a
                 list of column names (each name is the class) or a mapping
                 class -> column.
-            embedding_column: a vector per row (list, numpy array...), stored
-                as the ``embedding_dtype`` setting says.
+            embedding_column: a vector per row (list, numpy array, CPU
+                torch/TensorFlow tensor...), stored as the ``embedding_dtype``
+                setting says.
+            embedding_name: the name of every row's embedding (``"text"``...);
+                needs ``embedding_column``.
+            feature_importance_columns: per-row feature importance columns
+                (finite numbers, e.g. SHAP values): a list of column names
+                (each name is the feature) or a mapping feature -> column.
             request_id_column: ids to join ground truth later.
             timestamp_column: timezone-aware datetimes; default the call's time.
             latency_column: latency in milliseconds (finite, >= 0).
@@ -378,6 +396,8 @@ class VDTClient:
             score_column=score_column,
             probability_columns=probability_columns,
             embedding_column=embedding_column,
+            embedding_name=embedding_name,
+            feature_importance_columns=feature_importance_columns,
             request_id_column=request_id_column,
             timestamp_column=timestamp_column,
             latency_column=latency_column,
@@ -408,8 +428,10 @@ class VDTClient:
                 name, dtype, null_count, distinct_count, min, max, mean, stddev).
             tags: extra string tags for this event.
             timestamp: when it was measured (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
 
         Returns:
             The event id, or ``None`` when disabled or sampled out.
@@ -419,6 +441,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
         return self._pipeline.data_quality(
             dataset_name,
             record_count,
@@ -716,6 +740,19 @@ class VDTClient:
             f"environment={s.environment!r}, transport={self._transport!r}, "
             f"enabled={self._enabled})"
         )
+
+
+def _span_ids_into(arguments: Dict[str, Any]) -> None:
+    """Adds the current OpenTelemetry span's ids to shared arguments that
+    name neither id (see :mod:`vdt_ai._otel`)."""
+    if (
+        _OTEL_TRACE in _modules
+        and arguments.get("trace_id") is None
+        and arguments.get("span_id") is None
+    ):
+        ids = current_span_ids()
+        if ids is not None:
+            arguments["trace_id"], arguments["span_id"] = ids
 
 
 def _bulk_items(calls: Any) -> List[Any]:

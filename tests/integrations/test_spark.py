@@ -6,7 +6,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List, Set
 
 import pandas as pd
 import pytest
@@ -30,7 +30,8 @@ def spark() -> Iterator[SparkSession]:
     # Python workers run this interpreter (the one with pandas and vdt_ai).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
-        SparkSession.builder.master("local[2]")
+        # local[threads, maxFailures]: a task may fail once and be retried.
+        SparkSession.builder.master("local[2,2]")
         .appName("vdt-ai-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
@@ -243,3 +244,60 @@ def test_executor_rows_are_sampled_when_asked(
     ]  # fmt: skip
     assert len(rows) == 20  # 5% of 2 x 200
     assert all(r.prediction["half"] == r.input_data["id"] / 2 for r in rows)
+
+
+def test_a_retried_task_is_recognisable_by_attempt_and_key(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Partition 0's first attempt logs its first batch, then fails on its
+    # second; the retry logs both again under the same idempotency keys.
+    from pyspark import TaskContext
+
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        context = TaskContext.get()
+        assert context is not None
+        first_try = context.attemptNumber() == 0
+        if first_try and context.partitionId() == 0 and batch["id"].min() >= 50:
+            raise RuntimeError("executor lost")
+        return pd.DataFrame({"id": batch["id"], "half": batch["id"] / 2})
+
+    spool = tmp_path / "spool"
+    settings = {"spool_dir": str(spool)}
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+    try:
+        scored = spark.range(0, 200, numPartitions=2).mapInPandas(
+            monitor_batches(predict, "m", settings, log_rows=True, row_sample_rate=0.1),
+            schema="id long, half double",
+        )
+        assert scored.count() == 200
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    from vdt_ai.spool import iter_events
+
+    calls = [e for e in iter_events(spool) if isinstance(e, ModelCall)]
+    batches = [e for e in calls if "row" not in e.tags]
+    rows = [e for e in calls if e.tags.get("row") == "sampled"]
+    app = spark.sparkContext.applicationId
+    for event in calls:
+        tags = event.tags
+        assert tags["idempotency_key"].startswith(
+            f"{app}/{tags['spark.stage_id']}/{tags['spark.partition_id']}/"
+        )
+        assert {"spark.attempt", "spark.task_attempt_id"} <= tags.keys()
+    assert {e.tags["spark.attempt"] for e in batches} == {"0", "1"}
+    # What a consumer keeps: per key, the highest attempt's event.
+    kept: Dict[str, Any] = {}
+    for event in sorted(batches + rows, key=lambda e: e.tags["spark.attempt"]):
+        kept[event.tags["idempotency_key"]] = event
+    kept_batches = [e for e in kept.values() if "row" not in e.tags]
+    assert len(kept_batches) == 4  # 2 partitions x 2 batches of 50
+    assert sum(e.input_data["batch_size"] for e in kept_batches) == 200
+    assert len([e for e in kept.values() if "row" in e.tags]) == 20  # 10% of 200
+    # The retry sampled the rows the failed attempt sampled (same keys).
+    retried = [e for e in rows if e.tags["spark.partition_id"] == "0"]
+    by_attempt: Dict[str, Set[str]] = {}
+    for event in retried:
+        attempt = event.tags["spark.attempt"]
+        by_attempt.setdefault(attempt, set()).add(event.tags["idempotency_key"])
+    if "0" in by_attempt:  # the failed attempt's first batch reached the spool
+        assert by_attempt["0"] <= by_attempt["1"]

@@ -17,6 +17,7 @@ Supported: PySpark 3.5 to below 5, classic (non-Connect) sessions.
 """
 
 import functools
+import random
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
@@ -284,6 +285,31 @@ def _worker_client(settings: Optional[Dict[str, Any]]) -> VDTClient:
     return shared_client(options)
 
 
+def _application_id() -> str:
+    try:
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            return str(session.sparkContext.applicationId)
+    except Exception:  # e.g. Spark Connect: no SparkContext
+        pass
+    return "-"
+
+
+def _task_tags() -> Dict[str, str]:
+    """The running task's stage, partition and attempt, as tags."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is None:
+        return {}
+    return {
+        "spark.stage_id": str(context.stageId()),
+        "spark.partition_id": str(context.partitionId()),
+        "spark.attempt": str(context.attemptNumber()),
+        "spark.task_attempt_id": str(context.taskAttemptId()),
+    }
+
+
 def monitor_batches(
     predict: Callable[[Any], Any],
     model_name: str,
@@ -306,21 +332,43 @@ def monitor_batches(
     of rows (``row_sample_rate``, at most ``max_rows_per_batch`` a batch) is
     also logged one by one, input row and output row, through the bulk path.
 
+    Retries are recognisable: every event carries the task's tags
+    ``spark.stage_id``, ``spark.partition_id``, ``spark.attempt`` (the task
+    attempt number) and ``spark.task_attempt_id`` and an ``idempotency_key``
+    tag, ``<application id>/<stage>/<partition>/<batch>`` for a batch and
+    ``.../<batch>/<row>`` for a sampled row (its position in the batch). The
+    key leaves the attempt out, so a retried task's events repeat the failed
+    attempt's keys (its row sample is the same, seeded by the key): per key
+    (and model name), keep the event of the highest ``spark.attempt``.
+
     Returns:
         A function ``Iterator[DataFrame] -> Iterator[DataFrame]`` for
         ``mapInPandas``; it yields exactly what ``predict`` returns.
     """
 
+    application = _application_id()  # on the driver, where this is called
+
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         client: Optional[VDTClient] = None
+        task: Dict[str, str] = {}
         try:
             client = _worker_client(client_settings)
+            task = _task_tags()
         except Exception as exc:
             report(None, "spark.monitor_batches.client", exc)
-        for batch in batches:
+        prefix = "/".join(
+            (
+                application,
+                task.get("spark.stage_id", "-"),
+                task.get("spark.partition_id", "-"),
+            )
+        )
+        for position, batch in enumerate(batches):
             start = time.perf_counter()
             result = predict(batch)  # the user's errors propagate unchanged
             if client is not None:
+                key = f"{prefix}/{position}"
+                tags = {"framework": "spark", "side": "executor", **task}
                 try:
                     client.log_model_call(
                         model_name,
@@ -331,7 +379,7 @@ def monitor_batches(
                         prediction=summarize(result),
                         latency_ms=(time.perf_counter() - start) * 1000,
                         model_version=model_version,
-                        tags={"framework": "spark", "side": "executor"},
+                        tags={**tags, "idempotency_key": key},
                     )
                     if log_rows:
                         log_sampled_rows(
@@ -344,6 +392,14 @@ def monitor_batches(
                             model_name,
                             model_version,
                             "spark",
+                            lambda i: {
+                                "tags": {
+                                    **tags,
+                                    "row": "sampled",
+                                    "idempotency_key": f"{key}/{i}",
+                                }
+                            },
+                            random.Random(key),  # a retry samples the same rows
                         )
                 except Exception as exc:
                     report(client, "spark.monitor_batches", exc)
