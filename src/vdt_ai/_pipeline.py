@@ -507,12 +507,27 @@ class Pipeline:
         return self._model_call_reference(arguments)
 
     def simple_model_call(
-        self, model_name: Any, input_data: Any, prediction: Any, latency_ms: Any
+        self,
+        model_name: Any,
+        input_data: Any,
+        prediction: Any,
+        latency_ms: Any,
+        trace_id: Any = None,
+        span_id: Any = None,
     ) -> Optional[UUID]:
         """A model call with no more than these four arguments (the common
-        call): the name's bytes come from a per-client cache, the rest of
-        the payload is the same for every such call."""
-        if self.fast and self._simple_envelope is not None:
+        call), and perhaps the current span's ids: the name's bytes come from
+        a per-client cache, the rest of the payload is the same for every
+        such call."""
+        envelope = self._simple_envelope
+        if self.fast and envelope is not None:
+            if trace_id is not None or span_id is not None:
+                envelope = (
+                    envelope + trace_fields(trace_id, span_id)
+                    if _optional_name(trace_id, MAX_ID_LENGTH)
+                    and _optional_name(span_id, MAX_ID_LENGTH)
+                    else None
+                )
             name_bytes = (
                 self._simple_names.get(model_name) if type(model_name) is str else None
             )
@@ -524,12 +539,13 @@ class Pipeline:
             leaves_alone = self.policy.leaves_alone
             if (
                 name_bytes is not None
+                and envelope is not None
                 and (latency is not None or latency_ms is None)
                 and leaves_alone(input_data)
                 and leaves_alone(prediction)
             ):
                 head, key = name_bytes
-                rest = self._simple_envelope + model_call_field(
+                rest = envelope + model_call_field(
                     head,
                     None if input_data is None else to_json(input_data),
                     None if prediction is None else to_json(prediction),
@@ -544,6 +560,8 @@ class Pipeline:
         arguments["input_data"] = input_data
         arguments["prediction"] = prediction
         arguments["latency_ms"] = latency_ms
+        arguments["trace_id"] = trace_id
+        arguments["span_id"] = span_id
         return self._model_call_reference(arguments)
 
     def _simple_name(self, model_name: Any) -> Optional[Tuple[bytes, bytes]]:

@@ -247,8 +247,6 @@ class VDTClient:
             and cost is None
             and tags is None
             and timestamp is None
-            and trace_id is None
-            and span_id is None
             and prediction_label is None
             and prediction_score is None
             and class_probabilities is None
@@ -256,9 +254,10 @@ class VDTClient:
             and embedding_name is None
             and feature_importance is None
         ):
-            # The common call: name, input, prediction, latency.
+            # The common call: name, input, prediction, latency (and the
+            # current span's ids, under OpenTelemetry).
             return self._pipeline.simple_model_call(
-                model_name, input_data, prediction, latency_ms
+                model_name, input_data, prediction, latency_ms, trace_id, span_id
             )
         return self._pipeline.model_call(
             {

@@ -250,7 +250,14 @@ def test_log_model_call_fast_equals_reference(
 # (simple_model_call's shape).
 _simple_call = st.fixed_dictionaries(
     {"model_name": _names},
-    optional={"input_data": _json, "prediction": _json, "latency_ms": _numbers},
+    optional={
+        "input_data": _json,
+        "prediction": _json,
+        "latency_ms": _numbers,
+        # What OpenTelemetry's current span adds to the common call.
+        "trace_id": _mostly(st.none(), _names),
+        "span_id": _mostly(st.none(), _names),
+    },
 )
 
 
