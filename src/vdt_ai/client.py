@@ -34,6 +34,7 @@ from .models import (
     EVENT_CLASSES,
     CallStatus,
     ColumnProfile,
+    DataProfile,
     DataQuality,
     Event,
     JobRun,
@@ -43,6 +44,9 @@ from .models import (
 )
 from .policy import DataPolicy
 from .transport import Counters, Stats, Transport
+
+# The envelope: log_data_profile() gives a built profile a fresh one.
+_ENVELOPE_FIELDS = frozenset(Event.model_fields)
 
 
 class OfflineModeWarning(UserWarning):
@@ -435,6 +439,62 @@ class VDTClient:
             trace_id,
             span_id,
         )
+
+    def log_data_profile(
+        self,
+        dataset_name: str,
+        data_or_profile: Any,
+        *,
+        columns: Optional[Sequence[str]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+        trace_id: Optional[str] = None,
+        span_id: Optional[str] = None,
+    ) -> Optional[UUID]:
+        """Logs a mergeable data profile (DataSketches) of a dataset or batch.
+
+        Topic ``<prefix>.data_profiles``, key ``dataset_name``. Profiling needs
+        ``pip install 'vdt-ai[profiles]'``; see :mod:`vdt_ai.profiles`.
+
+        Args:
+            dataset_name: the dataset's name (replaces the profile's own).
+            data_or_profile: a :class:`DataProfile` (e.g. merged from
+                partitions), or a table :func:`vdt_ai.profiles.profile` reads
+                (pandas, pyarrow, polars, numpy, a list of dicts).
+            columns: the columns to profile (a table only; default all).
+            tags: extra string tags for this event.
+            timestamp: when it was measured (timezone-aware); default now.
+            trace_id: distributed-tracing trace id.
+            span_id: distributed-tracing span id.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid or the profile is larger
+                than ``max_event_bytes``; nothing was recorded.
+            ImportError: a table was given without ``vdt-ai[profiles]``.
+        """
+        if not self._enabled:
+            return None
+        if isinstance(data_or_profile, DataProfile):
+            if columns is not None:
+                raise ValidationError(
+                    [("columns", "applies to a table, not to a built profile")],
+                    event_type=DataProfile.event_type.value,
+                )
+            built = data_or_profile
+        else:
+            from .profiles import profile
+
+            built = profile(data_or_profile, columns=columns)
+        fields = {
+            name: getattr(built, name)
+            for name in DataProfile.model_fields
+            if name not in _ENVELOPE_FIELDS
+        }
+        fields["dataset_name"] = dataset_name
+        return self._emit(DataProfile, fields, tags, timestamp, trace_id, span_id)
 
     def log_metric(
         self,

@@ -100,7 +100,43 @@ TYPED_MODEL_CALL_FIELDS = {
     "embedding_dtype": st.none() | st.sampled_from(["float32", "float16"]),
     "feature_importance": st.none() | st.dictionaries(_text(5, 1), _finite, max_size=4),
 }
+
+
+@st.composite
+def _data_profiles(draw: Any) -> Dict[str, Any]:
+    rows = draw(st.just(2**63 - 1) | st.integers(0, 5))
+    sketch = st.none() | st.binary(max_size=12)
+    columns = {}
+    for name in draw(st.lists(_text(5, 1), max_size=3, unique=True)):
+        kind = draw(st.sampled_from(["number", "string", "boolean", "other"]))
+        count = draw(st.integers(0, min(rows, 5)))
+        columns[name] = {
+            "kind": kind,
+            "count": count,
+            "null_count": rows - count,
+            "min": draw(st.none() | _finite),
+            "max": draw(st.none() | _finite),
+            "mean": draw(st.none() | _finite),
+            "stddev": draw(st.none() | _float),
+            "quantiles": draw(sketch) if kind == "number" else None,
+            "distinct": draw(sketch),
+            "frequent": draw(sketch) if kind in ("string", "boolean") else None,
+        }
+    window = draw(st.none() | _time)
+    return {
+        "dataset_name": draw(_text(8, 1)),
+        "row_count": rows,
+        "columns": columns,
+        "window_start": window,
+        "window_end": window,
+        "kll_k": draw(st.integers(8, 65535)),
+        "hll_lg_k": draw(st.integers(4, 21)),
+        "frequent_lg_max_k": draw(st.integers(3, 20)),
+    }
+
+
 _payloads: Dict[EventType, Any] = {
+    EventType.DATA_PROFILE: _data_profiles(),
     EventType.MODEL_CALL: st.fixed_dictionaries(
         {"model_name": _text(8, 1)},
         optional={
