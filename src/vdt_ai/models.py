@@ -605,7 +605,12 @@ class ColumnSketches(_Model):
             UTF-8, booleans as ``"true"``/``"false"``).
         frequent: a frequent strings sketch (``frequent_strings_sketch``) of
             strings and booleans; ``None`` for other kinds.
+
+    In JSON (``model_dump(mode="json")``, ``vdt-ai tail --json``) the sketches
+    are base64 text.
     """
+
+    model_config = ConfigDict(ser_json_bytes="base64")
 
     kind: ColumnKind
     count: NonNegativeInt = 0
