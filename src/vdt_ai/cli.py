@@ -403,7 +403,7 @@ def _settings_or_exit(state: State, **overrides: Any) -> Settings:
     "types",
     multiple=True,
     type=click.Choice(TYPE_NAMES),
-    help="Event type (repeatable).",
+    help="Event type (repeatable; default all but sdk_report).",
 )
 @click.option("--model", help="Only events of this model name.")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest event.")
@@ -424,7 +424,10 @@ def tail(
     settings = _settings_or_exit(state)
     if settings.bootstrap_servers is None:
         raise fail("no bootstrap_servers configured", EXIT_USAGE)
-    chosen = [EventType(t) for t in types] or list(EventType)
+    # The SDK's own reports only when asked for (--type sdk_report).
+    chosen = [EventType(t) for t in types] or [
+        t for t in EventType if t is not EventType.SDK_REPORT
+    ]
     topics = [topic_for(t, settings.topic_prefix) for t in chosen]
     shown = 0
     try:

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import sys
 import threading
+import time
 import warnings
 from typing import (
     Any,
@@ -25,6 +26,7 @@ from typing import (
 from uuid import UUID
 
 from . import _lifecycle, _log
+from ._ledger import Ledger
 from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
 from .codec import Encoder
@@ -137,6 +139,21 @@ class VDTClient:
             counters=self._counters,
             embedding_dtype=s.embedding_dtype,
         )
+        # The delivery ledger: SdkReport events, over Kafka only.
+        self._ledger: Optional[Ledger] = None
+        if (
+            s.ledger_interval_s > 0
+            and self._enabled
+            and Ledger.supported(self._transport)
+        ):
+            self._ledger = Ledger(
+                self._counters,
+                self._transport,
+                self._pipeline.encoder,
+                self._pipeline.source,
+                s.ledger_interval_s,
+            )
+            self._ledger.start()
         # The pipeline's steps, as the log_* methods use them.
         self._emit = self._pipeline.emit
         self._build = self._pipeline.build
@@ -733,6 +750,12 @@ class VDTClient:
             self._pipeline.closed = True
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         with _lifecycle.closing():  # a SIGTERM meanwhile waits for the end
+            if self._ledger is not None:
+                # The final report counts what this wait settles, within it.
+                deadline = time.monotonic() + wait
+                self.flush(wait)
+                self._ledger.close()
+                wait = max(0.0, deadline - time.monotonic())
             try:
                 self._transport.close(wait)
             except Exception as exc:

@@ -331,6 +331,7 @@ class EventType(str, Enum):
     GROUND_TRUTH = "ground_truth"
     JOB_RUN = "job_run"
     DATA_PROFILE = "data_profile"
+    SDK_REPORT = "sdk_report"
 
 
 class CallStatus(str, Enum):
@@ -728,6 +729,65 @@ class DataProfile(Event):
         return merge_profiles(self, other)
 
 
+LEDGER_COUNTS = (
+    "accepted",
+    "delivered",
+    "spooled",
+    "replayed",
+    "dropped",
+    "failed",
+    "filtered",
+    "sampled_out",
+    "integration_errors",
+    "quarantined",
+)
+
+
+class SdkReport(Event):
+    """The delivery ledger: what one client did since its previous report.
+
+    Sent every ``ledger_interval_s`` and by ``close()`` to
+    ``<prefix>.sdk_reports`` (key: ``instance_id``) when the client delivers
+    to Kafka; the SDK version and host are in ``source``. Reports are never
+    counted in the counts they carry, never sampled, never spooled (a lost
+    one shows as a gap in ``sequence``).
+
+    Attributes:
+        instance_id: one client object in one process (random hex).
+        pid: the process id.
+        sequence: 1, 2, 3... per instance.
+        window_start: the previous report's ``window_end`` (or when the
+            client started).
+        window_end: when these counts were read.
+        final: ``True`` for the report ``close()`` sends.
+        accepted: events accepted in the window, and likewise ``delivered``,
+            ``spooled``, ``replayed``, ``dropped``, ``failed``, ``filtered``,
+            ``sampled_out``, ``integration_errors`` and ``quarantined``
+            (spool segments), as in :class:`vdt_ai.Stats`.
+        spool_bytes: bytes the spool folder holds now.
+    """
+
+    event_type: ClassVar[EventType] = EventType.SDK_REPORT
+
+    instance_id: Identifier
+    pid: NonNegativeInt = 0
+    sequence: NonNegativeInt = 0
+    window_start: Optional[UTCDateTime] = None
+    window_end: Optional[UTCDateTime] = None
+    final: bool = False
+    accepted: NonNegativeInt = 0
+    delivered: NonNegativeInt = 0
+    spooled: NonNegativeInt = 0
+    replayed: NonNegativeInt = 0
+    dropped: NonNegativeInt = 0
+    failed: NonNegativeInt = 0
+    filtered: NonNegativeInt = 0
+    sampled_out: NonNegativeInt = 0
+    integration_errors: NonNegativeInt = 0
+    quarantined: NonNegativeInt = 0
+    spool_bytes: NonNegativeInt = 0
+
+
 class Metric(Event):
     """One numeric measurement, e.g. a loss at a training step."""
 
@@ -793,7 +853,15 @@ class JobRun(Event):
 
 EVENT_CLASSES: Dict[EventType, Type[Event]] = {
     cls.event_type: cls
-    for cls in (ModelCall, DataQuality, Metric, GroundTruth, JobRun, DataProfile)
+    for cls in (
+        ModelCall,
+        DataQuality,
+        Metric,
+        GroundTruth,
+        JobRun,
+        DataProfile,
+        SdkReport,
+    )
 }
 
 E = TypeVar("E", bound=Event)

@@ -64,7 +64,12 @@ def restore_broker(broker: str) -> Iterator[None]:
 
 
 def topics_of(prefix: str) -> List[str]:
-    return [f"{prefix}.{suffix}" for suffix in TOPIC_SUFFIXES.values()]
+    """The topics of the events the tests log (not the SDK's own reports)."""
+    return [
+        f"{prefix}.{suffix}"
+        for suffix in TOPIC_SUFFIXES.values()
+        if suffix != "sdk_reports"
+    ]
 
 
 def consume(

@@ -94,7 +94,10 @@ def count_by_id(
             "topic.metadata.refresh.interval.ms": 1000,
         }
     )
-    consumer.subscribe([f"{prefix}.{s}" for s in TOPIC_SUFFIXES.values()])
+    # The logged events' topics, not the SDK's own reports (sdk_reports).
+    consumer.subscribe(
+        [f"{prefix}.{s}" for s in TOPIC_SUFFIXES.values() if s != "sdk_reports"]
+    )
     seen: Dict[str, int] = {}
     deadline = time.monotonic() + timeout
     try:

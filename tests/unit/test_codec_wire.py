@@ -135,8 +135,35 @@ def _data_profiles(draw: Any) -> Dict[str, Any]:
     }
 
 
+_report_counts = {
+    name: st.sampled_from([0, 1, 2**63 - 1]) | st.integers(0, 300)
+    for name in (
+        "pid",
+        "sequence",
+        "accepted",
+        "delivered",
+        "spooled",
+        "replayed",
+        "dropped",
+        "failed",
+        "filtered",
+        "sampled_out",
+        "integration_errors",
+        "quarantined",
+        "spool_bytes",
+    )
+}
 _payloads: Dict[EventType, Any] = {
     EventType.DATA_PROFILE: _data_profiles(),
+    EventType.SDK_REPORT: st.fixed_dictionaries(
+        {"instance_id": _text(8, 1)},
+        optional={
+            "final": st.booleans(),
+            "window_start": st.none() | _time,
+            "window_end": st.none() | _time,
+            **_report_counts,
+        },
+    ),
     EventType.MODEL_CALL: st.fixed_dictionaries(
         {"model_name": _text(8, 1)},
         optional={

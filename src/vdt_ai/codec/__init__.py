@@ -5,10 +5,11 @@ free-form fields are UTF-8 JSON bytes inside it. :func:`decode` turns a value
 back into the model that was encoded: ``decode(encode(e).value) == e``.
 
 Topics: ``<topic_prefix>.model_calls``, ``.data_quality``, ``.metrics``,
-``.ground_truth``, ``.job_runs``, ``.data_profiles``. Keys keep per-entity
-order in Kafka: the model name, the dataset name (data quality and
-profiles), the metric's run id (else its name), the ground truth's model
-name (else its request id), the job's run id.
+``.ground_truth``, ``.job_runs``, ``.data_profiles``, ``.sdk_reports``.
+Keys keep per-entity order in Kafka: the model name, the dataset name (data
+quality and profiles), the metric's run id (else its name), the ground
+truth's model name (else its request id), the job's run id, the reporting
+client's instance id.
 
 Layout: :mod:`._wire` writes protobuf wire bytes (varints, the envelope),
 :mod:`._payloads` writes and reads each event type's payload, :mod:`._schema`
@@ -43,6 +44,7 @@ TOPIC_SUFFIXES: Dict[EventType, str] = {
     EventType.GROUND_TRUTH: "ground_truth",
     EventType.JOB_RUN: "job_runs",
     EventType.DATA_PROFILE: "data_profiles",
+    EventType.SDK_REPORT: "sdk_reports",
 }
 
 Headers = List[Tuple[str, bytes]]

@@ -545,6 +545,51 @@ def _data_profile_of(event: Any) -> bytes:
     return length_delimited(PAYLOAD_KEYS[EventType.DATA_PROFILE], out)
 
 
+# -- SdkReport ------------------------------------------------------------------------
+
+_SR_COUNTS = ("pid", "sequence")
+_SR_LATER = (
+    "accepted",
+    "delivered",
+    "spooled",
+    "replayed",
+    "dropped",
+    "failed",
+    "filtered",
+    "sampled_out",
+    "integration_errors",
+    "quarantined",
+    "spool_bytes",
+)
+_SR = keys(
+    "SdkReport",
+    {
+        "instance_id": LEN,
+        "window_start": LEN,
+        "window_end": LEN,
+        "final": VARINT,
+        **dict.fromkeys(_SR_COUNTS + _SR_LATER, VARINT),
+    },
+)
+
+
+def _sdk_report_of(event: Any) -> bytes:
+    out = text(_SR["instance_id"], event.instance_id)
+    for field in _SR_COUNTS:
+        if getattr(event, field):
+            out += integer(_SR[field], getattr(event, field))
+    if event.window_start is not None:
+        out += time_field(_SR["window_start"], event.window_start)
+    if event.window_end is not None:
+        out += time_field(_SR["window_end"], event.window_end)
+    if event.final:
+        out += integer(_SR["final"], 1)
+    for field in _SR_LATER:
+        if getattr(event, field):
+            out += integer(_SR[field], getattr(event, field))
+    return length_delimited(PAYLOAD_KEYS[EventType.SDK_REPORT], out)
+
+
 WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
     EventType.MODEL_CALL: _model_call_of,
     EventType.DATA_QUALITY: _data_quality_of,
@@ -552,6 +597,7 @@ WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
     EventType.GROUND_TRUTH: _ground_truth_of,
     EventType.JOB_RUN: _job_run_of,
     EventType.DATA_PROFILE: _data_profile_of,
+    EventType.SDK_REPORT: _sdk_report_of,
 }
 
 KEY_OF: Dict[EventType, Callable[[Any], str]] = {
@@ -561,6 +607,7 @@ KEY_OF: Dict[EventType, Callable[[Any], str]] = {
     EventType.GROUND_TRUTH: lambda e: e.model_name or e.request_id,
     EventType.JOB_RUN: lambda e: e.run_id,
     EventType.DATA_PROFILE: lambda e: e.dataset_name,
+    EventType.SDK_REPORT: lambda e: e.instance_id,
 }
 
 
@@ -732,6 +779,16 @@ def _read_data_profile(m: Any) -> Dict[str, Any]:
     }
 
 
+def _read_sdk_report(m: Any) -> Dict[str, Any]:
+    fields = {
+        name: getattr(m, name)
+        for name in ("instance_id", "final") + _SR_COUNTS + _SR_LATER
+    }
+    for name in ("window_start", "window_end"):
+        fields[name] = _get_time(getattr(m, name)) if m.HasField(name) else None
+    return fields
+
+
 READERS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
     "model_call": _read_model_call,
     "data_quality": _read_data_quality,
@@ -739,4 +796,5 @@ READERS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
     "ground_truth": _read_ground_truth,
     "job_run": _read_job_run,
     "data_profile": _read_data_profile,
+    "sdk_report": _read_sdk_report,
 }

@@ -60,6 +60,10 @@ def _set_time(message: Any, value: Any) -> None:
     message.seconds, message.nanos = split_time(value)
 
 
+# The envelope's fields (not the payload's).
+message_fields = frozenset(Event.model_fields)
+
+
 def message_of(event: Event) -> "pb.Event":
     """``event`` as a generated ``vdt.ai.v1.Event`` message."""
     out = pb.Event(event_id=event.event_id.bytes, tags=event.tags)
@@ -123,6 +127,14 @@ def message_of(event: Event) -> "pb.Event":
         p.kll_k = e.kll_k
         p.hll_lg_k = e.hll_lg_k
         p.frequent_lg_max_k = e.frequent_lg_max_k
+    elif kind is EventType.SDK_REPORT:
+        r = out.sdk_report
+        for name in type(e).model_fields:
+            if name in ("window_start", "window_end"):
+                if getattr(e, name) is not None:
+                    _set_time(getattr(r, name), getattr(e, name))
+            elif name not in message_fields:
+                setattr(r, name, getattr(e, name))
     elif kind is EventType.METRIC:
         m = out.metric
         m.name = e.name

@@ -114,7 +114,7 @@ class Embedding(_message.Message):
     def __init__(self, vector: _Optional[bytes] = ..., dtype: _Optional[_Union[EmbeddingDType, str]] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ["data_profile", "data_quality", "event_id", "ground_truth", "job_run", "metric", "model_call", "source", "span_id", "tags", "timestamp", "trace_id"]
+    __slots__ = ["data_profile", "data_quality", "event_id", "ground_truth", "job_run", "metric", "model_call", "sdk_report", "source", "span_id", "tags", "timestamp", "trace_id"]
     class TagsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class Event(_message.Message):
     JOB_RUN_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     MODEL_CALL_FIELD_NUMBER: _ClassVar[int]
+    SDK_REPORT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SPAN_ID_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -141,12 +142,13 @@ class Event(_message.Message):
     job_run: JobRun
     metric: Metric
     model_call: ModelCall
+    sdk_report: SdkReport
     source: Source
     span_id: str
     tags: _containers.ScalarMap[str, str]
     timestamp: _timestamp_pb2.Timestamp
     trace_id: str
-    def __init__(self, event_id: _Optional[bytes] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., model_call: _Optional[_Union[ModelCall, _Mapping]] = ..., data_quality: _Optional[_Union[DataQuality, _Mapping]] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., ground_truth: _Optional[_Union[GroundTruth, _Mapping]] = ..., job_run: _Optional[_Union[JobRun, _Mapping]] = ..., data_profile: _Optional[_Union[DataProfile, _Mapping]] = ...) -> None: ...
+    def __init__(self, event_id: _Optional[bytes] = ..., timestamp: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., model_call: _Optional[_Union[ModelCall, _Mapping]] = ..., data_quality: _Optional[_Union[DataQuality, _Mapping]] = ..., metric: _Optional[_Union[Metric, _Mapping]] = ..., ground_truth: _Optional[_Union[GroundTruth, _Mapping]] = ..., job_run: _Optional[_Union[JobRun, _Mapping]] = ..., data_profile: _Optional[_Union[DataProfile, _Mapping]] = ..., sdk_report: _Optional[_Union[SdkReport, _Mapping]] = ...) -> None: ...
 
 class GroundTruth(_message.Message):
     __slots__ = ["actual_json", "actual_label", "actual_score", "model_name", "request_id"]
@@ -255,6 +257,44 @@ class ModelCall(_message.Message):
     request_id: str
     status: CallStatus
     def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., input_data_json: _Optional[bytes] = ..., prediction_json: _Optional[bytes] = ..., latency_ms: _Optional[float] = ..., status: _Optional[_Union[CallStatus, str]] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost: _Optional[float] = ..., prediction_label: _Optional[str] = ..., prediction_score: _Optional[float] = ..., class_probabilities: _Optional[_Mapping[str, float]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., feature_importance: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class SdkReport(_message.Message):
+    __slots__ = ["accepted", "delivered", "dropped", "failed", "filtered", "final", "instance_id", "integration_errors", "pid", "quarantined", "replayed", "sampled_out", "sequence", "spool_bytes", "spooled", "window_end", "window_start"]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    FILTERED_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATION_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_OUT_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SPOOLED_FIELD_NUMBER: _ClassVar[int]
+    SPOOL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    delivered: int
+    dropped: int
+    failed: int
+    filtered: int
+    final: bool
+    instance_id: str
+    integration_errors: int
+    pid: int
+    quarantined: int
+    replayed: int
+    sampled_out: int
+    sequence: int
+    spool_bytes: int
+    spooled: int
+    window_end: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    def __init__(self, instance_id: _Optional[str] = ..., pid: _Optional[int] = ..., sequence: _Optional[int] = ..., window_start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., final: bool = ..., accepted: _Optional[int] = ..., delivered: _Optional[int] = ..., spooled: _Optional[int] = ..., replayed: _Optional[int] = ..., dropped: _Optional[int] = ..., failed: _Optional[int] = ..., filtered: _Optional[int] = ..., sampled_out: _Optional[int] = ..., integration_errors: _Optional[int] = ..., quarantined: _Optional[int] = ..., spool_bytes: _Optional[int] = ...) -> None: ...
 
 class Source(_message.Message):
     __slots__ = ["environment", "host", "sdk_name", "sdk_version", "service"]
