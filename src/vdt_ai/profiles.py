@@ -36,6 +36,8 @@ infinities count as nulls.
 
 import datetime as dt
 import math
+import threading
+import time
 from collections import Counter
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -531,3 +533,169 @@ def _merge_moments(
     except OverflowError:
         return None, None
     return _finite_or_none(mean), _finite_or_none(stddev)
+
+
+# -- rolling profiles of live traffic ----------------------------------------------
+
+MAX_ROLLING_COLUMNS = 200
+MAX_ROLLING_DEPTH = 4
+_BATCH_ROWS = 4096
+_MAX_PENDING_ROWS = 65_536
+_LEAF_TYPES = (int, float, str, bool)
+
+
+def flatten_call(
+    input_data: Any,
+    prediction: Any,
+    prediction_label: Optional[str],
+    prediction_score: Optional[float],
+) -> Dict[str, Any]:
+    """One model call as a profile row: the numeric, text and boolean leaves
+    of ``input_data`` (``input.<key path>``, dicts only, up to 4 levels) and
+    of ``prediction`` (``prediction[.<key path>]``), and the typed
+    ``prediction_label`` and ``prediction_score``."""
+    row: Dict[str, Any] = {}
+    _leaves("input", input_data, row, 0)
+    _leaves("prediction", prediction, row, 0)
+    if prediction_label is not None:
+        row["prediction_label"] = prediction_label
+    if prediction_score is not None:
+        row["prediction_score"] = prediction_score
+    return row
+
+
+def _leaves(path: str, value: Any, row: Dict[str, Any], depth: int) -> None:
+    if isinstance(value, _LEAF_TYPES):
+        if len(row) < MAX_ROLLING_COLUMNS:
+            row[path] = value
+    elif isinstance(value, Mapping) and depth < MAX_ROLLING_DEPTH:
+        for key, item in value.items():
+            _leaves(f"{path}.{key}", item, row, depth + 1)
+
+
+class RollingProfile:
+    """Profiles every logged call of one model, one DataProfile a window.
+
+    Made by :meth:`vdt_ai.VDTClient.profile_model`. A call adds one row (its
+    flattened leaves, see :func:`flatten_call`) to a buffer under a lock; a
+    background thread folds the buffer into the window's sketches (vectorised,
+    :func:`profile` then :meth:`vdt_ai.DataProfile.merge`) every 4,096 rows
+    and sends the window's profile every ``interval_s`` seconds and at
+    :meth:`close`. Calls are profiled before sampling: the profile counts
+    every call while raw events may be sampled. At most
+    :data:`MAX_ROLLING_COLUMNS` columns per model (the first seen).
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        interval_s: float,
+        send: Any,
+        on_error: Any,
+    ) -> None:
+        _libraries()  # the ImportError now, not in the background
+        self.model_name = model_name
+        self.interval_s = interval_s
+        self._send = send
+        self._on_error = on_error
+        self._rows: List[Dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._fold_lock = threading.RLock()  # emit() folds under it too
+        self._window: Optional[DataProfile] = None
+        self._window_start = utc_now()
+        self._columns: Dict[str, None] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"vdt-ai-profile-{model_name}", daemon=True
+        )
+        self._thread.start()
+
+    def observe(
+        self,
+        input_data: Any,
+        prediction: Any,
+        prediction_label: Optional[str] = None,
+        prediction_score: Optional[float] = None,
+    ) -> None:
+        """Adds one call (cheap: the sketches are updated in the background).
+        Never raises."""
+        try:
+            row = flatten_call(
+                input_data, prediction, prediction_label, prediction_score
+            )
+        except Exception as exc:  # e.g. a mapping whose items() raises
+            self._on_error("profiles.rolling", exc)
+            row = {}
+        with self._lock:
+            rows = self._rows
+            rows.append(row)
+            pending = len(rows)
+        if pending >= _BATCH_ROWS:
+            self._wake.set()
+            if pending >= _MAX_PENDING_ROWS:  # the background fell behind
+                self._fold()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.interval_s
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._fold()
+            if time.monotonic() >= deadline:
+                self.emit()
+                deadline = time.monotonic() + self.interval_s
+
+    def _fold(self) -> None:
+        """Folds the buffered rows into the window's sketches."""
+        with self._fold_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                part = profile(self._known_columns(rows), dataset_name=self.model_name)
+                self._window = (
+                    part if self._window is None else self._window.merge(part)
+                )
+            except Exception as exc:  # never the caller's problem
+                self._on_error("profiles.rolling", exc)
+
+    def _known_columns(self, rows: List[Dict[str, Any]]) -> Dict[str, List[Any]]:
+        # Columns as lists; a column first seen once MAX_ROLLING_COLUMNS are
+        # known is left out. Rows without a key hold a null there.
+        known = self._columns
+        for row in rows:
+            for name in row:
+                if name not in known and len(known) < MAX_ROLLING_COLUMNS:
+                    known[name] = None
+        return {name: [row.get(name) for row in rows] for name in known}
+
+    def emit(self) -> Optional[DataProfile]:
+        """Sends the window's profile now (when it holds a call) and starts
+        a new window; the profile sent, or None."""
+        with self._fold_lock:
+            self._fold()
+            window, self._window = self._window, None
+            start, self._window_start = self._window_start, utc_now()
+        if window is None:
+            return None
+        try:
+            done = window.model_copy(
+                update={"window_start": start, "window_end": self._window_start}
+            )
+            self._send(self.model_name, done)
+        except Exception as exc:
+            self._on_error("profiles.rolling", exc)
+            return None
+        return done
+
+    def close(self) -> Optional[DataProfile]:
+        """Stops the thread and sends the last window."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        return self.emit()
