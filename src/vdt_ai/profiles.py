@@ -34,12 +34,23 @@ value; integers beyond 2**53 lose precision there); NaN, NaT, ``None`` and
 infinities count as nulls.
 """
 
+import collections
 import datetime as dt
 import math
 import threading
 import time
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Deque,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from ._jsonlike import valid_text
 from .exceptions import ValidationError
@@ -293,8 +304,30 @@ def _polars_column(series: Any, np: Any) -> _Column:
     return _infer(series.to_list(), np)
 
 
+_NONE = type(None)
+# Exact types -> kind: one set of the values' types decides most columns at C
+# speed (rolling profiles infer every batch); anything else takes the loop.
+_EXACT_KINDS = {
+    frozenset({int}): ColumnKind.NUMBER,
+    frozenset({float}): ColumnKind.NUMBER,
+    frozenset({int, float}): ColumnKind.NUMBER,
+    frozenset({str}): ColumnKind.STRING,
+    frozenset({bool}): ColumnKind.BOOLEAN,
+}
+
+
 def _infer(values: List[Any], np: Any) -> _Column:
     """The kind of a list of Python values, and the values to sketch."""
+    types = set(map(type, values))
+    nulls = _NONE in types
+    exact = _EXACT_KINDS.get(frozenset(types - {_NONE}))
+    if exact is ColumnKind.NUMBER and not nulls:
+        try:
+            return exact, np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an int beyond float64: the loop below
+            pass
+    elif exact is not None and exact is not ColumnKind.NUMBER:
+        return exact, values
     kinds = set()
     for value in values:
         if value is None:
@@ -542,6 +575,7 @@ MAX_ROLLING_DEPTH = 4
 _BATCH_ROWS = 4096
 _MAX_PENDING_ROWS = 65_536
 _LEAF_TYPES = (int, float, str, bool)
+_EXACT_LEAVES = frozenset(_LEAF_TYPES)
 
 
 def flatten_call(
@@ -555,8 +589,10 @@ def flatten_call(
     of ``prediction`` (``prediction[.<key path>]``), and the typed
     ``prediction_label`` and ``prediction_score``."""
     row: Dict[str, Any] = {}
-    _leaves("input", input_data, row, 0)
-    _leaves("prediction", prediction, row, 0)
+    if input_data is not None:
+        _leaves("input", input_data, row, 0)
+    if prediction is not None:
+        _leaves("prediction", prediction, row, 0)
     if prediction_label is not None:
         row["prediction_label"] = prediction_label
     if prediction_score is not None:
@@ -565,12 +601,24 @@ def flatten_call(
 
 
 def _leaves(path: str, value: Any, row: Dict[str, Any], depth: int) -> None:
-    if isinstance(value, _LEAF_TYPES):
-        if len(row) < MAX_ROLLING_COLUMNS:
-            row[path] = value
-    elif isinstance(value, Mapping) and depth < MAX_ROLLING_DEPTH:
-        for key, item in value.items():
-            _leaves(f"{path}.{key}", item, row, depth + 1)
+    kind = type(value)
+    if kind is not dict:
+        if kind in _EXACT_LEAVES or isinstance(value, _LEAF_TYPES):
+            if len(row) < MAX_ROLLING_COLUMNS:
+                row[path] = value
+            return
+        if not isinstance(value, Mapping):
+            return
+    if depth >= MAX_ROLLING_DEPTH:
+        return
+    prefix = path + "."
+    for key, item in value.items():
+        # Leaves of the usual exact types without a call each.
+        if type(item) in _EXACT_LEAVES and type(key) is str:
+            if len(row) < MAX_ROLLING_COLUMNS:
+                row[prefix + key] = item
+        else:
+            _leaves(prefix + str(key), item, row, depth + 1)
 
 
 class RollingProfile:
@@ -598,8 +646,8 @@ class RollingProfile:
         self.interval_s = interval_s
         self._send = send
         self._on_error = on_error
-        self._rows: List[Dict[str, Any]] = []
-        self._lock = threading.Lock()
+        # Appended by callers, taken by the fold (deque: both atomic).
+        self._rows: Deque[Dict[str, Any]] = collections.deque()
         self._fold_lock = threading.RLock()  # emit() folds under it too
         self._window: Optional[DataProfile] = None
         self._window_start = utc_now()
@@ -627,10 +675,9 @@ class RollingProfile:
         except Exception as exc:  # e.g. a mapping whose items() raises
             self._on_error("profiles.rolling", exc)
             row = {}
-        with self._lock:
-            rows = self._rows
-            rows.append(row)
-            pending = len(rows)
+        rows = self._rows
+        rows.append(row)
+        pending = len(rows)
         if pending >= _BATCH_ROWS:
             self._wake.set()
             if pending >= _MAX_PENDING_ROWS:  # the background fell behind
@@ -651,8 +698,8 @@ class RollingProfile:
     def _fold(self) -> None:
         """Folds the buffered rows into the window's sketches."""
         with self._fold_lock:
-            with self._lock:
-                rows, self._rows = self._rows, []
+            pending = self._rows
+            rows = [pending.popleft() for _ in range(len(pending))]
             if not rows:
                 return
             try:
