@@ -12,7 +12,14 @@ from vdt_ai import ValidationError
 from vdt_ai.codec import Encoder, _wire, decode
 from vdt_ai.codec._reference import reference_value
 from vdt_ai.codec._schema import ENUMS, FIELDS
-from vdt_ai.models import EVENT_CLASSES, Event, EventType, Source, build_event
+from vdt_ai.models import (
+    EVENT_CLASSES,
+    LEDGER_COUNTS,
+    Event,
+    EventType,
+    Source,
+    build_event,
+)
 from vdt_ai.proto import events_pb2 as pb
 
 UTC = dt.timezone.utc
@@ -137,21 +144,7 @@ def _data_profiles(draw: Any) -> Dict[str, Any]:
 
 _report_counts = {
     name: st.sampled_from([0, 1, 2**63 - 1]) | st.integers(0, 300)
-    for name in (
-        "pid",
-        "sequence",
-        "accepted",
-        "delivered",
-        "spooled",
-        "replayed",
-        "dropped",
-        "failed",
-        "filtered",
-        "sampled_out",
-        "integration_errors",
-        "quarantined",
-        "spool_bytes",
-    )
+    for name in ("pid", "sequence", "spool_bytes") + LEDGER_COUNTS
 }
 _payloads: Dict[EventType, Any] = {
     EventType.DATA_PROFILE: _data_profiles(),

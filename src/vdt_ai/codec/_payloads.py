@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from ..models import (
+    LEDGER_COUNTS,
     CallStatus,
     ColumnKind,
     ColumnProfile,
@@ -548,19 +549,7 @@ def _data_profile_of(event: Any) -> bytes:
 # -- SdkReport ------------------------------------------------------------------------
 
 _SR_COUNTS = ("pid", "sequence")
-_SR_LATER = (
-    "accepted",
-    "delivered",
-    "spooled",
-    "replayed",
-    "dropped",
-    "failed",
-    "filtered",
-    "sampled_out",
-    "integration_errors",
-    "quarantined",
-    "spool_bytes",
-)
+_SR_LATER = LEDGER_COUNTS + ("spool_bytes",)
 _SR = keys(
     "SdkReport",
     {
