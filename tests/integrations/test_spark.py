@@ -132,7 +132,7 @@ def test_dataframe_quality_with_a_profile_in_one_pass(
     )
     pdf["day"] = pdf["day"].dt.date
     df = spark.createDataFrame(pdf).repartition(4)
-    plain = log_dataframe_quality(df, "payments", client)
+    assert log_dataframe_quality(df, "payments", client) is not None
     event_id = log_dataframe_quality(df, "payments", client, profile=True)
     assert event_id is not None and client.stats().integration_errors == 0
     before, after = memory.events_of(DataQuality)

@@ -250,7 +250,7 @@ def log_dataframe_quality(
         profiles = []
         worst = 0.0
         for index, (name, kind, stats) in enumerate(plan):
-            profile: Dict[str, Any] = {
+            summary: Dict[str, Any] = {
                 "name": name,
                 "dtype": kind.simpleString() if kind is not None else None,
                 "null_count": int(row[f"c{index}_nulls"] or 0),
@@ -262,10 +262,10 @@ def log_dataframe_quality(
                     value = _finite(value)
                 elif stat in ("min", "max") and isinstance(value, float):
                     value = _finite(value)
-                profile[stat] = value
+                summary[stat] = value
             if records:
-                worst = max(worst, profile["null_count"] / records)
-            profiles.append(profile)
+                worst = max(worst, summary["null_count"] / records)
+            profiles.append(summary)
         return resolve(client).log_data_quality(
             dataset_name,
             record_count=records,
