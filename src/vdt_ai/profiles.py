@@ -432,8 +432,8 @@ def _number_sketches(values: Any, ds: Any, np: Any) -> ColumnSketches:
 
 
 def _update_all(update: Any, values: Iterable[Any]) -> None:
-    for value in values:
-        update(value)
+    # map() drives the calls from C: about a third faster than a for loop.
+    collections.deque(map(update, values), 0)
 
 
 def _utf8(text: str) -> str:
