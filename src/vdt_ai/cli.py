@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from . import _toml
 from ._redact import redact
 from ._version import __version__
-from .codec import decode, topic_for
+from .codec import LOGGED_SUFFIXES, decode, topic_for
 from .config import (
     SOURCE_DEFAULT,
     Settings,
@@ -425,10 +425,9 @@ def tail(
     if settings.bootstrap_servers is None:
         raise fail("no bootstrap_servers configured", EXIT_USAGE)
     # The SDK's own reports only when asked for (--type sdk_report).
-    chosen = [EventType(t) for t in types] or [
-        t for t in EventType if t is not EventType.SDK_REPORT
+    topics = [topic_for(EventType(t), settings.topic_prefix) for t in types] or [
+        f"{settings.topic_prefix}.{suffix}" for suffix in LOGGED_SUFFIXES
     ]
-    topics = [topic_for(t, settings.topic_prefix) for t in chosen]
     shown = 0
     try:
         for event in _consume(

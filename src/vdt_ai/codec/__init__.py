@@ -47,6 +47,14 @@ TOPIC_SUFFIXES: Dict[EventType, str] = {
     EventType.SDK_REPORT: "sdk_reports",
 }
 
+# The suffixes of the topics that log_* calls write to: all but the SDK's own
+# reports (``.sdk_reports``), which readers of monitoring events skip.
+LOGGED_SUFFIXES: Tuple[str, ...] = tuple(
+    suffix
+    for kind, suffix in TOPIC_SUFFIXES.items()
+    if kind is not EventType.SDK_REPORT
+)
+
 Headers = List[Tuple[str, bytes]]
 
 _SCHEMA_VERSION_BYTES = SCHEMA_VERSION.encode()
