@@ -248,7 +248,6 @@ def log_dataframe_quality(
         row = df.agg(*exprs).collect()[0].asDict()
         records = int(row["rows"])
         profiles = []
-        worst = 0.0
         for index, (name, kind, stats) in enumerate(plan):
             summary: Dict[str, Any] = {
                 "name": name,
@@ -263,20 +262,37 @@ def log_dataframe_quality(
                 elif stat in ("min", "max") and isinstance(value, float):
                     value = _finite(value)
                 summary[stat] = value
-            if records:
-                worst = max(worst, summary["null_count"] / records)
             profiles.append(summary)
-        return resolve(client).log_data_quality(
+        return _log_quality(
+            resolve(client),
             dataset_name,
-            record_count=records,
-            null_count=int(row.get("null_rows") or 0),
-            anomaly_score=worst,
-            columns=profiles,
-            tags={"framework": "spark"},
+            records,
+            int(row.get("null_rows") or 0),
+            profiles,
         )
     except Exception as exc:
         report(client, "spark.log_dataframe_quality", exc)
         return None
+
+
+def _log_quality(
+    target: VDTClient,
+    dataset_name: str,
+    records: int,
+    null_rows: int,
+    columns: List[Dict[str, Any]],
+) -> Optional[Any]:
+    """Logs the DataQuality event; ``anomaly_score`` is the largest column
+    null fraction."""
+    worst = max((c["null_count"] / records for c in columns if records), default=0.0)
+    return target.log_data_quality(
+        dataset_name,
+        record_count=records,
+        null_count=null_rows,
+        anomaly_score=worst,
+        columns=columns,
+        tags={"framework": "spark"},
+    )
 
 
 def _finite(value: Any) -> Optional[float]:
@@ -438,17 +454,7 @@ def _quality_from_profile(
             _column_quality(name, types.get(name), merged.columns.get(name), records)
             for name in names
         ]
-        worst = max(
-            (p["null_count"] / records for p in profiles if records), default=0.0
-        )
-        return target.log_data_quality(
-            dataset_name,
-            record_count=records,
-            null_count=null_rows,
-            anomaly_score=worst,
-            columns=profiles,
-            tags={"framework": "spark"},
-        )
+        return _log_quality(target, dataset_name, records, null_rows, profiles)
     except Exception as exc:
         report(client, "spark.log_dataframe_quality", exc)
         return None
