@@ -52,6 +52,7 @@ from .models import (
     MAX_TAG_VALUE_LENGTH,
     MAX_TAGS,
     CallStatus,
+    DataProfile,
     DataQuality,
     Event,
     EventType,
@@ -272,8 +273,10 @@ class Pipeline:
         return {**self.default_tags, **tags} if tags else self.default_tags
 
     def finish(self, event: Event) -> Optional[Tuple[Event, Record]]:
-        """Sampling, data policy, before_send, encoding; None when not sent."""
-        if self.sample_below < SAMPLE_SPACE:
+        """Sampling, data policy, before_send, encoding; None when not sent.
+
+        Data profiles are summaries of every call: never sampled out."""
+        if self.sample_below < SAMPLE_SPACE and type(event) is not DataProfile:
             if (event.event_id.int & (SAMPLE_SPACE - 1)) >= self.sample_below:
                 self.counters.add("sampled_out")
                 return None

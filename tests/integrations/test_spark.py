@@ -111,6 +111,57 @@ def test_dataframe_quality_in_one_aggregation(
     assert profiles["id"].dtype == "bigint"
 
 
+def test_dataframe_quality_with_a_profile_in_one_pass(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    import datasketches
+    import numpy as np
+
+    from vdt_ai import DataProfile
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    amounts = rng.normal(100, 15, n)
+    pdf = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "amount": np.where(rng.random(n) < 0.1, np.nan, amounts),
+            "kind": rng.choice(["a", "b", "c"], n),
+            "day": pd.to_datetime("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 30, n), unit="D"),
+        }
+    )
+    pdf["day"] = pdf["day"].dt.date
+    df = spark.createDataFrame(pdf).repartition(4)
+    assert log_dataframe_quality(df, "payments", client) is not None
+    event_id = log_dataframe_quality(df, "payments", client, profile=True)
+    assert event_id is not None and client.stats().integration_errors == 0
+    before, after = memory.events_of(DataQuality)
+    (prof,) = memory.events_of(DataProfile)
+    assert after.event_id == event_id and prof.tags == {"framework": "spark"}
+    assert prof.row_count == after.record_count == before.record_count == n
+    assert after.null_count == before.null_count  # rows with a null (amount)
+    for a, b in zip(before.columns, after.columns):
+        assert (a.name, a.dtype, a.null_count) == (b.name, b.dtype, b.null_count)
+        assert a.min == b.min and a.max == b.max, a.name
+        if a.mean is not None:
+            assert b.mean == pytest.approx(a.mean) and b.stddev == pytest.approx(
+                a.stddev
+            )
+        assert b.distinct_count == pytest.approx(a.distinct_count, rel=0.05)
+    amount = prof.columns["amount"]
+    assert amount.count == int(pdf.amount.notna().sum())
+    kll = datasketches.kll_doubles_sketch.deserialize(amount.quantiles)
+    values = np.sort(pdf.amount.dropna().to_numpy())
+    for q in (0.1, 0.5, 0.9):
+        rank = np.searchsorted(values, kll.get_quantile(q)) / len(values)
+        assert abs(rank - q) <= 0.02
+    top = datasketches.frequent_strings_sketch.deserialize(
+        prof.columns["kind"].frequent
+    )
+    assert top.get_estimate("a") == (pdf.kind == "a").sum()
+
+
 def test_dataframe_quality_of_a_wide_frame(
     spark: SparkSession, client: VDTClient, memory: MemoryTransport
 ) -> None:

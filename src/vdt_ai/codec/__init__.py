@@ -5,9 +5,11 @@ free-form fields are UTF-8 JSON bytes inside it. :func:`decode` turns a value
 back into the model that was encoded: ``decode(encode(e).value) == e``.
 
 Topics: ``<topic_prefix>.model_calls``, ``.data_quality``, ``.metrics``,
-``.ground_truth``, ``.job_runs``. Keys keep per-entity order in Kafka: the
-model name, the dataset name, the metric's run id (else its name), the ground
-truth's model name (else its request id), the job's run id.
+``.ground_truth``, ``.job_runs``, ``.data_profiles``, ``.sdk_reports``.
+Keys keep per-entity order in Kafka: the model name, the dataset name (data
+quality and profiles), the metric's run id (else its name), the ground
+truth's model name (else its request id), the job's run id, the reporting
+client's instance id.
 
 Layout: :mod:`._wire` writes protobuf wire bytes (varints, the envelope),
 :mod:`._payloads` writes and reads each event type's payload, :mod:`._schema`
@@ -42,7 +44,17 @@ TOPIC_SUFFIXES: Dict[EventType, str] = {
     EventType.METRIC: "metrics",
     EventType.GROUND_TRUTH: "ground_truth",
     EventType.JOB_RUN: "job_runs",
+    EventType.DATA_PROFILE: "data_profiles",
+    EventType.SDK_REPORT: "sdk_reports",
 }
+
+# The suffixes of the topics that log_* calls write to: all but the SDK's own
+# reports (``.sdk_reports``), which readers of monitoring events skip.
+LOGGED_SUFFIXES: Tuple[str, ...] = tuple(
+    suffix
+    for kind, suffix in TOPIC_SUFFIXES.items()
+    if kind is not EventType.SDK_REPORT
+)
 
 Headers = List[Tuple[str, bytes]]
 
