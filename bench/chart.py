@@ -32,7 +32,6 @@ def draw(
         [values[row] for row in sdk],
         color=["#2a9d8f" if values[r] <= (targets[r] or 0) else "#e76f51" for r in sdk],
         height=0.6,
-        label="SDK / floor (green: target met)",
     )
     marks: List[float] = [t for t in targets if t is not None]
     axes.scatter(
@@ -50,7 +49,6 @@ def draw(
             [values[row] for row in peers],
             color="#9e9e9e",
             height=0.6,
-            label="peer / the same floor (caller cost)",
         )
     if max(values) > 20:
         axes.set_xscale("log")
@@ -61,7 +59,21 @@ def draw(
     axes.invert_yaxis()
     axes.set_xlabel("cost as a multiple of the floor measured in the same run")
     axes.set_title(title, fontsize=10)
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles = axes.get_legend_handles_labels()[0] + [
+        Patch(color="#2a9d8f", label="SDK / floor, target met"),
+        Patch(color="#e76f51", label="SDK / floor, target not met"),
+    ]
+    if peers:
+        handles.append(Patch(color="#9e9e9e", label="peer / the same floor"))
+    axes.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=2,
+        fontsize=8,
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
