@@ -18,7 +18,7 @@ DOCS_BIN := .venv-docs/bin
 # scripts/venv-install installs with uv when it can (its cache makes a rebuild
 # seconds instead of minutes), with pip otherwise.
 $(BIN)/.installed: pyproject.toml
-	scripts/venv-install $(VENV) $(PYTHON) -q -e ".[dev,release,sklearn,spark,torch]" \
+	scripts/venv-install $(VENV) $(PYTHON) -q -e ".[dev,release,sklearn,spark,torch,shap,otel]" \
 		"tensorflow-cpu>=2.12,<3" "lightning>=2,<3"
 	touch $@
 

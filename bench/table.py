@@ -34,7 +34,7 @@ Row = Tuple[str, str, str, str]
 # For the chart: each row's cost as a multiple of its floor's (1 = the floor;
 # a throughput ratio r is drawn as 1/r), and the issue's target in the same
 # terms.
-COSTS: Dict[str, Tuple[float, float]] = {}
+COSTS: Dict[str, Tuple[float, Optional[float]]] = {}
 
 
 class NoOpTransport(Transport):
@@ -132,7 +132,6 @@ def caller_cost(args: argparse.Namespace) -> List[Row]:
         raw.flush(30)
         _timed_calls(sdk, args.calls, sdk_ns)
         client.flush(30)
-    poller.stop()
     stats = client.stats()
     client.close()
     f_med, f_p99 = _median_p99(floor_ns)
@@ -140,6 +139,8 @@ def caller_cost(args: argparse.Namespace) -> List[Row]:
     delivered = stats.delivered == stats.accepted
     COSTS["single call, median"] = (s_med / f_med, 2.2)
     COSTS["single call, p99"] = (s_p99 / f_p99, 3.0)
+    peer_rows = _peer_rows(args, floor) if args.peers else []
+    poller.stop()
     return [
         (
             "log_model_call to broker, median / p99",
@@ -148,7 +149,42 @@ def caller_cost(args: argparse.Namespace) -> List[Row]:
             f"{s_med / f_med:.2f}x / {s_p99 / f_p99:.2f}x"
             + ("" if delivered else f" (delivered {stats.delivered}!)"),
         )
-    ]
+    ] + peer_rows
+
+
+def _peer_rows(args: argparse.Namespace, floor: Callable[[], None]) -> List[Row]:
+    """Each peer's caller cost (bench/peers.py), one peer at a time, in rounds
+    alternating with the same floor as the SDK's."""
+    import peers
+
+    rows: List[Row] = []
+    for name in peers.PEERS:
+        peer, why = peers.start(name, args.bootstrap_servers)
+        if peer is None:
+            print(f"peer left out: {why}")
+            continue
+        _, call, settle, close = peer
+        _timed_calls(call, 1000, [])
+        settle()
+        floor_ns: List[int] = []
+        peer_ns: List[int] = []
+        for _ in range(args.rounds):
+            _timed_calls(floor, args.peer_calls, floor_ns)
+            _timed_calls(call, args.peer_calls, peer_ns)
+            settle()
+        close()
+        f_med, f_p99 = _median_p99(floor_ns)
+        p_med, p_p99 = _median_p99(peer_ns)
+        COSTS[f"peer: {name}, median"] = (p_med / f_med, None)
+        rows.append(
+            (
+                f"  peer: {name}, median / p99",
+                f"{p_med:.1f} / {p_p99:.1f} µs",
+                f"json.dumps+produce {f_med:.1f} / {f_p99:.1f} µs",
+                f"{p_med / f_med:.2f}x / {p_p99 / f_p99:.2f}x",
+            )
+        )
+    return rows
 
 
 def throughput(args: argparse.Namespace) -> List[Row]:
@@ -400,6 +436,13 @@ def main() -> None:
     parser.add_argument(
         "--chart", metavar="PNG", help="also draw the ratios (needs matplotlib)"
     )
+    parser.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="leave out the peers' caller cost (bench/peers.py)",
+    )
+    parser.add_argument("--peer-calls", type=int, default=2_000, help="per round")
     args = parser.parse_args()
     parts: List[Tuple[str, Callable[[argparse.Namespace], List[Row]]]] = [
         ("caller", caller_cost),

@@ -9,8 +9,9 @@ a consumer drops the copies by that id without decoding them::
     python examples/consumer.py --bootstrap-servers 127.0.0.1:9092 \\
         --topic-prefix vdt --group-id my-reader --idle-timeout 10 --json
 
-It subscribes to the five topics ``<prefix>.model_calls``, ``.data_quality``,
-``.metrics``, ``.ground_truth`` and ``.job_runs``, decodes each value with
+It subscribes to the topics of logged events ``<prefix>.model_calls``,
+``.data_quality``, ``.metrics``, ``.ground_truth``, ``.job_runs`` and
+``.data_profiles`` (not the SDK's own ``.sdk_reports``), decodes each value with
 :func:`vdt_ai.decode`, and stops after ``--idle-timeout`` seconds without a
 new record (or after ``--max-events``). It then prints, per model, the calls,
 errors, latency (mean and p95), tokens, cost and ground-truth labels, and the
@@ -35,7 +36,7 @@ from vdt_ai import (
     ModelCall,
     decode,
 )
-from vdt_ai.codec import HEADER_EVENT_ID, TOPIC_SUFFIXES
+from vdt_ai.codec import HEADER_EVENT_ID, LOGGED_SUFFIXES
 
 
 class ModelSummary:
@@ -247,7 +248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "allow.auto.create.topics": False,
         }
     )
-    topics = [f"{args.topic_prefix}.{suffix}" for suffix in TOPIC_SUFFIXES.values()]
+    topics = [f"{args.topic_prefix}.{suffix}" for suffix in LOGGED_SUFFIXES]
     consumer.subscribe(topics)
     summary = Summary()
     try:

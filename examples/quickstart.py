@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 from vdt_ai import Event, OfflineModeWarning, VDTClient, decode
-from vdt_ai.codec import TOPIC_SUFFIXES
+from vdt_ai.codec import LOGGED_SUFFIXES
 from vdt_ai.spool import iter_events
 
 # A well-formed demo key: vdt_<12-char key id>_<32-char secret>.
@@ -119,7 +119,7 @@ def read_back(servers: str, prefix: str, expected: int) -> Iterator[Event]:
             "topic.metadata.refresh.interval.ms": 1000,
         }
     )
-    consumer.subscribe([f"{prefix}.{suffix}" for suffix in TOPIC_SUFFIXES.values()])
+    consumer.subscribe([f"{prefix}.{suffix}" for suffix in LOGGED_SUFFIXES])
     found = 0
     deadline = time.monotonic() + 30
     try:

@@ -34,6 +34,8 @@ import uuid
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Union
 
+from ._redact import redact
+
 JSONValue = Union[None, bool, int, float, str, List[Any], Dict[str, Any]]
 
 MAX_DEPTH = 64
@@ -52,7 +54,7 @@ class JSONLikeError(ValueError):
         self.path = path
         self.reason = reason
         if len(path) > 120:  # e.g. a value that refers to itself
-            path = "…" + path[-120:]
+            path = "…" + redact(path)[-120:]  # masked before it is cut
         where = f"at {path}: " if path else ""
         super().__init__(f"{where}{reason}")
 

@@ -46,3 +46,17 @@ def redact(text: str) -> str:
             if secret in text:
                 text = text.replace(secret, MASK)
     return text
+
+
+def shown(text: str, limit: int = 64) -> str:
+    """``text`` (a caller's dict key or column name) as an error or a log may
+    show it: secrets masked first, then characters that are not printable
+    escaped (``\\n``), then cut to ``limit`` characters (``…`` marks a cut).
+
+    Masking before cutting means a cut never leaves part of a secret that
+    the redactor would no longer recognise.
+    """
+    text = redact(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from . import _toml
 from ._redact import redact
 from ._version import __version__
-from .codec import decode, topic_for
+from .codec import LOGGED_SUFFIXES, decode, topic_for
 from .config import (
     SOURCE_DEFAULT,
     Settings,
@@ -403,7 +403,7 @@ def _settings_or_exit(state: State, **overrides: Any) -> Settings:
     "types",
     multiple=True,
     type=click.Choice(TYPE_NAMES),
-    help="Event type (repeatable).",
+    help="Event type (repeatable; default all but sdk_report).",
 )
 @click.option("--model", help="Only events of this model name.")
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest event.")
@@ -424,8 +424,10 @@ def tail(
     settings = _settings_or_exit(state)
     if settings.bootstrap_servers is None:
         raise fail("no bootstrap_servers configured", EXIT_USAGE)
-    chosen = [EventType(t) for t in types] or list(EventType)
-    topics = [topic_for(t, settings.topic_prefix) for t in chosen]
+    # The SDK's own reports only when asked for (--type sdk_report).
+    topics = [topic_for(EventType(t), settings.topic_prefix) for t in types] or [
+        f"{settings.topic_prefix}.{suffix}" for suffix in LOGGED_SUFFIXES
+    ]
     shown = 0
     try:
         for event in _consume(
@@ -703,22 +705,8 @@ def send(state: State, event_type: str, file: BinaryIO) -> None:
     Bad lines are reported with their number and reason; the rest are sent, and
     the exit code is 1 when any line was bad.
     """
-    from .client import OfflineModeWarning, VDTClient
-
     cls = EVENT_CLASSES[EventType(event_type)]
-    try:
-        with warnings.catch_warnings(record=True) as notices:
-            warnings.simplefilter("always", OfflineModeWarning)
-            client = VDTClient(config_file=state.config, profile=state.profile)
-    except ConfigError as exc:
-        raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
-    for notice in notices:  # one plain line, not a warning pointing into click
-        if issubclass(notice.category, OfflineModeWarning):
-            say(f"note: {notice.message}", err=True)
-        else:
-            warnings.warn_explicit(
-                notice.message, notice.category, notice.filename, notice.lineno
-            )
+    client = _client(state)
     good = bad = 0
     try:
         for number, raw in enumerate(file, start=1):
@@ -740,6 +728,26 @@ def send(state: State, event_type: str, file: BinaryIO) -> None:
     )
     if bad:
         raise click.exceptions.Exit(EXIT_FAILURE)
+
+
+def _client(state: State) -> Any:
+    """A client from the global options; the offline notice as one plain line."""
+    from .client import OfflineModeWarning, VDTClient
+
+    try:
+        with warnings.catch_warnings(record=True) as notices:
+            warnings.simplefilter("always", OfflineModeWarning)
+            client = VDTClient(config_file=state.config, profile=state.profile)
+    except ConfigError as exc:
+        raise fail(f"invalid configuration: {exc.message}", EXIT_USAGE)
+    for notice in notices:  # one plain line, not a warning pointing into click
+        if issubclass(notice.category, OfflineModeWarning):
+            say(f"note: {notice.message}", err=True)
+        else:
+            warnings.warn_explicit(
+                notice.message, notice.category, notice.filename, notice.lineno
+            )
+    return client
 
 
 def _send_line(client: Any, cls: Any, raw: bytes) -> Optional[str]:
@@ -767,3 +775,166 @@ def _send_line(client: Any, cls: Any, raw: bytes) -> Optional[str]:
     except ValidationError as exc:
         return exc.message
     return None
+
+
+# -- profile ----------------------------------------------------------------------
+
+PROFILE_FORMATS = (".csv", ".parquet", ".jsonl")
+
+
+@main.command(
+    "profile",
+    epilog="Example: vdt-ai profile payments.parquet --dataset payments --print",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", required=True, help="The dataset's name (the event key).")
+@click.option(
+    "--print",
+    "print_only",
+    is_flag=True,
+    help="Print a summary table instead of sending the profile.",
+)
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    help="Profile only this column (repeat for several; default all).",
+)
+@click.pass_obj
+def profile_command(
+    state: State,
+    file: Path,
+    dataset: str,
+    print_only: bool,
+    columns: Tuple[str, ...],
+) -> None:
+    """Profile a CSV, Parquet or JSON-lines FILE and send the DataProfile.
+
+    Needs `pip install 'vdt-ai[profiles]'` (CSV and Parquet also pandas or
+    pyarrow). The file is read whole into memory. With --print nothing is
+    sent: quantiles, null %, distinct estimates and top values are printed.
+    """
+    suffix = file.suffix.lower()
+    if suffix not in PROFILE_FORMATS:
+        raise fail(
+            f"{file.name}: expected a {', '.join(PROFILE_FORMATS)} file", EXIT_USAGE
+        )
+    try:
+        from .profiles import profile
+
+        table = _read_table(file, suffix)
+        built = profile(table, columns=columns or None, dataset_name=dataset)
+    except ImportError as exc:
+        raise fail(str(exc), EXIT_USAGE)
+    except ValidationError as exc:
+        raise fail(f"{file.name}: {exc.message}")
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read {file.name}: {exc}")
+    if print_only:
+        for line in profile_table(built):
+            say(line)
+        return
+    client = _client(state)
+    try:
+        event_id = client.log_data_profile(dataset, built)
+    except ValidationError as exc:
+        raise fail(exc.message)
+    finally:
+        client.close()
+    stats = client.stats()
+    where = "delivered" if stats.delivered else "kept in the spool for `vdt-ai sync`"
+    say(
+        f"profile of {built.row_count} rows, {len(built.columns)} columns "
+        f"({event_id}): {where}"
+    )
+
+
+def _read_table(file: Path, suffix: str) -> Any:
+    if suffix == ".jsonl":
+        rows = []
+        with open(file, "rb") as lines:
+            for number, raw in enumerate(lines, start=1):
+                if raw.strip():
+                    try:
+                        row = json.loads(raw)
+                    except ValueError as exc:
+                        raise ValueError(f"line {number}: not JSON ({exc})") from None
+                    if not isinstance(row, dict):
+                        raise ValueError(f"line {number}: not a JSON object")
+                    rows.append(row)
+        return rows
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet
+
+            return pyarrow.parquet.read_table(file)
+        import pyarrow.csv
+
+        # An empty field is a null, in text columns too (as pandas reads it).
+        options = pyarrow.csv.ConvertOptions(strings_can_be_null=True)
+        return pyarrow.csv.read_csv(file, convert_options=options)
+    except ImportError:
+        pass
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(
+            f"reading {suffix} files needs pyarrow or pandas: pip install pyarrow"
+        ) from None
+    if suffix == ".parquet":
+        return pandas.read_parquet(file)
+    return pandas.read_csv(file)
+
+
+def profile_table(built: Any) -> List[str]:
+    """A profile as readable lines: one row per column."""
+    import datasketches
+
+    header = (
+        f"{'column':<20} {'kind':<8} {'count':>9} {'null %':>6} {'distinct':>9} "
+        f"{'min':>10} {'p25':>10} {'p50':>10} {'p75':>10} {'max':>10}  top values"
+    )
+    lines = [
+        f"dataset {built.dataset_name}: {built.row_count} rows, "
+        f"{len(built.columns)} columns",
+        header,
+    ]
+    for name, c in built.columns.items():
+        rows = c.count + c.null_count
+        nulls = 100.0 * c.null_count / rows if rows else 0.0
+        distinct = ""
+        if c.distinct is not None:
+            hll = datasketches.hll_sketch.deserialize(c.distinct)
+            distinct = f"~{hll.get_estimate():.0f}"
+        quartiles = ["", "", ""]
+        if c.quantiles is not None and c.count:
+            kll = datasketches.kll_doubles_sketch.deserialize(c.quantiles)
+            quartiles = [_number(kll.get_quantile(q)) for q in (0.25, 0.5, 0.75)]
+        top = ""
+        if c.frequent is not None and c.count:
+            sketch = datasketches.frequent_strings_sketch.deserialize(c.frequent)
+            items = sketch.get_frequent_items(
+                datasketches.frequent_items_error_type.NO_FALSE_POSITIVES
+            )
+            top = ", ".join(f"{item[0][:20]} ({item[1]})" for item in items[:3])
+        low, high = _number(c.min), _number(c.max)
+        if c.kind.value == "datetime":
+            low, high = _day(c.min), _day(c.max)
+        lines.append(
+            f"{name[:20]:<20} {c.kind.value:<8} {c.count:>9} {nulls:>6.1f} "
+            f"{distinct:>9} {low:>10} {quartiles[0]:>10} "
+            f"{quartiles[1]:>10} {quartiles[2]:>10} {high:>10}  {top}"
+        )
+    return lines
+
+
+def _number(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _day(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return ""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d")

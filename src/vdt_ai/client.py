@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import sys
 import threading
+import time
 import warnings
 from typing import (
     Any,
@@ -25,6 +26,10 @@ from typing import (
 from uuid import UUID
 
 from . import _lifecycle, _log
+from ._ledger import Ledger
+from ._otel import OTEL_TRACE as _OTEL_TRACE
+from ._otel import current_span_ids
+from ._otel import modules as _modules
 from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
 from .codec import Encoder
@@ -34,15 +39,17 @@ from .models import (
     EVENT_CLASSES,
     CallStatus,
     ColumnProfile,
-    DataQuality,
+    DataProfile,
     Event,
-    JobRun,
     JobStatus,
     Source,
     build_event,
 )
 from .policy import DataPolicy
 from .transport import Counters, Stats, Transport
+
+# The envelope: log_data_profile() gives a built profile a fresh one.
+_ENVELOPE_FIELDS = frozenset(Event.model_fields)
 
 
 class OfflineModeWarning(UserWarning):
@@ -133,6 +140,23 @@ class VDTClient:
             counters=self._counters,
             embedding_dtype=s.embedding_dtype,
         )
+        # Rolling profiles of model calls (profile_model), by model name.
+        self._profilers: Dict[str, Any] = {}
+        # The delivery ledger: SdkReport events, over Kafka only.
+        self._ledger: Optional[Ledger] = None
+        if (
+            s.ledger_interval_s > 0
+            and self._enabled
+            and Ledger.supported(self._transport)
+        ):
+            self._ledger = Ledger(
+                self._counters,
+                self._transport,
+                self._pipeline.encoder,
+                self._pipeline.source,
+                s.ledger_interval_s,
+            )
+            self._ledger.start()
         # The pipeline's steps, as the log_* methods use them.
         self._emit = self._pipeline.emit
         self._build = self._pipeline.build
@@ -207,8 +231,10 @@ class VDTClient:
             cost: the call's cost, in the caller's currency unit.
             tags: extra string tags for this event.
             timestamp: when it happened (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
             prediction_label: the predicted class or label, text (up to 1,024
                 characters).
             prediction_score: the prediction's score, a finite number.
@@ -231,6 +257,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
         if (
             model_version is None
             and status is None
@@ -242,8 +270,6 @@ class VDTClient:
             and cost is None
             and tags is None
             and timestamp is None
-            and trace_id is None
-            and span_id is None
             and prediction_label is None
             and prediction_score is None
             and class_probabilities is None
@@ -251,36 +277,45 @@ class VDTClient:
             and embedding_name is None
             and feature_importance is None
         ):
-            # The common call: name, input, prediction, latency.
-            return self._pipeline.simple_model_call(
-                model_name, input_data, prediction, latency_ms
+            # The common call: name, input, prediction, latency (and the
+            # current span's ids, under OpenTelemetry).
+            sent = self._pipeline.simple_model_call(
+                model_name, input_data, prediction, latency_ms, trace_id, span_id
             )
-        return self._pipeline.model_call(
-            {
-                "model_name": model_name,
-                "input_data": input_data,
-                "prediction": prediction,
-                "latency_ms": latency_ms,
-                "model_version": model_version,
-                "status": status,
-                "error_type": error_type,
-                "error_message": error_message,
-                "request_id": request_id,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "cost": cost,
-                "tags": tags,
-                "timestamp": timestamp,
-                "trace_id": trace_id,
-                "span_id": span_id,
-                "prediction_label": prediction_label,
-                "prediction_score": prediction_score,
-                "class_probabilities": class_probabilities,
-                "embedding": embedding,
-                "embedding_name": embedding_name,
-                "feature_importance": feature_importance,
-            }
-        )
+        else:
+            sent = self._pipeline.model_call(
+                {
+                    "model_name": model_name,
+                    "input_data": input_data,
+                    "prediction": prediction,
+                    "latency_ms": latency_ms,
+                    "model_version": model_version,
+                    "status": status,
+                    "error_type": error_type,
+                    "error_message": error_message,
+                    "request_id": request_id,
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "cost": cost,
+                    "tags": tags,
+                    "timestamp": timestamp,
+                    "trace_id": trace_id,
+                    "span_id": span_id,
+                    "prediction_label": prediction_label,
+                    "prediction_score": prediction_score,
+                    "class_probabilities": class_probabilities,
+                    "embedding": embedding,
+                    "embedding_name": embedding_name,
+                    "feature_importance": feature_importance,
+                }
+            )
+        if self._profilers:  # after validation; before sampling counts it out
+            profiler = self._profilers.get(model_name)
+            if profiler is not None:
+                profiler.observe(
+                    input_data, prediction, prediction_label, prediction_score
+                )
+        return sent
 
     def log_model_calls(
         self,
@@ -303,7 +338,21 @@ class VDTClient:
         """
         if not self._enabled:
             return []
-        return self._pipeline.model_calls(_bulk_items(calls), common)
+        _span_ids_into(common)
+        items = _bulk_items(calls)
+        sent = self._pipeline.model_calls(items, common)
+        if self._profilers:  # every item was valid (else it raised)
+            for item in items:
+                row = {**common, **item}
+                profiler = self._profilers.get(str(row.get("model_name")))
+                if profiler is not None:
+                    profiler.observe(
+                        row.get("input_data"),
+                        row.get("prediction"),
+                        row.get("prediction_label"),
+                        row.get("prediction_score"),
+                    )
+        return sent
 
     def log_predictions(
         self,
@@ -315,6 +364,10 @@ class VDTClient:
         score_column: Optional[str] = None,
         probability_columns: Union[Sequence[str], Mapping[str, str], None] = None,
         embedding_column: Optional[str] = None,
+        embedding_name: Optional[str] = None,
+        feature_importance_columns: Union[
+            Sequence[str], Mapping[str, str], None
+        ] = None,
         request_id_column: Optional[str] = None,
         timestamp_column: Optional[str] = None,
         latency_column: Optional[str] = None,
@@ -341,8 +394,14 @@ class VDTClient:
             probability_columns: class probability columns (0.0 to 1.0): a
                 list of column names (each name is the class) or a mapping
                 class -> column.
-            embedding_column: a vector per row (list, numpy array...), stored
-                as the ``embedding_dtype`` setting says.
+            embedding_column: a vector per row (list, numpy array, CPU
+                torch/TensorFlow tensor...), stored as the ``embedding_dtype``
+                setting says.
+            embedding_name: the name of every row's embedding (``"text"``...);
+                needs ``embedding_column``.
+            feature_importance_columns: per-row feature importance columns
+                (finite numbers, e.g. SHAP values): a list of column names
+                (each name is the feature) or a mapping feature -> column.
             request_id_column: ids to join ground truth later.
             timestamp_column: timezone-aware datetimes; default the call's time.
             latency_column: latency in milliseconds (finite, >= 0).
@@ -380,6 +439,8 @@ class VDTClient:
             score_column=score_column,
             probability_columns=probability_columns,
             embedding_column=embedding_column,
+            embedding_name=embedding_name,
+            feature_importance_columns=feature_importance_columns,
             request_id_column=request_id_column,
             timestamp_column=timestamp_column,
             latency_column=latency_column,
@@ -410,8 +471,10 @@ class VDTClient:
                 name, dtype, null_count, distinct_count, min, max, mean, stddev).
             tags: extra string tags for this event.
             timestamp: when it was measured (timezone-aware); default now.
-            trace_id: distributed-tracing trace id.
-            span_id: distributed-tracing span id.
+            trace_id: distributed-tracing trace id; when neither id is given,
+                the current OpenTelemetry span's (if the program uses
+                OpenTelemetry and a valid span is current).
+            span_id: distributed-tracing span id (see ``trace_id``).
 
         Returns:
             The event id, or ``None`` when disabled or sampled out.
@@ -421,20 +484,120 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            DataQuality,
-            {
-                "dataset_name": dataset_name,
-                "record_count": record_count,
-                "null_count": null_count,
-                "anomaly_score": anomaly_score,
-                **({"columns": columns} if columns is not None else {}),
-            },
+        if trace_id is None and span_id is None and _OTEL_TRACE in _modules:
+            trace_id, span_id = current_span_ids() or (None, None)
+        return self._pipeline.data_quality(
+            dataset_name,
+            record_count,
+            null_count,
+            anomaly_score,
+            columns,
             tags,
             timestamp,
             trace_id,
             span_id,
         )
+
+    def log_data_profile(
+        self,
+        dataset_name: str,
+        data_or_profile: Any,
+        *,
+        columns: Optional[Sequence[str]] = None,
+        tags: Optional[Mapping[str, str]] = None,
+        timestamp: Optional[dt.datetime] = None,
+        trace_id: Optional[str] = None,
+        span_id: Optional[str] = None,
+    ) -> Optional[UUID]:
+        """Logs a mergeable data profile (DataSketches) of a dataset or batch.
+
+        Topic ``<prefix>.data_profiles``, key ``dataset_name``. Profiling needs
+        ``pip install 'vdt-ai[profiles]'``; see :mod:`vdt_ai.profiles`.
+
+        Args:
+            dataset_name: the dataset's name (replaces the profile's own).
+            data_or_profile: a :class:`DataProfile` (e.g. merged from
+                partitions), or a table :func:`vdt_ai.profiles.profile` reads
+                (pandas, pyarrow, polars, numpy, a list of dicts).
+            columns: the columns to profile (a table only; default all).
+            tags: extra string tags for this event.
+            timestamp: when it was measured (timezone-aware); default now.
+            trace_id: distributed-tracing trace id.
+            span_id: distributed-tracing span id.
+
+        Returns:
+            The event id, or ``None`` when disabled or sampled out.
+
+        Raises:
+            ValidationError: an argument is invalid or the profile is larger
+                than ``max_event_bytes``; nothing was recorded.
+            ImportError: a table was given without ``vdt-ai[profiles]``.
+        """
+        if not self._enabled:
+            return None
+        if isinstance(data_or_profile, DataProfile):
+            if columns is not None:
+                raise ValidationError(
+                    [("columns", "applies to a table, not to a built profile")],
+                    event_type=DataProfile.event_type.value,
+                )
+            built = data_or_profile
+        else:
+            from .profiles import profile
+
+            built = profile(data_or_profile, columns=columns)
+        fields = {
+            name: getattr(built, name)
+            for name in DataProfile.model_fields
+            if name not in _ENVELOPE_FIELDS
+        }
+        fields["dataset_name"] = dataset_name
+        return self._emit(DataProfile, fields, tags, timestamp, trace_id, span_id)
+
+    def profile_model(self, model_name: str, interval_s: float = 60.0) -> Any:
+        """Profiles every logged call of ``model_name``, one DataProfile a window.
+
+        From now on each :meth:`log_model_call` (and bulk row) of the model
+        adds its flattened ``input_data`` leaves (``input.<key path>``),
+        ``prediction`` leaves and typed ``prediction_label`` /
+        ``prediction_score`` to in-process sketches, *before* sampling: the
+        profile counts every call while raw events may be sampled. Every
+        ``interval_s`` seconds (from a background thread) and at
+        :meth:`close`, the window's profile is sent with
+        :meth:`log_data_profile` (dataset name = the model name, tag
+        ``vdt_profile=model_calls``). Needs ``vdt-ai[profiles]``.
+
+        Args:
+            model_name: the model whose calls are profiled.
+            interval_s: seconds per window (> 0).
+
+        Returns:
+            The model's :class:`vdt_ai.profiles.RollingProfile` (the same one
+            when called again).
+
+        Raises:
+            ImportError: ``datasketches`` or ``numpy`` is not installed.
+            ValidationError: ``interval_s`` is not a positive number.
+        """
+        existing = self._profilers.get(model_name)
+        if existing is not None:
+            return existing
+        if (
+            isinstance(interval_s, bool)
+            or not isinstance(interval_s, (int, float))
+            or not 0 < interval_s < float("inf")
+        ):
+            raise ValidationError([("interval_s", "must be a positive number")])
+        from .profiles import RollingProfile
+
+        def send(name: str, built: DataProfile) -> None:
+            self.log_data_profile(name, built, tags={"vdt_profile": "model_calls"})
+
+        profiler = RollingProfile(
+            model_name, float(interval_s), send, self.report_integration_error
+        )
+        self._profilers = {**self._profilers, model_name: profiler}
+        return profiler
 
     def log_metric(
         self,
@@ -576,23 +739,18 @@ class VDTClient:
         """
         if not self._enabled:
             return None
-        return self._emit(
-            JobRun,
-            {
-                "job_name": job_name,
-                "status": status,
-                **({"run_id": run_id} if run_id is not None else {}),
-                "start_time": start_time,
-                "end_time": end_time,
-                "duration_ms": duration_ms,
-                "error_type": error_type,
-                "error_message": error_message,
-                "metrics": metrics,
-            },
+        return self._pipeline.job_run(
+            job_name,
+            status,
+            run_id,
+            start_time,
+            end_time,
+            duration_ms,
+            error_type,
+            error_message,
+            metrics,
             tags,
             timestamp,
-            None,
-            None,
         )
 
     def log_event(self, event: Event) -> Optional[UUID]:
@@ -670,9 +828,23 @@ class VDTClient:
             if self._closed:
                 return
             self._closed = True
-            self._pipeline.closed = True
+        profilers, self._profilers = self._profilers, {}
+        for profiler in profilers.values():
+            profiler.close()  # its last window, while the pipeline still takes it
+        self._pipeline.closed = True
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         with _lifecycle.closing():  # a SIGTERM meanwhile waits for the end
+            if self._ledger is not None:
+                # The final report counts what this wait settles, within it.
+                deadline = time.monotonic() + wait
+                try:  # the transport's (AsyncVDTClient.flush is a coroutine)
+                    self._transport.flush(wait)
+                except Exception as exc:
+                    _log.log_once(
+                        "flush-error", "ERROR", "flush failed", error=repr(exc)
+                    )
+                self._ledger.close()
+                wait = max(0.0, deadline - time.monotonic())
             try:
                 self._transport.close(wait)
             except Exception as exc:
@@ -726,6 +898,19 @@ class VDTClient:
             f"environment={s.environment!r}, transport={self._transport!r}, "
             f"enabled={self._enabled})"
         )
+
+
+def _span_ids_into(arguments: Dict[str, Any]) -> None:
+    """Adds the current OpenTelemetry span's ids to shared arguments that
+    name neither id (see :mod:`vdt_ai._otel`)."""
+    if (
+        _OTEL_TRACE in _modules
+        and arguments.get("trace_id") is None
+        and arguments.get("span_id") is None
+    ):
+        ids = current_span_ids()
+        if ids is not None:
+            arguments["trace_id"], arguments["span_id"] = ids
 
 
 def _bulk_items(calls: Any) -> List[Any]:

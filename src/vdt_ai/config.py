@@ -72,6 +72,7 @@ _NUMBER_SETTINGS = (
     "shutdown_timeout",
     "sample_rate",
     "max_event_bytes",
+    "ledger_interval_s",
 )
 _TEXT_SETTINGS = (
     "api_key",
@@ -155,6 +156,11 @@ class Settings(BaseModel):
             (4 bytes a value, the default) or ``float16`` (2 bytes, about 3
             significant digits, values within +-65504).
             ``VDT_AI_EMBEDDING_DTYPE``.
+        ledger_interval_s: seconds between the delivery ledger's reports
+            (``SdkReport`` events on ``<prefix>.sdk_reports``: the counts of
+            accepted, delivered, spooled... events since the previous
+            report), sent when delivering to Kafka, and once more by
+            ``close()``; ``0`` turns the ledger off. ``VDT_AI_LEDGER_INTERVAL_S``.
     """
 
     # A plain pydantic model: load_settings() reads the sources itself (to
@@ -198,6 +204,7 @@ class Settings(BaseModel):
     )
     hash_salt: Optional[SecretStr] = None
     embedding_dtype: Literal["float32", "float16"] = "float32"
+    ledger_interval_s: float = Field(default=60.0, ge=0, allow_inf_nan=False)
 
     _sources: Dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -6,7 +6,11 @@ shown as it is.
 
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ._redact import redact
+from ._redact import redact, shown
+
+# The longest field path and reason a ValidationError shows (characters).
+MAX_FIELD_PATH = 256
+MAX_REASON = 1024
 
 
 class VDTError(Exception):
@@ -32,8 +36,11 @@ class ValidationError(VDTError, ValueError):
     def __init__(
         self, errors: Sequence[Tuple[str, str]], *, event_type: Optional[str] = None
     ) -> None:
+        # A path may hold the caller's dict keys or column names: bounded and
+        # escaped (no line breaks in a log line), secrets masked.
         self.errors: List[Tuple[str, str]] = [
-            (redact(field), redact(reason)) for field, reason in errors
+            (shown(field, MAX_FIELD_PATH), shown(reason, MAX_REASON))
+            for field, reason in errors
         ]
         self.event_type = event_type
         what = f"invalid {event_type} event" if event_type else "invalid input"
@@ -50,7 +57,12 @@ def problems_from_pydantic(exc: Any, default_field: str) -> List[Tuple[str, str]
     """
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in error["loc"] if part != "")
+        # A dict key in the path is the caller's text: shown bounded.
+        field = ".".join(
+            shown(part) if type(part) is str else str(part)
+            for part in error["loc"]
+            if part != ""
+        )
         if not field:
             field = str(error.get("ctx", {}).get("field", default_field))
         reason = error["msg"]

@@ -94,6 +94,8 @@ MAX_LABEL_LENGTH = 1024
 MAX_CLASSES = 1_000
 MAX_FEATURES = 10_000
 MAX_EMBEDDING_DIMENSION = 8192
+MAX_PROFILE_COLUMNS = 1_000
+MAX_SKETCH_BYTES = 65_536
 TRUNCATION_MARK = "…[truncated]"
 
 SDK_NAME = "vdt-ai"
@@ -328,6 +330,8 @@ class EventType(str, Enum):
     METRIC = "metric"
     GROUND_TRUTH = "ground_truth"
     JOB_RUN = "job_run"
+    DATA_PROFILE = "data_profile"
+    SDK_REPORT = "sdk_report"
 
 
 class CallStatus(str, Enum):
@@ -362,6 +366,16 @@ def unpack_vector(packed: bytes, dtype: "EmbeddingDType") -> Tuple[float, ...]:
     if len(packed) % size:
         raise ValueError(f"embedding of {len(packed)} bytes is not {dtype.value}")
     return struct.unpack(f"<{len(packed) // size}{_PACK_FORMAT[dtype]}", packed)
+
+
+class ColumnKind(str, Enum):
+    """What a profiled column holds (see :class:`ColumnSketches`)."""
+
+    NUMBER = "number"
+    STRING = "string"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    OTHER = "other"
 
 
 class JobStatus(str, Enum):
@@ -566,6 +580,214 @@ class DataQuality(Event):
         return self
 
 
+SketchBytes = Annotated[
+    Optional[bytes], Field(strict=True, max_length=MAX_SKETCH_BYTES)
+]
+
+
+class ColumnSketches(_Model):
+    """Mergeable sketches of one column of a :class:`DataProfile`.
+
+    The sketches are Apache DataSketches' serialized binary forms, which its
+    Python (``datasketches``), Java and C++ libraries read and merge.
+
+    Attributes:
+        kind: what the column holds (inferred from its type and values).
+        count: non-null values.
+        null_count: nulls (``None``, NaN, NaT; infinities count as nulls too).
+        min: smallest value (numbers; datetimes as Unix seconds).
+        max: largest value (numbers; datetimes as Unix seconds).
+        mean: mean of the numbers.
+        stddev: population standard deviation of the numbers.
+        quantiles: a KLL doubles sketch (``kll_doubles_sketch``) of the
+            numbers; ``None`` for other kinds.
+        distinct: an HLL sketch (``hll_sketch``, HLL_4, compact) of the
+            distinct values, every kind (numbers hashed as doubles, strings as
+            UTF-8, booleans as ``"true"``/``"false"``).
+        frequent: a frequent strings sketch (``frequent_strings_sketch``) of
+            strings and booleans; ``None`` for other kinds.
+
+    In JSON (``model_dump(mode="json")``, ``vdt-ai tail --json``) the sketches
+    are base64 text.
+    """
+
+    model_config = ConfigDict(ser_json_bytes="base64")
+
+    kind: ColumnKind
+    count: NonNegativeInt = 0
+    null_count: NonNegativeInt = 0
+    min: Optional[FiniteFloat] = None
+    max: Optional[FiniteFloat] = None
+    mean: Optional[FiniteFloat] = None
+    stddev: Optional[NonNegativeFloat] = None
+    quantiles: SketchBytes = None
+    distinct: SketchBytes = None
+    frequent: SketchBytes = None
+
+    @model_validator(mode="after")
+    def _sketches_fit_kind(self) -> "ColumnSketches":
+        if self.quantiles is not None and self.kind is not ColumnKind.NUMBER:
+            raise PydanticCustomError(
+                "sketch_kind",
+                "quantiles are kept for numbers only, not {kind} columns",
+                {"field": "quantiles", "kind": self.kind.value},
+            )
+        if self.frequent is not None and self.kind not in (
+            ColumnKind.STRING,
+            ColumnKind.BOOLEAN,
+        ):
+            raise PydanticCustomError(
+                "sketch_kind",
+                "frequent items are kept for strings and booleans only, not "
+                "{kind} columns",
+                {"field": "frequent", "kind": self.kind.value},
+            )
+        return self
+
+
+ColumnName = Annotated[
+    str,
+    Field(strict=True),
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+]
+
+
+class DataProfile(Event):
+    """A mergeable profile of a dataset, a batch or a window of traffic.
+
+    Built by :func:`vdt_ai.profiles.profile`; two profiles of the same
+    dataset merge with :meth:`merge` (``profile(concat(a, b))`` and
+    ``profile(a).merge(profile(b))`` agree: counts exactly, quantiles and
+    distinct counts within the sketches' error bounds). Sent with
+    :meth:`vdt_ai.VDTClient.log_data_profile` (topic
+    ``<prefix>.data_profiles``, key the dataset name).
+
+    Attributes:
+        dataset_name: the dataset's name.
+        row_count: rows profiled.
+        columns: column name -> :class:`ColumnSketches`, at most
+            :data:`MAX_PROFILE_COLUMNS`; for each, ``count + null_count ==
+            row_count``.
+        window_start: when the profiled data or window begins (UTC).
+        window_end: when it ends (UTC), not before ``window_start``.
+        kll_k: the KLL sketches' ``k`` (rank error about 1.3% at 200).
+        hll_lg_k: the HLL sketches' log2(k) (relative error about 1.6% at 12).
+        frequent_lg_max_k: the frequent items sketches' log2(max map size).
+    """
+
+    event_type: ClassVar[EventType] = EventType.DATA_PROFILE
+
+    dataset_name: Name
+    row_count: NonNegativeInt = 0
+    columns: Dict[ColumnName, ColumnSketches] = Field(
+        default_factory=dict, max_length=MAX_PROFILE_COLUMNS
+    )
+    window_start: Optional[UTCDateTime] = None
+    window_end: Optional[UTCDateTime] = None
+    kll_k: Annotated[int, BeforeValidator(_plain_number), Field(ge=8, le=65535)] = 200
+    hll_lg_k: Annotated[int, BeforeValidator(_plain_number), Field(ge=4, le=21)] = 12
+    frequent_lg_max_k: Annotated[
+        int, BeforeValidator(_plain_number), Field(ge=3, le=20)
+    ] = 7
+
+    @model_validator(mode="after")
+    def _counts_fit(self) -> "DataProfile":
+        for name, column in self.columns.items():
+            if column.count + column.null_count != self.row_count:
+                raise PydanticCustomError(
+                    "column_counts",
+                    "column '{name}': count + null_count ({total}) must equal "
+                    "row_count ({rows})",
+                    {
+                        "field": f"columns.{name}",
+                        "name": name,
+                        "total": column.count + column.null_count,
+                        "rows": self.row_count,
+                    },
+                )
+        start, end = self.window_start, self.window_end
+        if start is not None and end is not None and end < start:
+            raise PydanticCustomError(
+                "end_before_start",
+                "window_end must not be before window_start",
+                {"field": "window_end"},
+            )
+        return self
+
+    def merge(self, other: "DataProfile") -> "DataProfile":
+        """This profile and ``other`` as one (needs ``vdt-ai[profiles]``).
+
+        The result keeps this profile's name, envelope and sketch parameters;
+        a column that only one side has counts the other side's rows as nulls.
+
+        Raises:
+            ImportError: ``datasketches`` or ``numpy`` is not installed.
+            ValueError: the sketch parameters differ.
+        """
+        from .profiles import merge_profiles
+
+        return merge_profiles(self, other)
+
+
+LEDGER_COUNTS = (
+    "accepted",
+    "delivered",
+    "spooled",
+    "replayed",
+    "dropped",
+    "failed",
+    "filtered",
+    "sampled_out",
+    "integration_errors",
+    "quarantined",
+)
+
+
+class SdkReport(Event):
+    """The delivery ledger: what one client did since its previous report.
+
+    Sent every ``ledger_interval_s`` and by ``close()`` to
+    ``<prefix>.sdk_reports`` (key: ``instance_id``) when the client delivers
+    to Kafka; the SDK version and host are in ``source``. Reports are never
+    counted in the counts they carry, never sampled, never spooled (a lost
+    one shows as a gap in ``sequence``).
+
+    Attributes:
+        instance_id: one client object in one process (random hex).
+        pid: the process id.
+        sequence: 1, 2, 3... per instance.
+        window_start: the previous report's ``window_end`` (or when the
+            client started).
+        window_end: when these counts were read.
+        final: ``True`` for the report ``close()`` sends.
+        accepted: events accepted in the window, and likewise ``delivered``,
+            ``spooled``, ``replayed``, ``dropped``, ``failed``, ``filtered``,
+            ``sampled_out``, ``integration_errors`` and ``quarantined``
+            (spool segments), as in :class:`vdt_ai.Stats`.
+        spool_bytes: bytes the spool folder holds now.
+    """
+
+    event_type: ClassVar[EventType] = EventType.SDK_REPORT
+
+    instance_id: Identifier
+    pid: NonNegativeInt = 0
+    sequence: NonNegativeInt = 0
+    window_start: Optional[UTCDateTime] = None
+    window_end: Optional[UTCDateTime] = None
+    final: bool = False
+    accepted: NonNegativeInt = 0
+    delivered: NonNegativeInt = 0
+    spooled: NonNegativeInt = 0
+    replayed: NonNegativeInt = 0
+    dropped: NonNegativeInt = 0
+    failed: NonNegativeInt = 0
+    filtered: NonNegativeInt = 0
+    sampled_out: NonNegativeInt = 0
+    integration_errors: NonNegativeInt = 0
+    quarantined: NonNegativeInt = 0
+    spool_bytes: NonNegativeInt = 0
+
+
 class Metric(Event):
     """One numeric measurement, e.g. a loss at a training step."""
 
@@ -630,7 +852,16 @@ class JobRun(Event):
 
 
 EVENT_CLASSES: Dict[EventType, Type[Event]] = {
-    cls.event_type: cls for cls in (ModelCall, DataQuality, Metric, GroundTruth, JobRun)
+    cls.event_type: cls
+    for cls in (
+        ModelCall,
+        DataQuality,
+        Metric,
+        GroundTruth,
+        JobRun,
+        DataProfile,
+        SdkReport,
+    )
 }
 
 E = TypeVar("E", bound=Event)

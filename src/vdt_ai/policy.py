@@ -23,7 +23,10 @@ Applied to every event after validation and sampling, before serialization:
 2. The denylist: a key in any free-form value or in ``tags`` that looks like
    a secret has its value masked, unless a rule for that exact path says
    ``keep``; a column whose name looks like one has its ``min`` and ``max``
-   masked. See :func:`is_sensitive_key` for the exact matching. Text anywhere
+   masked; a data profile's column whose name looks like one loses its
+   ``frequent`` and ``quantiles`` sketches and its ``min``/``max`` (they hold
+   raw values; counts and the hashed distinct-count sketch stay). See
+   :func:`is_sensitive_key` for the exact matching. Text anywhere
    in free-form values (dict keys included), tags, ``error_message``, the
    labels and the keys of ``class_probabilities`` and ``feature_importance``
    that holds a VDT API key has the key's secret masked (``vdt_<id>_****``).
@@ -47,7 +50,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, 
 
 from ._jsonlike import MAX_DEPTH, MAX_INT, MIN_INT, valid_text
 from ._redact import API_KEY_PATTERN, mask_api_key
-from .models import DataQuality, Event, GroundTruth, ModelCall
+from .models import DataProfile, DataQuality, Event, GroundTruth, ModelCall
 
 MASK = "****"
 ACTIONS = ("mask", "hash", "drop", "keep")
@@ -296,6 +299,11 @@ class DataPolicy:
             if new_columns is not columns:
                 updates = updates or {}
                 updates["columns"] = new_columns
+        if cls is DataProfile and self._denylist:
+            profiled = self._profile_columns(event.columns)  # type: ignore
+            if profiled is not None:
+                updates = updates or {}
+                updates["columns"] = profiled
         if cls in _LABELS:
             updates = self._typed(event, cls, updates)
         if event.tags:
@@ -438,6 +446,18 @@ class DataPolicy:
         free_form = [name for name in sorted(_FREE_FORM) if name in fields]
         self._plans[cls] = (text_rules, free_form)
         return text_rules, free_form
+
+    def _profile_columns(self, columns: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        # A secret-looking column's sketches of raw values do not leave.
+        raw = ("frequent", "quantiles", "min", "max")
+        changed: Optional[Dict[str, Any]] = None
+        for name, column in columns.items():
+            if self._sensitive(name) and any(
+                getattr(column, part) is not None for part in raw
+            ):
+                changed = changed if changed is not None else dict(columns)
+                changed[name] = column.model_copy(update={part: None for part in raw})
+        return changed
 
     def _columns(self, columns: List[Any]) -> List[Any]:
         # Column min/max are free-form values: the same rules, the denylist on

@@ -1280,13 +1280,24 @@ class SpoolWriter:
         with self._lock:
             if self._pid != os.getpid():
                 return None
-            self._drain(CLOSE_WAIT_SECONDS)  # rotated segments: unlocked now
-            if self._fd is None or self._segment_size <= len(MAGIC):
-                return None
-            path = self._segment_path
-            self._close_current()
-            self._segment_path = None
-            return path
+            fd, path = self._fd, self._segment_path
+            if fd is None or self._segment_size <= len(MAGIC):
+                fd = path = None
+            else:  # the next append opens a new segment
+                self._fd = self._segment_path = None
+                self._dirty = False
+        # The fsyncs (100 ms and more on a busy disk) run outside the writer's
+        # lock: a caller spilling an event meanwhile is not held up (the
+        # replayer rolls while Kafka is half down and callers spill).
+        self._drain(CLOSE_WAIT_SECONDS)  # rotated segments: unlocked now
+        if fd is None:
+            return None
+        with self._io_lock:  # not while the background fsyncs this one
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return path
 
     @property
     def has_open_records(self) -> bool:

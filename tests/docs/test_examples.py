@@ -28,6 +28,8 @@ ARGS: Dict[str, List[str]] = {
         "--idle-timeout",
         "2",
     ],
+    # 1,000,000 rows by default: fewer here (the same code path).
+    "batch_scoring.py": ["--rows", "20000"],
 }
 NEEDS_BROKER = {"consumer.py"}
 # Caches frameworks keep in TMPDIR by design, shared across runs (not ours).

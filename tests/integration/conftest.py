@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from vdt_ai import decode
-from vdt_ai.codec import TOPIC_SUFFIXES, Record
+from vdt_ai.codec import LOGGED_SUFFIXES, Record
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
@@ -64,7 +64,8 @@ def restore_broker(broker: str) -> Iterator[None]:
 
 
 def topics_of(prefix: str) -> List[str]:
-    return [f"{prefix}.{suffix}" for suffix in TOPIC_SUFFIXES.values()]
+    """The topics of the events the tests log (not the SDK's own reports)."""
+    return [f"{prefix}.{suffix}" for suffix in LOGGED_SUFFIXES]
 
 
 def consume(

@@ -7,11 +7,12 @@ import threading
 import time
 from typing import Any, Callable, Iterator, List
 
+import pandas as pd
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from vdt_ai import Metric, ModelCall, VDTClient
+from vdt_ai import Metric, ModelCall, ValidationError, VDTClient
 from vdt_ai.integrations import pytorch
 from vdt_ai.integrations.pytorch import log_training_step, monitor_module
 from vdt_ai.testing import MemoryTransport
@@ -688,3 +689,26 @@ def test_no_reference_to_the_output_is_held_while_pending(
     fake_cuda.gate.set()
     assert pytorch.flush(10)
     assert len(memory.events_of(ModelCall)) == 9  # the call and its 8 rows
+
+
+def test_torch_tensors_are_embeddings(memory: MemoryTransport) -> None:
+    # A CPU tensor (float32, float64, float16, bfloat16, one that requires
+    # grad) is read through tolist(); values arrive as float32.
+    client = VDTClient(transport=memory)
+    vector = torch.tensor([0.25, -1.5, 3.0])
+    client.log_model_call("m", {}, embedding=vector, embedding_name="image")
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        client.log_model_call("m", {}, embedding=vector.to(dtype))
+    client.log_model_call("m", {}, embedding=vector.clone().requires_grad_())
+    frame = pd.DataFrame({"x": [1, 2], "emb": list(torch.eye(2))})
+    assert client.log_predictions(frame, model_name="m", embedding_column="emb") == 2
+    calls = memory.events_of(ModelCall)
+    assert [c.embedding for c in calls[:5]] == [(0.25, -1.5, 3.0)] * 5
+    assert calls[0].embedding_name == "image"
+    assert [c.embedding for c in calls[5:]] == [(1.0, 0.0), (0.0, 1.0)]
+    with pytest.raises(ValidationError, match="embedding"):
+        client.log_model_call("m", {}, embedding=torch.ones(2, 2))
+    with pytest.raises(ValidationError, match="embedding"):
+        client.log_model_call("m", {}, embedding=torch.tensor([1.0, float("inf")]))
+    with pytest.raises(ValidationError, match="embedding"):
+        client.log_model_call("m", {}, embedding=torch.tensor(1.0))

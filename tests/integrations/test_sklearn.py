@@ -242,3 +242,58 @@ def test_array_summaries_match_numpy_a_block_at_a_time(
             assert [v is not None for v in got[name]] == finite.tolist()
             kept = [v for v in got[name] if v is not None]
             assert kept == pytest.approx(values[finite].tolist(), rel=1e-6)
+
+
+def _sampled_rows(memory: MemoryTransport) -> Any:
+    return [c for c in memory.events_of(ModelCall) if c.tags.get("row") == "sampled"]
+
+
+def test_logged_rows_carry_label_score_and_class_probabilities(
+    data: Any, client: VDTClient, memory: MemoryTransport
+) -> None:
+    X, y, _ = data
+    labels = np.array(["no", "yes"])[y]  # text classes
+    fitted = LogisticRegression().fit(X, labels)
+    model = instrument(fitted, "m", client, log_rows=True, row_sample_rate=1.0)
+    predicted = model.predict(X[:5])
+    assert [r.prediction_label for r in _sampled_rows(memory)] == list(predicted)
+    memory.clear()
+    probabilities = model.predict_proba(X[:5])
+    rows = _sampled_rows(memory)
+    assert len(rows) == 5
+    for row, p in zip(rows, probabilities):
+        assert row.class_probabilities == pytest.approx({"no": p[0], "yes": p[1]})
+        assert row.prediction_label == ("yes" if p[1] > p[0] else "no")
+        assert row.prediction_score == pytest.approx(max(p))
+    memory.clear()
+    model.predict_log_proba(X[:2])
+    assert [r.class_probabilities for r in _sampled_rows(memory)] == [
+        pytest.approx({"no": p[0], "yes": p[1]}) for p in probabilities[:2]
+    ]
+    memory.clear()
+    scores = model.decision_function(X[:3])
+    assert [r.prediction_score for r in _sampled_rows(memory)] == pytest.approx(
+        list(scores)
+    )
+    assert all(r.prediction_label is None for r in _sampled_rows(memory))
+
+
+def test_logged_rows_of_a_regressor_carry_its_score(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.random((20, 3))
+    model = instrument(
+        LinearRegression().fit(X, X @ [1.0, 2.0, 3.0]),
+        "reg",
+        client,
+        log_rows=True,
+        row_sample_rate=1.0,
+    )
+    predicted = model.predict(X[:4])
+    rows = _sampled_rows(memory)
+    assert [r.prediction_score for r in rows] == pytest.approx(list(predicted))
+    assert all(r.prediction_label is None for r in rows)
+    assert all(r.class_probabilities is None for r in rows)

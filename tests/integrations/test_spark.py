@@ -6,7 +6,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List, Set
 
 import pandas as pd
 import pyspark
@@ -41,7 +41,8 @@ def spark() -> Iterator[SparkSession]:
     # Python workers run this interpreter (the one with pandas and vdt_ai).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
-        SparkSession.builder.master("local[2]")
+        # local[threads, maxFailures]: a task may fail once and be retried.
+        SparkSession.builder.master("local[2,2]")
         .appName("vdt-ai-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
@@ -119,6 +120,57 @@ def test_dataframe_quality_in_one_aggregation(
     assert profiles["kind"].distinct_count == 2 and profiles["kind"].min is None
     assert profiles["day"].min == "2024-01-01" and profiles["day"].max == "2024-01-03"
     assert profiles["id"].dtype == "bigint"
+
+
+def test_dataframe_quality_with_a_profile_in_one_pass(
+    spark: SparkSession, client: VDTClient, memory: MemoryTransport
+) -> None:
+    import datasketches
+    import numpy as np
+
+    from vdt_ai import DataProfile
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    amounts = rng.normal(100, 15, n)
+    pdf = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "amount": np.where(rng.random(n) < 0.1, np.nan, amounts),
+            "kind": rng.choice(["a", "b", "c"], n),
+            "day": pd.to_datetime("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 30, n), unit="D"),
+        }
+    )
+    pdf["day"] = pdf["day"].dt.date
+    df = spark.createDataFrame(pdf).repartition(4)
+    assert log_dataframe_quality(df, "payments", client) is not None
+    event_id = log_dataframe_quality(df, "payments", client, profile=True)
+    assert event_id is not None and client.stats().integration_errors == 0
+    before, after = memory.events_of(DataQuality)
+    (prof,) = memory.events_of(DataProfile)
+    assert after.event_id == event_id and prof.tags == {"framework": "spark"}
+    assert prof.row_count == after.record_count == before.record_count == n
+    assert after.null_count == before.null_count  # rows with a null (amount)
+    for a, b in zip(before.columns, after.columns):
+        assert (a.name, a.dtype, a.null_count) == (b.name, b.dtype, b.null_count)
+        assert a.min == b.min and a.max == b.max, a.name
+        if a.mean is not None:
+            assert b.mean == pytest.approx(a.mean) and b.stddev == pytest.approx(
+                a.stddev
+            )
+        assert b.distinct_count == pytest.approx(a.distinct_count, rel=0.05)
+    amount = prof.columns["amount"]
+    assert amount.count == int(pdf.amount.notna().sum())
+    kll = datasketches.kll_doubles_sketch.deserialize(amount.quantiles)
+    values = np.sort(pdf.amount.dropna().to_numpy())
+    for q in (0.1, 0.5, 0.9):
+        rank = np.searchsorted(values, kll.get_quantile(q)) / len(values)
+        assert abs(rank - q) <= 0.02
+    top = datasketches.frequent_strings_sketch.deserialize(
+        prof.columns["kind"].frequent
+    )
+    assert top.get_estimate("a") == (pdf.kind == "a").sum()
 
 
 def test_dataframe_quality_of_a_wide_frame(
@@ -254,3 +306,60 @@ def test_executor_rows_are_sampled_when_asked(
     ]  # fmt: skip
     assert len(rows) == 20  # 5% of 2 x 200
     assert all(r.prediction["half"] == r.input_data["id"] / 2 for r in rows)
+
+
+def test_a_retried_task_is_recognisable_by_attempt_and_key(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Partition 0's first attempt logs its first batch, then fails on its
+    # second; the retry logs both again under the same idempotency keys.
+    from pyspark import TaskContext
+
+    def predict(batch: pd.DataFrame) -> pd.DataFrame:
+        context = TaskContext.get()
+        assert context is not None
+        first_try = context.attemptNumber() == 0
+        if first_try and context.partitionId() == 0 and batch["id"].min() >= 50:
+            raise RuntimeError("executor lost")
+        return pd.DataFrame({"id": batch["id"], "half": batch["id"] / 2})
+
+    spool = tmp_path / "spool"
+    settings = {"spool_dir": str(spool)}
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+    try:
+        scored = spark.range(0, 200, numPartitions=2).mapInPandas(
+            monitor_batches(predict, "m", settings, log_rows=True, row_sample_rate=0.1),
+            schema="id long, half double",
+        )
+        assert scored.count() == 200
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    from vdt_ai.spool import iter_events
+
+    calls = [e for e in iter_events(spool) if isinstance(e, ModelCall)]
+    batches = [e for e in calls if "row" not in e.tags]
+    rows = [e for e in calls if e.tags.get("row") == "sampled"]
+    app = spark.sparkContext.applicationId
+    for event in calls:
+        tags = event.tags
+        assert tags["idempotency_key"].startswith(
+            f"{app}/{tags['spark.stage_id']}/{tags['spark.partition_id']}/"
+        )
+        assert {"spark.attempt", "spark.task_attempt_id"} <= tags.keys()
+    assert {e.tags["spark.attempt"] for e in batches} == {"0", "1"}
+    # What a consumer keeps: per key, the highest attempt's event.
+    kept: Dict[str, Any] = {}
+    for event in sorted(batches + rows, key=lambda e: e.tags["spark.attempt"]):
+        kept[event.tags["idempotency_key"]] = event
+    kept_batches = [e for e in kept.values() if "row" not in e.tags]
+    assert len(kept_batches) == 4  # 2 partitions x 2 batches of 50
+    assert sum(e.input_data["batch_size"] for e in kept_batches) == 200
+    assert len([e for e in kept.values() if "row" in e.tags]) == 20  # 10% of 200
+    # The retry sampled the rows the failed attempt sampled (same keys).
+    retried = [e for e in rows if e.tags["spark.partition_id"] == "0"]
+    by_attempt: Dict[str, Set[str]] = {}
+    for event in retried:
+        attempt = event.tags["spark.attempt"]
+        by_attempt.setdefault(attempt, set()).add(event.tags["idempotency_key"])
+    if "0" in by_attempt:  # the failed attempt's first batch reached the spool
+        assert by_attempt["0"] <= by_attempt["1"]

@@ -10,7 +10,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vdt_ai import JobRun, JobStatus, Metric, ModelCall, VDTClient  # noqa: E402
+from vdt_ai import (  # noqa: E402
+    JobRun,
+    JobStatus,
+    Metric,
+    ModelCall,
+    ValidationError,
+    VDTClient,
+)
 from vdt_ai.integrations.tensorflow import VDTCallback  # noqa: E402
 from vdt_ai.testing import MemoryTransport  # noqa: E402
 
@@ -115,3 +122,28 @@ def test_model_save_still_works(
     np.testing.assert_allclose(
         restored.predict(x, verbose=0), model.predict(x, verbose=0)
     )
+
+
+def test_tf_tensors_are_embeddings(memory: MemoryTransport) -> None:
+    # A CPU tf.Tensor (float32, float64, float16) is read through .numpy();
+    # the values arrive as float32 (or float16 when that is the setting).
+    client = VDTClient(transport=memory)
+    vector = tf.constant([0.25, -1.5, 3.0], dtype=tf.float32)
+    client.log_model_call("m", {}, embedding=vector, embedding_name="text")
+    client.log_model_call("m", {}, embedding=tf.cast(vector, tf.float64))
+    client.log_model_call("m", {}, embedding=tf.cast(vector, tf.float16))
+    rows = [{"x": i, "emb": tf.constant([float(i), 0.5])} for i in range(3)]
+    assert client.log_predictions(rows, model_name="m", embedding_column="emb") == 3
+    calls = memory.events_of(ModelCall)
+    assert [c.embedding for c in calls[:3]] == [(0.25, -1.5, 3.0)] * 3
+    assert calls[0].embedding_name == "text"
+    assert [c.embedding for c in calls[3:]] == [(0.0, 0.5), (1.0, 0.5), (2.0, 0.5)]
+    with pytest.raises(ValidationError, match="embedding"):
+        client.log_model_call("m", {}, embedding=tf.ones((2, 2)))
+    with pytest.raises(ValidationError, match="embedding"):
+        client.log_model_call("m", {}, embedding=tf.constant([1.0, float("nan")]))
+    kept = MemoryTransport()
+    half = VDTClient(transport=kept, embedding_dtype="float16")
+    half.log_model_call("m", {}, embedding=tf.constant([1 / 3, 2.0]))
+    (event,) = kept.events_of(ModelCall)
+    assert event.embedding == (float(np.float16(1 / 3)), 2.0)

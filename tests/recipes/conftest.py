@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 import pytest
 from confluent_kafka import Consumer
 
-from vdt_ai.codec import TOPIC_SUFFIXES
+from vdt_ai.codec import LOGGED_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "recipes"
@@ -94,7 +94,7 @@ def count_by_id(
             "topic.metadata.refresh.interval.ms": 1000,
         }
     )
-    consumer.subscribe([f"{prefix}.{s}" for s in TOPIC_SUFFIXES.values()])
+    consumer.subscribe([f"{prefix}.{s}" for s in LOGGED_SUFFIXES])
     seen: Dict[str, int] = {}
     deadline = time.monotonic() + timeout
     try:

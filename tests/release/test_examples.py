@@ -123,3 +123,32 @@ def test_consumer_prints_a_table(broker: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "1 events (0 duplicates dropped, 0 undecodable)" in result.stdout
     assert re.search(r"table_model\s+1\s+0\s+7\.5\s+7\.5", result.stdout), result.stdout
+
+
+def test_batch_scoring_logs_a_frame_and_tails_it_back(broker: str) -> None:
+    result = _run(
+        str(EXAMPLES / "batch_scoring.py"),
+        "--rows",
+        "5000",
+        "--bootstrap-servers",
+        broker,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "log_predictions: 5,000 events" in result.stdout
+    assert "delivered=5000" in result.stdout
+    tailed = [
+        json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")
+    ]
+    assert len(tailed) == 3
+    for event in tailed:
+        assert event["event_type"] == "model_call" and event["model_name"] == "churn"
+        assert event["prediction_label"] in ("yes", "no")
+        probabilities = event["class_probabilities"]
+        assert probabilities[event["prediction_label"]] == event["prediction_score"]
+        assert sorted(event["input_data"]) == [f"f{i}" for i in range(10)]
+
+
+def test_embeddings_example_delivers_to_the_broker(broker: str) -> None:
+    result = _run(str(EXAMPLES / "embeddings.py"), "--bootstrap-servers", broker)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "accepted=4, delivered=4" in result.stdout

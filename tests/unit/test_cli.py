@@ -35,6 +35,7 @@ def test_every_command_has_help_with_an_example() -> None:
         "tail",
         "sync",
         "send",
+        "profile",
     ]
     for command in commands + [None]:
         args = [command, "--help"] if command else ["--help"]

@@ -12,7 +12,14 @@ from vdt_ai import ValidationError
 from vdt_ai.codec import Encoder, _wire, decode
 from vdt_ai.codec._reference import reference_value
 from vdt_ai.codec._schema import ENUMS, FIELDS
-from vdt_ai.models import EVENT_CLASSES, Event, EventType, Source, build_event
+from vdt_ai.models import (
+    EVENT_CLASSES,
+    LEDGER_COUNTS,
+    Event,
+    EventType,
+    Source,
+    build_event,
+)
 from vdt_ai.proto import events_pb2 as pb
 
 UTC = dt.timezone.utc
@@ -100,7 +107,56 @@ TYPED_MODEL_CALL_FIELDS = {
     "embedding_dtype": st.none() | st.sampled_from(["float32", "float16"]),
     "feature_importance": st.none() | st.dictionaries(_text(5, 1), _finite, max_size=4),
 }
+
+
+@st.composite
+def _data_profiles(draw: Any) -> Dict[str, Any]:
+    rows = draw(st.just(2**63 - 1) | st.integers(0, 5))
+    sketch = st.none() | st.binary(max_size=12)
+    columns = {}
+    for name in draw(st.lists(_text(5, 1), max_size=3, unique=True)):
+        kind = draw(st.sampled_from(["number", "string", "boolean", "other"]))
+        count = draw(st.integers(0, min(rows, 5)))
+        columns[name] = {
+            "kind": kind,
+            "count": count,
+            "null_count": rows - count,
+            "min": draw(st.none() | _finite),
+            "max": draw(st.none() | _finite),
+            "mean": draw(st.none() | _finite),
+            "stddev": draw(st.none() | _float),
+            "quantiles": draw(sketch) if kind == "number" else None,
+            "distinct": draw(sketch),
+            "frequent": draw(sketch) if kind in ("string", "boolean") else None,
+        }
+    window = draw(st.none() | _time)
+    return {
+        "dataset_name": draw(_text(8, 1)),
+        "row_count": rows,
+        "columns": columns,
+        "window_start": window,
+        "window_end": window,
+        "kll_k": draw(st.integers(8, 65535)),
+        "hll_lg_k": draw(st.integers(4, 21)),
+        "frequent_lg_max_k": draw(st.integers(3, 20)),
+    }
+
+
+_report_counts = {
+    name: st.sampled_from([0, 1, 2**63 - 1]) | st.integers(0, 300)
+    for name in ("pid", "sequence", "spool_bytes") + LEDGER_COUNTS
+}
 _payloads: Dict[EventType, Any] = {
+    EventType.DATA_PROFILE: _data_profiles(),
+    EventType.SDK_REPORT: st.fixed_dictionaries(
+        {"instance_id": _text(8, 1)},
+        optional={
+            "final": st.booleans(),
+            "window_start": st.none() | _time,
+            "window_end": st.none() | _time,
+            **_report_counts,
+        },
+    ),
     EventType.MODEL_CALL: st.fixed_dictionaries(
         {"model_name": _text(8, 1)},
         optional={

@@ -29,6 +29,11 @@ OPTIONAL = [
     "vdt_ai.cli",
     "vdt_ai.integrations",
     "vdt_ai.codec._reference",
+    "opentelemetry",
+    "vdt_ai.profiles",
+    "datasketches",
+    "numpy",
+    "pandas",
 ]
 # Loaded on first use of a public name, not by `import vdt_ai`.
 ON_FIRST_USE = [

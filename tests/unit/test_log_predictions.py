@@ -26,6 +26,8 @@ ROLES: Dict[str, Any] = {
     "latency_column": "latency",
     "timestamp_column": "ts",
     "embedding_column": "emb",
+    "embedding_name": "text",
+    "feature_importance_columns": {"age": "shap_age", "income": "shap_income"},
     "prediction_column": "raw",
 }
 
@@ -47,6 +49,8 @@ def _frame(rows: int = 7) -> pd.DataFrame:
             "ts": pd.date_range("2026-01-01", periods=rows, freq="s", tz="UTC"),
             "emb": [rng.random(4).tolist() for _ in range(rows)],
             "raw": [{"k": i} for i in range(rows)],
+            "shap_age": rng.normal(size=rows),
+            "shap_income": rng.normal(size=rows),
         }
     )
 
@@ -77,6 +81,11 @@ def _expected(df: pd.DataFrame, **settings: Any) -> List[Dict[str, Any]]:
             prediction_score=row["score"],
             class_probabilities={"churn": row["p_churn"], "stay": row["p_stay"]},
             embedding=row["emb"],
+            embedding_name="text",
+            feature_importance={
+                "age": row["shap_age"],
+                "income": row["shap_income"],
+            },
             tags={"job": "nightly"},
         )
     return [_content(e) for e in transport.events]
@@ -163,6 +172,7 @@ def test_nan_inputs_are_missing_values() -> None:
         ("lat", -1.0, {"latency_column": "lat"}, "data.{row}.lat"),
         ("ts", dt.datetime(2026, 1, 1), {"timestamp_column": "ts"}, "data.{row}.ts"),
         ("x", math.inf, {}, "data.{row}.x"),
+        ("x", 2**64, {}, "data.{row}.x"),  # beyond JSON's uint64 (all ints)
     ],
 )
 def test_a_bad_cell_names_row_and_column_and_nothing_is_recorded(
@@ -265,3 +275,142 @@ def test_pandas_is_not_imported_for_a_list_of_dicts() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"data_policy": {"input_data.other": "hash"}, "hash_salt": "s" * 16}],
+    ids=["fast", "policy"],
+)
+@pytest.mark.parametrize(
+    "column, big",
+    [
+        ("note", "é" * 700),  # 1,400 UTF-8 bytes of text
+        ("nested", {"k": list(range(400))}),
+        ("emb", [0.5] * 600),  # 2,400 bytes as float32
+    ],
+)
+def test_an_oversized_event_in_a_later_chunk_records_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Dict[str, Any],
+    column: str,
+    big: Any,
+) -> None:
+    # The size is checked in pass 1: the chunks before the big row are not
+    # sent when it is found.
+    monkeypatch.setattr(_predictions, "CHUNK_ROWS", 4)
+    rows = [
+        {"note": "n", "nested": {"k": [1]}, "emb": [0.5], "s": 0.5} for _ in range(10)
+    ]
+    rows[9][column] = big
+    client, transport = _client(max_event_bytes=1024, **settings)
+    with pytest.raises(ValidationError) as caught:
+        client.log_predictions(
+            rows, model_name="m", score_column="s", embedding_column="emb"
+        )
+    (field, reason), *_ = caught.value.errors
+    assert field == "data.9.event" and "max_event_bytes" in reason
+    assert transport.records == []
+    # The rows that fit are sent, each within the limit.
+    assert (
+        client.log_predictions(
+            rows[:9], model_name="m", score_column="s", embedding_column="emb"
+        )
+        == 9
+    )
+    assert all(len(r.value) <= 1024 for r in transport.records)
+
+
+def test_the_size_is_measured_after_the_data_policy() -> None:
+    # As log_model_call: a long value the policy hashes is not too large.
+    rows = [{"note": "n" * 2000}]
+    client, transport = _client(max_event_bytes=1024)
+    with pytest.raises(ValidationError, match="max_event_bytes"):
+        client.log_predictions(rows, model_name="m")
+    client, transport = _client(
+        max_event_bytes=1024,
+        data_policy={"input_data.note": "hash"},
+        hash_salt="s" * 16,
+    )
+    assert client.log_predictions(rows, model_name="m") == 1
+
+
+def test_rows_near_the_limit_are_measured_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rows whose bound is over the limit are built and measured: one that
+    # fits is sent, one byte more is refused, and small rows cost no exact
+    # measure at all.
+    measured: List[int] = []
+    exact = _predictions._exact_size
+
+    def counting(*args: Any) -> None:
+        measured.append(args[-1])
+        exact(*args)
+
+    monkeypatch.setattr(_predictions, "_exact_size", counting)
+    client, transport = _client(max_event_bytes=1024)
+    client.log_predictions(pd.DataFrame({"x": np.arange(100.0)}), model_name="m")
+    assert measured == [] and len(transport.records) == 100
+    size = len(transport.records[0].value)
+    free = 1024 - size - len('"xxxxxxxxxx"') - 8  # the timestamp's longest nanos
+    for extra, fits in ((free, True), (free + 60, False)):
+        transport = MemoryTransport()
+        client = VDTClient(
+            transport=transport, handle_sigterm=False, max_event_bytes=1024
+        )
+        rows = [{"x": 1.5, "t": "a" * extra}]
+        if fits:
+            assert client.log_predictions(rows, model_name="m") == 1
+            assert len(transport.records[0].value) <= 1024
+        else:
+            with pytest.raises(ValidationError, match="max_event_bytes"):
+                client.log_predictions(rows, model_name="m")
+    assert measured  # the text column's bound (6 bytes a character) was over
+
+
+def test_feature_importance_columns_and_embedding_name() -> None:
+    client, transport = _client()
+    rows = [{"x": 1.0, "shap_x": -0.25, "emb": [1.0, 2.0]}]
+    client.log_predictions(
+        rows,
+        model_name="m",
+        feature_importance_columns=["shap_x"],
+        embedding_column="emb",
+        embedding_name="image",
+    )
+    (event,) = transport.events
+    assert getattr(event, "feature_importance") == {"shap_x": -0.25}
+    assert getattr(event, "embedding_name") == "image"
+    assert getattr(event, "input_data") == {"x": 1.0}
+    for bad, field in (
+        ({"embedding_name": "image"}, "embedding_name"),
+        ({"embedding_name": " ", "embedding_column": "emb"}, "embedding_name"),
+        ({"feature_importance_columns": "shap_x"}, "feature_importance_columns"),
+        ({"feature_importance_columns": ["nope"]}, "feature_importance_columns"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            client.log_predictions(rows, model_name="m", **bad)
+        assert caught.value.errors[0][0] == field
+    with pytest.raises(ValidationError) as caught:
+        client.log_predictions(
+            rows + [{"x": 1.0, "shap_x": math.nan, "emb": [1.0]}],
+            model_name="m",
+            feature_importance_columns={"x": "shap_x"},
+        )
+    assert caught.value.errors[0][0] == "data.1.shap_x"
+    assert len(transport.records) == 1
+    # The data policy's rules reach them (a rule may drop an entry).
+    client, transport = _client(
+        data_policy={"feature_importance.shap_x": "drop", "embedding_name": "mask"}
+    )
+    client.log_predictions(
+        [{"x": 1.0, "shap_x": -0.25, "shap_y": 0.5, "emb": [1.0]}],
+        model_name="m",
+        feature_importance_columns=["shap_x", "shap_y"],
+        embedding_column="emb",
+        embedding_name="image",
+    )
+    (event,) = transport.events
+    assert getattr(event, "feature_importance") == {"shap_y": 0.5}
+    assert getattr(event, "embedding_name") == "****"

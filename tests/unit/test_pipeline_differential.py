@@ -8,6 +8,7 @@ encoder's bytes (the official protobuf encoder) for each sent event, the
 returned ids, the counts, and the errors (type, field paths and reasons).
 """
 
+import collections
 import datetime as dt
 import itertools
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vdt_ai import CallStatus, VDTClient
+from vdt_ai import CallStatus, JobStatus, VDTClient
 from vdt_ai.codec import decode
 from vdt_ai.codec._reference import reference_value
 from vdt_ai.testing import MemoryTransport
@@ -70,6 +71,13 @@ def _run(
                 return reference(self, arguments)
 
             patch.setattr(_pipeline.Pipeline, "_model_call_reference", counted)
+            emit = _pipeline.Pipeline.emit
+
+            def counted_emit(self: Any, cls: Any, *rest: Any) -> Any:
+                _examples[f"{cls.event_type.value} fell back"] += 1
+                return emit(self, cls, *rest)
+
+            patch.setattr(_pipeline.Pipeline, "emit", counted_emit)
         transport = MemoryTransport()
         client = VDTClient(transport=transport, handle_sigterm=False, **settings_)
         client._pipeline.fast = fast and client._pipeline.fast
@@ -202,9 +210,22 @@ _client_settings = st.sampled_from(
         {"max_event_bytes": 1024},
     ]
 )
-_examples: Dict[str, int] = dict.fromkeys(
-    ["single", "simple", "bulk", "fell back", "metric", "metrics", "ground_truth"],
-    0,
+_examples: Dict[str, int] = collections.Counter()
+_examples.update(
+    dict.fromkeys(
+        [
+            "single",
+            "simple",
+            "bulk",
+            "fell back",
+            "metric",
+            "metrics",
+            "ground_truth",
+            "data_quality",
+            "job_run",
+        ],
+        0,
+    )
 )
 
 
@@ -229,7 +250,14 @@ def test_log_model_call_fast_equals_reference(
 # (simple_model_call's shape).
 _simple_call = st.fixed_dictionaries(
     {"model_name": _names},
-    optional={"input_data": _json, "prediction": _json, "latency_ms": _numbers},
+    optional={
+        "input_data": _json,
+        "prediction": _json,
+        "latency_ms": _numbers,
+        # What OpenTelemetry's current span adds to the common call.
+        "trace_id": _mostly(st.none(), _names),
+        "span_id": _mostly(st.none(), _names),
+    },
 )
 
 
@@ -387,6 +415,112 @@ def test_log_ground_truth_fast_equals_reference(
     _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
 
 
+_counts = _mostly(st.integers(0, 2**63 - 1), _numbers | st.none())
+_tags = _mostly(
+    st.none() | st.dictionaries(_keys, _plain_text, max_size=2),
+    st.dictionaries(_keys, _text | st.integers(), max_size=2),
+)
+_utc_times = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1)
+)
+_times = st.none() | _mostly(
+    _utc_times.map(lambda t: t.replace(tzinfo=UTC)),
+    _utc_times
+    | _utc_times.map(lambda t: t.replace(tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    dataset_name=_names,
+    record_count=_counts,
+    null_count=_counts,
+    optional=st.fixed_dictionaries(
+        {},
+        optional={
+            "anomaly_score": _mostly(
+                st.none() | st.floats(0, 1),
+                st.floats() | st.integers(-1, 2) | st.just("0.5"),
+            ),
+            "columns": _mostly(st.none() | st.just([]), st.just([{"name": "age"}])),
+            "tags": _tags,
+            "trace_id": _mostly(st.none(), _names),
+            "span_id": _mostly(st.none(), _names),
+            "timestamp": _mostly(
+                st.none(), st.just(dt.datetime(2026, 1, 2, tzinfo=UTC))
+            ),
+        },
+    ),
+    client_settings=_client_settings,
+)
+def test_log_data_quality_fast_equals_reference(
+    dataset_name: Any,
+    record_count: Any,
+    null_count: Any,
+    optional: Dict[str, Any],
+    client_settings: Dict[str, Any],
+) -> None:
+    _examples["data_quality"] += 1
+
+    def call(client: VDTClient) -> Any:
+        return client.log_data_quality(
+            dataset_name, record_count, null_count=null_count, **optional
+        )
+
+    _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    job_name=_names,
+    status=_mostly(
+        st.sampled_from(["started", "succeeded", "failed"] + list(JobStatus)),
+        st.sampled_from(["done", "STARTED", 1, None]),
+    ),
+    run_id=_mostly(_names, st.none()),
+    optional=st.fixed_dictionaries(
+        {},
+        optional={
+            "start_time": _times,
+            "end_time": _times,
+            "duration_ms": _mostly(st.none() | _numbers, _numbers),
+            "error_type": _mostly(st.none(), _names),
+            "error_message": _mostly(
+                st.none() | _plain_text,
+                _text | st.just("x" * 16_400) | st.just("key vdt_abc_def"),
+            ),
+            "metrics": _mostly(st.none(), _json),
+            "tags": _tags,
+            "timestamp": _mostly(
+                st.none(), st.just(dt.datetime(2026, 1, 2, tzinfo=UTC))
+            ),
+        },
+    ),
+    client_settings=_client_settings,
+)
+def test_log_job_run_fast_equals_reference(
+    job_name: Any,
+    status: Any,
+    run_id: Any,
+    optional: Dict[str, Any],
+    client_settings: Dict[str, Any],
+) -> None:
+    _examples["job_run"] += 1
+
+    def call(client: VDTClient) -> Any:
+        return client.log_job_run(job_name, status, run_id=run_id, **optional)
+
+    if run_id is None:
+        # The default run id is a new UUIDv7 on each side (the fast path
+        # leaves such a call to the reference path): same outcome and count.
+        fast, reference = _run(True, call, **client_settings), _run(
+            False, call, **client_settings
+        )
+        assert fast[0] == reference[0] and fast[3] == reference[3]
+        return
+    _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
+
+
 def test_metric_and_ground_truth_take_the_fast_path() -> None:
     transport = MemoryTransport()
     client = VDTClient(transport=transport, handle_sigterm=False)
@@ -399,18 +533,47 @@ def test_metric_and_ground_truth_take_the_fast_path() -> None:
         client.log_metric("loss", 0.25, step=3, run_id="r1")
         client.log_metrics({"loss": 0.5, "acc": 1}, step=4)
         client.log_ground_truth("req-1", {"label": 1}, model_name="rec")
+        client.log_data_quality("orders", 1000, null_count=3, anomaly_score=0.25)
+        start = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        client.log_job_run(
+            "nightly",
+            "succeeded",
+            run_id="run-42",
+            start_time=start,
+            end_time=start + dt.timedelta(seconds=90),
+            metrics={"rows": 10},
+        )
     kinds = [type(e).__name__ for e in transport.events]
-    assert kinds == ["Metric", "Metric", "Metric", "GroundTruth"]
-    assert [r.key for r in transport.records] == [b"r1", b"loss", b"acc", b"rec"]
+    assert kinds == [
+        "Metric",
+        "Metric",
+        "Metric",
+        "GroundTruth",
+        "DataQuality",
+        "JobRun",
+    ]
+    assert [r.key for r in transport.records] == [
+        b"r1",
+        b"loss",
+        b"acc",
+        b"rec",
+        b"orders",
+        b"run-42",
+    ]
+    assert transport.events[-1].duration_ms == 90_000.0  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _report_examples() -> Iterator[None]:
     yield
     print(f"\ndifferential examples: {_examples}")
-    if _examples["single"] >= 100:  # the single-call test ran in full
-        # Both paths were compared, not the reference with itself.
+    # Where a test ran in full, both paths were compared, not the reference
+    # with itself: some calls took the fast path, some fell back.
+    if _examples["single"] >= 100:
         assert 0.05 < _examples["fell back"] / _examples["single"] < 0.95
+    for kind in ("data_quality", "job_run"):
+        if _examples[kind] >= 100:
+            assert 0.05 < _examples[f"{kind} fell back"] / _examples[kind] < 0.95
 
 
 def test_the_fast_path_is_taken_for_the_common_call() -> None:

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 from loguru import logger
@@ -196,3 +196,66 @@ def test_settings_dump_keeps_secret_masked() -> None:
     s = load_settings(api_key=API_KEY)
     assert SECRET not in str(s.model_dump())
     assert SECRET not in s.model_dump_json()
+
+
+def _error_texts(call: Callable[[], object]) -> List[str]:
+    with pytest.raises(VDTError) as caught:
+        call()
+    exc = caught.value
+    texts = [str(exc), repr(exc), exc.message]
+    texts += [part for error in getattr(exc, "errors", []) for part in error]
+    return texts
+
+
+def test_keys_and_column_names_in_error_paths_are_bounded_and_masked(
+    captured: io.StringIO,
+) -> None:
+    # Class, feature, dict-key and column names are the caller's text and
+    # show in field paths: an API key among them is masked (also when a path
+    # is cut), a long one is cut, a line break is escaped.
+    import pandas as pd
+
+    client = VDTClient(transport=MemoryTransport(), handle_sigterm=False)
+    long_name = "n" * 5000
+    calls = [
+        lambda: client.log_model_call(
+            "m", {}, class_probabilities={API_KEY: 2.0, long_name: 0.5}
+        ),
+        lambda: client.log_model_call("m", {}, class_probabilities={long_name: 2.0}),
+        lambda: client.log_model_call(
+            "m", {}, feature_importance={API_KEY + "\nx" * 300: float("nan")}
+        ),
+        lambda: client.log_model_call("m", {API_KEY + "x" * 200: float("inf")}),
+        lambda: client.log_model_call("m", {"a": {API_KEY * 20: float("inf")}}),
+        lambda: client.log_model_call("m", {}, tags={API_KEY * 30: "v"}),
+        lambda: client.log_predictions(
+            pd.DataFrame({API_KEY: [0.5, 3.0]}),
+            model_name="m",
+            probability_columns=[API_KEY],
+        ),
+        lambda: client.log_predictions(
+            [{"x": 1}], model_name="m", score_column=API_KEY + "\n" * 400
+        ),
+    ]
+    for call in calls:
+        texts = _error_texts(call)
+        for text in texts:
+            assert SECRET not in text and SECRET[:12] not in text
+            assert SECRET[-12:] not in text
+            assert "\n" not in text
+            assert len(text) < 2000, text[:200]
+        assert any(f"vdt_{KEY_ID}_****" in t or "…" in t for t in texts), texts
+    # A before_send copy that fails validation is logged with its fields.
+    logger.enable("vdt_ai")
+    _log._once_keys.clear()
+    client = VDTClient(
+        transport=MemoryTransport(),
+        handle_sigterm=False,
+        before_send=lambda e: e.model_copy(
+            update={"class_probabilities": {API_KEY + "\n" * 9: 5.0}}
+        ),
+    )
+    client.log_model_call("m", {})
+    logged = captured.getvalue()
+    assert "class_probabilities.vdt_" in logged and "\\n" in logged
+    assert SECRET not in logged

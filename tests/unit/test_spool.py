@@ -231,3 +231,44 @@ def test_append_many_failed_write_leaves_nothing_of_its_run(
     monkeypatch.setattr(os, "write", real_write)
     writer.close()
     assert list(iter_records(tmp_path)) == sent[:4]  # cut back, readable
+
+
+def test_roll_fsyncs_outside_the_writer_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The replayer rolls the segment while callers spill: an fsync that takes
+    # long (a busy disk) must not hold up an append on another thread.
+    import threading
+
+    writer = SpoolWriter(tmp_path, max_bytes=10**8)
+    first, later = records(2)
+    assert writer.append(first)
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        in_fsync.set()
+        assert release.wait(30)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)  # the spool's os is this os
+    rolled: List[object] = []
+    roller = threading.Thread(target=lambda: rolled.append(writer.roll()))
+    roller.start()
+    try:
+        assert in_fsync.wait(10)  # roll() is inside its fsync now
+        appender = threading.Thread(target=writer.append, args=(later,))
+        appender.start()
+        appender.join(10)
+        assert not appender.is_alive()  # the append did not wait for the fsync
+        assert roller.is_alive()  # ...which has not returned yet
+    finally:
+        release.set()
+        roller.join(10)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert rolled and rolled[0] is not None
+    writer.close()
+    # Both records are there, the first in the rolled segment, the second in
+    # a new one.
+    assert len(segment_paths(tmp_path)) == 2
+    assert [r.value for r in iter_records(tmp_path)] == [first.value, later.value]

@@ -4,6 +4,7 @@ data policy and before_send."""
 
 import math
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -48,7 +49,7 @@ def _errors(call: Any) -> List[Any]:
 
 # -- round trips -----------------------------------------------------------------
 
-_client_typed = st.fixed_dictionaries(
+client_typed = st.fixed_dictionaries(
     {},
     optional={
         **{
@@ -64,20 +65,23 @@ _client_typed = st.fixed_dictionaries(
 )
 
 
+# (actual_label, actual_score) of a ground truth.
+ground_truth_typed = st.tuples(
+    st.none() | st.text(max_size=10),
+    st.none() | st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
 @settings(
     max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much],
 )
-@given(typed=_client_typed, dtype=st.sampled_from(["float32", "float16"]))
+@given(typed=client_typed, dtype=st.sampled_from(["float32", "float16"]))
 def test_log_model_call_round_trips_every_typed_field(
     typed: Dict[str, Any], dtype: str
 ) -> None:
-    if typed.get("embedding") is None:
-        typed.pop("embedding_name", None)
-    vector = typed.get("embedding")
-    if dtype == "float16" and vector and max(map(abs, vector)) > 65504:
-        typed["embedding"] = [0.5]
+    typed = loggable(typed, dtype)
     client, transport = _client(embedding_dtype=dtype)
     event_id = client.log_model_call("m", {"x": 1}, request_id="r", **typed)
     (record,) = transport.records
@@ -85,6 +89,23 @@ def test_log_model_call_round_trips_every_typed_field(
     assert isinstance(event, ModelCall) and event.event_id == event_id
     assert event == transport.events[0]
     assert_same_event_bytes(record.value, reference_value(event))
+    assert_typed_fields(event, typed, dtype)
+
+
+def loggable(typed: Dict[str, Any], dtype: str) -> Dict[str, Any]:
+    """A draw of ``client_typed`` as log_model_call takes it with ``dtype``."""
+    typed = dict(typed)
+    if typed.get("embedding") is None:
+        typed.pop("embedding_name", None)
+    vector = typed.get("embedding")
+    if dtype == "float16" and vector and max(map(abs, vector)) > 65504:
+        typed["embedding"] = [0.5]
+    return typed
+
+
+def assert_typed_fields(event: Any, typed: Dict[str, Any], dtype: str) -> None:
+    """``event`` carries the typed fields logged as ``typed``."""
+    assert isinstance(event, ModelCall)
     assert event.prediction_label == typed.get("prediction_label")
     assert event.prediction_score == typed.get("prediction_score")
     assert event.class_probabilities == (typed.get("class_probabilities") or None)
@@ -155,6 +176,35 @@ def test_offline_spool_round_trips_typed_fields(tmp_path: Path) -> None:
     assert call.embedding == tuple(np.linspace(0, 1, 16, dtype=np.float32).tolist())
     assert call.class_probabilities == {"cat": 0.75, "dog": 0.25}
     assert (truth.actual_label, truth.actual_score) == ("dog", 0.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    calls=st.lists(client_typed, min_size=1, max_size=6),
+    truths=st.lists(ground_truth_typed, max_size=3),
+    dtype=st.sampled_from(["float32", "float16"]),
+)
+def test_offline_spool_round_trips_every_typed_field(
+    calls: List[Dict[str, Any]], truths: List[Any], dtype: str
+) -> None:
+    calls = [loggable(typed, dtype) for typed in calls]
+    with tempfile.TemporaryDirectory() as folder:
+        with pytest.warns(OfflineModeWarning):
+            client = VDTClient(
+                spool_dir=folder, handle_sigterm=False, embedding_dtype=dtype
+            )
+        for index, typed in enumerate(calls):
+            client.log_model_call("m", {"x": 1}, request_id=f"c{index}", **typed)
+        for index, (label, score) in enumerate(truths):
+            client.log_ground_truth(f"t{index}", actual_label=label, actual_score=score)
+        client.close()
+        events = list(iter_events(Path(folder)))
+    read_calls = [e for e in events if isinstance(e, ModelCall)]
+    read_truths = [e for e in events if isinstance(e, GroundTruth)]
+    assert [e.request_id for e in read_calls] == [f"c{i}" for i in range(len(calls))]
+    for event, typed in zip(read_calls, calls):
+        assert_typed_fields(event, typed, dtype)
+    assert [(e.actual_label, e.actual_score) for e in read_truths] == truths
 
 
 def test_embedding_wire_bytes_are_packed_little_endian() -> None:

@@ -20,8 +20,11 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from ..models import (
+    LEDGER_COUNTS,
     CallStatus,
+    ColumnKind,
     ColumnProfile,
+    ColumnSketches,
     EmbeddingDType,
     EventType,
     JobStatus,
@@ -354,17 +357,33 @@ def _column(column: Any) -> bytes:
     return length_delimited(_DQ["columns"], out)
 
 
+def write_data_quality(
+    dataset_name: str,
+    record_count: int,
+    null_count: int,
+    anomaly_score: Optional[float],
+    columns: bytes = b"",
+) -> bytes:
+    """The ``data_quality`` payload field from validated values (``columns``:
+    the column profiles' fields, already written)."""
+    out = text(_DQ["dataset_name"], dataset_name)
+    if record_count:
+        out += integer(_DQ["record_count"], record_count)
+    if null_count:
+        out += integer(_DQ["null_count"], null_count)
+    if anomaly_score is not None:
+        out += double(_DQ["anomaly_score"], anomaly_score)
+    return length_delimited(PAYLOAD_KEYS[EventType.DATA_QUALITY], out + columns)
+
+
 def _data_quality_of(event: Any) -> bytes:
-    out = text(_DQ["dataset_name"], event.dataset_name)
-    if event.record_count:
-        out += integer(_DQ["record_count"], event.record_count)
-    if event.null_count:
-        out += integer(_DQ["null_count"], event.null_count)
-    if event.anomaly_score is not None:
-        out += double(_DQ["anomaly_score"], event.anomaly_score)
-    for column in event.columns:
-        out += _column(column)
-    return length_delimited(PAYLOAD_KEYS[EventType.DATA_QUALITY], out)
+    return write_data_quality(
+        event.dataset_name,
+        event.record_count,
+        event.null_count,
+        event.anomaly_score,
+        b"".join(_column(column) for column in event.columns),
+    )
 
 
 # -- Metric ---------------------------------------------------------------------------
@@ -455,22 +474,150 @@ _JR = keys(
 )
 
 
-def _job_run_of(event: Any) -> bytes:
-    out = text(_JR["job_name"], event.job_name) + text(_JR["run_id"], event.run_id)
-    out += integer(_JR["status"], _JOB_STATUS_NUMBER[event.status])
-    if event.start_time is not None:
-        out += time_field(_JR["start_time"], event.start_time)
-    if event.end_time is not None:
-        out += time_field(_JR["end_time"], event.end_time)
-    if event.duration_ms is not None:
-        out += double(_JR["duration_ms"], event.duration_ms)
-    if event.error_type is not None:
-        out += text(_JR["error_type"], event.error_type)
-    if event.error_message is not None:
-        out += text(_JR["error_message"], event.error_message)
-    if event.metrics is not None:
-        out += length_delimited(_JR["metrics_json"], to_json(event.metrics))
+def write_job_run(
+    job_name: str,
+    run_id: str,
+    status: JobStatus,
+    start_time: Optional[dt.datetime],
+    end_time: Optional[dt.datetime],
+    duration_ms: Optional[float],
+    error_type: Optional[str],
+    error_message: Optional[str],
+    metrics_json: Optional[bytes],
+) -> bytes:
+    """The ``job_run`` payload field from validated values."""
+    out = text(_JR["job_name"], job_name) + text(_JR["run_id"], run_id)
+    out += integer(_JR["status"], _JOB_STATUS_NUMBER[status])
+    if start_time is not None:
+        out += time_field(_JR["start_time"], start_time)
+    if end_time is not None:
+        out += time_field(_JR["end_time"], end_time)
+    if duration_ms is not None:
+        out += double(_JR["duration_ms"], duration_ms)
+    if error_type is not None:
+        out += text(_JR["error_type"], error_type)
+    if error_message is not None:
+        out += text(_JR["error_message"], error_message)
+    if metrics_json is not None:
+        out += length_delimited(_JR["metrics_json"], metrics_json)
     return length_delimited(PAYLOAD_KEYS[EventType.JOB_RUN], out)
+
+
+def _job_run_of(event: Any) -> bytes:
+    return write_job_run(
+        event.job_name,
+        event.run_id,
+        event.status,
+        event.start_time,
+        event.end_time,
+        event.duration_ms,
+        event.error_type,
+        event.error_message,
+        None if event.metrics is None else to_json(event.metrics),
+    )
+
+
+# -- DataProfile ----------------------------------------------------------------------
+
+_DP = keys(
+    "DataProfile",
+    {
+        "dataset_name": LEN,
+        "row_count": VARINT,
+        "window_start": LEN,
+        "window_end": LEN,
+        "columns": LEN,
+        "kll_k": VARINT,
+        "hll_lg_k": VARINT,
+        "frequent_lg_max_k": VARINT,
+    },
+)
+_CS = keys(
+    "ColumnSketches",
+    {
+        "name": LEN,
+        "kind": VARINT,
+        "count": VARINT,
+        "null_count": VARINT,
+        "min": I64,
+        "max": I64,
+        "mean": I64,
+        "stddev": I64,
+        "quantiles": LEN,
+        "distinct": LEN,
+        "frequent": LEN,
+    },
+)
+COLUMN_KIND_NUMBER = {
+    kind: ENUMS["ColumnKind"][f"COLUMN_KIND_{kind.name}"] for kind in ColumnKind
+}
+_COLUMN_KIND_OF_NUMBER = {v: k for k, v in COLUMN_KIND_NUMBER.items()}
+
+
+def _column_sketches(name: str, column: Any) -> bytes:
+    out = text(_CS["name"], name)
+    out += integer(_CS["kind"], COLUMN_KIND_NUMBER[column.kind])
+    if column.count:
+        out += integer(_CS["count"], column.count)
+    if column.null_count:
+        out += integer(_CS["null_count"], column.null_count)
+    for field in ("min", "max", "mean", "stddev"):
+        value = getattr(column, field)
+        if value is not None:
+            out += double(_CS[field], value)
+    for field in ("quantiles", "distinct", "frequent"):
+        value = getattr(column, field)
+        if value is not None:
+            out += length_delimited(_CS[field], value)
+    return length_delimited(_DP["columns"], out)
+
+
+def _data_profile_of(event: Any) -> bytes:
+    out = text(_DP["dataset_name"], event.dataset_name)
+    if event.row_count:
+        out += integer(_DP["row_count"], event.row_count)
+    if event.window_start is not None:
+        out += time_field(_DP["window_start"], event.window_start)
+    if event.window_end is not None:
+        out += time_field(_DP["window_end"], event.window_end)
+    for name, column in event.columns.items():
+        out += _column_sketches(name, column)
+    for field in ("kll_k", "hll_lg_k", "frequent_lg_max_k"):
+        out += integer(_DP[field], getattr(event, field))
+    return length_delimited(PAYLOAD_KEYS[EventType.DATA_PROFILE], out)
+
+
+# -- SdkReport ------------------------------------------------------------------------
+
+_SR_COUNTS = ("pid", "sequence")
+_SR_LATER = LEDGER_COUNTS + ("spool_bytes",)
+_SR = keys(
+    "SdkReport",
+    {
+        "instance_id": LEN,
+        "window_start": LEN,
+        "window_end": LEN,
+        "final": VARINT,
+        **dict.fromkeys(_SR_COUNTS + _SR_LATER, VARINT),
+    },
+)
+
+
+def _sdk_report_of(event: Any) -> bytes:
+    out = text(_SR["instance_id"], event.instance_id)
+    for field in _SR_COUNTS:
+        if getattr(event, field):
+            out += integer(_SR[field], getattr(event, field))
+    if event.window_start is not None:
+        out += time_field(_SR["window_start"], event.window_start)
+    if event.window_end is not None:
+        out += time_field(_SR["window_end"], event.window_end)
+    if event.final:
+        out += integer(_SR["final"], 1)
+    for field in _SR_LATER:
+        if getattr(event, field):
+            out += integer(_SR[field], getattr(event, field))
+    return length_delimited(PAYLOAD_KEYS[EventType.SDK_REPORT], out)
 
 
 WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
@@ -479,6 +626,8 @@ WRITERS: Dict[EventType, Callable[[Any], bytes]] = {
     EventType.METRIC: _metric_of,
     EventType.GROUND_TRUTH: _ground_truth_of,
     EventType.JOB_RUN: _job_run_of,
+    EventType.DATA_PROFILE: _data_profile_of,
+    EventType.SDK_REPORT: _sdk_report_of,
 }
 
 KEY_OF: Dict[EventType, Callable[[Any], str]] = {
@@ -487,6 +636,8 @@ KEY_OF: Dict[EventType, Callable[[Any], str]] = {
     EventType.METRIC: lambda e: e.run_id or e.name,
     EventType.GROUND_TRUTH: lambda e: e.model_name or e.request_id,
     EventType.JOB_RUN: lambda e: e.run_id,
+    EventType.DATA_PROFILE: lambda e: e.dataset_name,
+    EventType.SDK_REPORT: lambda e: e.instance_id,
 }
 
 
@@ -620,10 +771,60 @@ def _read_job_run(m: Any) -> Dict[str, Any]:
     }
 
 
+def _read_column_sketches(c: Any) -> ColumnSketches:
+    kind = _COLUMN_KIND_OF_NUMBER.get(c.kind)
+    if kind is None:
+        raise ValueError(f"unknown column kind {c.kind}")
+    return ColumnSketches(
+        kind=kind,
+        count=c.count,
+        null_count=c.null_count,
+        **{
+            field: _opt(c, field)
+            for field in (
+                "min",
+                "max",
+                "mean",
+                "stddev",
+                "quantiles",
+                "distinct",
+                "frequent",
+            )
+        },
+    )
+
+
+def _read_data_profile(m: Any) -> Dict[str, Any]:
+    return {
+        "dataset_name": m.dataset_name,
+        "row_count": m.row_count,
+        "window_start": (
+            _get_time(m.window_start) if m.HasField("window_start") else None
+        ),
+        "window_end": _get_time(m.window_end) if m.HasField("window_end") else None,
+        "columns": {c.name: _read_column_sketches(c) for c in m.columns},
+        "kll_k": m.kll_k,
+        "hll_lg_k": m.hll_lg_k,
+        "frequent_lg_max_k": m.frequent_lg_max_k,
+    }
+
+
+def _read_sdk_report(m: Any) -> Dict[str, Any]:
+    fields = {
+        name: getattr(m, name)
+        for name in ("instance_id", "final") + _SR_COUNTS + _SR_LATER
+    }
+    for name in ("window_start", "window_end"):
+        fields[name] = _get_time(getattr(m, name)) if m.HasField(name) else None
+    return fields
+
+
 READERS: Dict[str, Callable[[Any], Dict[str, Any]]] = {
     "model_call": _read_model_call,
     "data_quality": _read_data_quality,
     "metric": _read_metric,
     "ground_truth": _read_ground_truth,
     "job_run": _read_job_run,
+    "data_profile": _read_data_profile,
+    "sdk_report": _read_sdk_report,
 }

@@ -13,7 +13,14 @@ from typing import Any
 import numpy
 from pydantic_core import to_json
 
-from ..models import CallStatus, EmbeddingDType, Event, EventType, JobStatus
+from ..models import (
+    CallStatus,
+    ColumnKind,
+    EmbeddingDType,
+    Event,
+    EventType,
+    JobStatus,
+)
 from ..proto import events_pb2 as pb
 from ._payloads import split_time
 
@@ -25,6 +32,13 @@ _JOB_STATUS = {
     JobStatus.STARTED: pb.JOB_STATUS_STARTED,
     JobStatus.SUCCEEDED: pb.JOB_STATUS_SUCCEEDED,
     JobStatus.FAILED: pb.JOB_STATUS_FAILED,
+}
+_COLUMN_KIND = {
+    ColumnKind.NUMBER: pb.COLUMN_KIND_NUMBER,
+    ColumnKind.STRING: pb.COLUMN_KIND_STRING,
+    ColumnKind.BOOLEAN: pb.COLUMN_KIND_BOOLEAN,
+    ColumnKind.DATETIME: pb.COLUMN_KIND_DATETIME,
+    ColumnKind.OTHER: pb.COLUMN_KIND_OTHER,
 }
 _EMBEDDING_DTYPE = {
     EmbeddingDType.FLOAT32: (pb.EMBEDDING_DTYPE_FLOAT32, "<f4"),
@@ -44,6 +58,10 @@ def _set_json(message: Any, name: str, value: Any) -> None:
 
 def _set_time(message: Any, value: Any) -> None:
     message.seconds, message.nanos = split_time(value)
+
+
+# The envelope's fields (not the payload's).
+message_fields = frozenset(Event.model_fields)
 
 
 def message_of(event: Event) -> "pb.Event":
@@ -90,6 +108,33 @@ def message_of(event: Event) -> "pb.Event":
                 _set(c, name, getattr(column, name))
             _set_json(c, "min_json", column.min)
             _set_json(c, "max_json", column.max)
+    elif kind is EventType.DATA_PROFILE:
+        p = out.data_profile
+        p.dataset_name = e.dataset_name
+        p.row_count = e.row_count
+        if e.window_start is not None:
+            _set_time(p.window_start, e.window_start)
+        if e.window_end is not None:
+            _set_time(p.window_end, e.window_end)
+        for name, sketches in e.columns.items():
+            s = p.columns.add(name=name, kind=_COLUMN_KIND[sketches.kind])
+            s.count = sketches.count
+            s.null_count = sketches.null_count
+            for field in ("min", "max", "mean", "stddev"):
+                _set(s, field, getattr(sketches, field))
+            for field in ("quantiles", "distinct", "frequent"):
+                _set(s, field, getattr(sketches, field))
+        p.kll_k = e.kll_k
+        p.hll_lg_k = e.hll_lg_k
+        p.frequent_lg_max_k = e.frequent_lg_max_k
+    elif kind is EventType.SDK_REPORT:
+        r = out.sdk_report
+        for name in type(e).model_fields:
+            if name in ("window_start", "window_end"):
+                if getattr(e, name) is not None:
+                    _set_time(getattr(r, name), getattr(e, name))
+            elif name not in message_fields:
+                setattr(r, name, getattr(e, name))
     elif kind is EventType.METRIC:
         m = out.metric
         m.name = e.name

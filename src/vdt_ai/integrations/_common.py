@@ -2,8 +2,9 @@
 
 import importlib
 import math
+import random
 import threading
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .. import _log
 from ..client import VDTClient, get_client
@@ -171,17 +172,20 @@ def batch_size(data: Any) -> Optional[int]:
         return None
 
 
-_row_rng = __import__("random").Random()
+_row_rng = random.Random()
 
 
-def sample_rows(count: int, rate: float, cap: int) -> List[int]:
+def sample_rows(
+    count: int, rate: float, cap: int, rng: Optional[random.Random] = None
+) -> List[int]:
     """Indices of the rows to log one by one: about ``rate`` of ``count``
-    (randomly chosen), never more than ``cap``."""
+    (randomly chosen, by ``rng`` when given), never more than ``cap``."""
     if count <= 0 or rate <= 0 or cap <= 0:
         return []
+    rng = rng or _row_rng
     expected = count * min(rate, 1.0)
-    wanted = int(expected) + (1 if _row_rng.random() < expected - int(expected) else 0)
-    return sorted(_row_rng.sample(range(count), min(wanted, cap, count)))
+    wanted = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
+    return sorted(rng.sample(range(count), min(wanted, cap, count)))
 
 
 def row_value(data: Any, index: int) -> Any:
@@ -203,13 +207,20 @@ def log_sampled_rows(
     model_name: str,
     model_version: Optional[str],
     framework: str,
+    row_fields: Optional[Callable[[int], Dict[str, Any]]] = None,
+    rng: Optional[random.Random] = None,
 ) -> None:
     """Opt-in per-row logging: a sample of ``count`` rows, each as a ModelCall
-    (``row_input(i)``, ``row_output(i)``), sent through the bulk path."""
-    rows = sample_rows(count, rate, cap)
+    (``row_input(i)``, ``row_output(i)``, and the typed fields
+    ``row_fields(i)`` gives), sent through the bulk path."""
+    rows = sample_rows(count, rate, cap, rng)
     if rows:
+        extra = row_fields or (lambda i: {})
         client.log_model_calls(
-            [{"input_data": row_input(i), "prediction": row_output(i)} for i in rows],
+            [
+                {"input_data": row_input(i), "prediction": row_output(i), **extra(i)}
+                for i in rows
+            ],
             model_name=model_name,
             model_version=model_version,
             tags={"framework": framework, "row": "sampled"},

@@ -14,14 +14,23 @@ is the estimator's, ``predict``/``predict_proba``/``predict_log_proba``/
 summary, output summary or class distribution: never the rows), and it keeps
 ``clone()``, ``get_params()``/``set_params()`` and pickling working. Supported:
 scikit-learn 1.1 to below 2.
+
+With ``log_rows=True`` each sampled row is a ModelCall whose typed fields are
+filled from the method's output: ``predict`` of a classifier gives
+``prediction_label`` (the class as text), of a regressor ``prediction_score``;
+``predict_proba`` (and ``predict_log_proba``) give ``class_probabilities``
+(class -> probability, over ``classes_``) with the most likely class as
+``prediction_label`` and its probability as ``prediction_score``; a
+one-dimensional ``decision_function`` gives ``prediction_score``.
 """
 
+import math
 import time
 import uuid
 from typing import Any, Dict, Optional
 
 from ..client import VDTClient
-from ..models import CallStatus
+from ..models import MAX_CLASSES, MAX_LABEL_LENGTH, CallStatus
 from ._common import (
     batch_size,
     class_distribution,
@@ -34,7 +43,8 @@ from ._common import (
 )
 
 _sklearn = require("sklearn", "sklearn", ("1.1", "2"))
-from sklearn.base import BaseEstimator  # noqa: E402
+import numpy  # noqa: E402
+from sklearn.base import BaseEstimator, is_classifier, is_regressor  # noqa: E402
 
 LOGGED_METHODS = (
     "predict",
@@ -169,9 +179,70 @@ class _Logged:
                     owner.model_name,
                     owner.model_version,
                     "sklearn",
+                    lambda i: typed_fields(owner.estimator, self._name, result, i),
                 )
         except Exception as exc:  # never break the user's call
             report(owner.client, f"sklearn.{self._name}", exc)
+
+
+def _scalar(value: Any) -> Any:
+    # numpy scalars (and 0-d arrays) as Python values; None for anything else.
+    if hasattr(value, "ndim") and value.ndim != 0:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _label(value: Any) -> str:
+    return str(value)[:MAX_LABEL_LENGTH]
+
+
+def typed_fields(
+    estimator: Any, method: str, result: Any, index: int
+) -> Dict[str, Any]:
+    """The typed ModelCall fields of row ``index`` of ``method``'s output:
+    label, score and class probabilities (see the module's docstring); an
+    empty dict for an output they do not describe."""
+    if method == "predict":
+        value = _scalar(result[index])
+        if value is None:
+            return {}
+        if is_classifier(estimator):
+            return {"prediction_label": _label(value)}
+        if is_regressor(estimator):
+            return _score(value)
+        return {}
+    if method in ("predict_proba", "predict_log_proba"):
+        classes = getattr(estimator, "classes_", None)
+        row = numpy.asarray(result[index], dtype=float)
+        if (
+            classes is None
+            or numpy.ndim(classes) != 1
+            or row.ndim != 1
+            or not 0 < len(row) == len(classes) <= MAX_CLASSES
+        ):
+            return {}  # e.g. multi-output: a list of arrays, one per output
+        values = row.tolist()
+        if method == "predict_log_proba":
+            values = [math.exp(p) for p in values]
+        if not all(0.0 <= p <= 1.0 for p in values):
+            return {}
+        names = [_label(_scalar(c)) for c in classes]
+        best = max(range(len(values)), key=values.__getitem__)
+        return {
+            "class_probabilities": dict(zip(names, values)),
+            "prediction_label": names[best],
+            "prediction_score": values[best],
+        }
+    if method == "decision_function":  # binary: one score a row
+        return _score(_scalar(result[index]))
+    return {}
+
+
+def _score(value: Any) -> Dict[str, Any]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value):
+            return {"prediction_score": float(value)}
+    return {}
 
 
 def instrument(

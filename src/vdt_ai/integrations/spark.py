@@ -17,6 +17,7 @@ Supported: PySpark 3.5 to below 5, classic (non-Connect) sessions.
 """
 
 import functools
+import random
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
@@ -179,6 +180,7 @@ def log_dataframe_quality(
     dataset_name: str,
     client: Optional[VDTClient] = None,
     columns: Optional[List[str]] = None,
+    profile: bool = False,
 ) -> Optional[Any]:
     """Profiles ``df`` in one distributed aggregation and logs a DataQuality event.
 
@@ -193,11 +195,22 @@ def log_dataframe_quality(
         dataset_name: the dataset's name.
         client: the client to log with; default ``vdt_ai.get_client()``.
         columns: the columns to profile; default all.
+        profile: also build a mergeable :class:`vdt_ai.DataProfile`
+            (DataSketches; needs ``vdt-ai[profiles]`` on the executors too)
+            and log it next to the DataQuality event. Still one pass over
+            the data: each partition is profiled on its executor
+            (``mapInArrow``), one small row per partition reaches the driver,
+            which merges them; the DataQuality event is then derived from
+            the profile (its ``distinct_count`` from the HLL sketch, its
+            ``stddev`` the sample standard deviation as without a profile;
+            NaN counts as a null in the columns' null counts).
 
     Returns:
-        The event id, or ``None`` if the profile could not be logged (the
-        failure is counted in ``stats().integration_errors``).
+        The DataQuality event's id, or ``None`` if the profile could not be
+        logged (the failure is counted in ``stats().integration_errors``).
     """
+    if profile:
+        return _quality_from_profile(df, dataset_name, client, columns)
     try:
         names = list(columns) if columns is not None else list(df.columns)
         types = {field.name: field.dataType for field in df.schema.fields}
@@ -236,9 +249,8 @@ def log_dataframe_quality(
         row = df.agg(*exprs).collect()[0].asDict()
         records = int(row["rows"])
         profiles = []
-        worst = 0.0
         for index, (name, kind, stats) in enumerate(plan):
-            profile: Dict[str, Any] = {
+            summary: Dict[str, Any] = {
                 "name": name,
                 "dtype": kind.simpleString() if kind is not None else None,
                 "null_count": int(row[f"c{index}_nulls"] or 0),
@@ -250,21 +262,38 @@ def log_dataframe_quality(
                     value = _finite(value)
                 elif stat in ("min", "max") and isinstance(value, float):
                     value = _finite(value)
-                profile[stat] = value
-            if records:
-                worst = max(worst, profile["null_count"] / records)
-            profiles.append(profile)
-        return resolve(client).log_data_quality(
+                summary[stat] = value
+            profiles.append(summary)
+        return _log_quality(
+            resolve(client),
             dataset_name,
-            record_count=records,
-            null_count=int(row.get("null_rows") or 0),
-            anomaly_score=worst,
-            columns=profiles,
-            tags={"framework": "spark"},
+            records,
+            int(row.get("null_rows") or 0),
+            profiles,
         )
     except Exception as exc:
         report(client, "spark.log_dataframe_quality", exc)
         return None
+
+
+def _log_quality(
+    target: VDTClient,
+    dataset_name: str,
+    records: int,
+    null_rows: int,
+    columns: List[Dict[str, Any]],
+) -> Optional[Any]:
+    """Logs the DataQuality event; ``anomaly_score`` is the largest column
+    null fraction."""
+    worst = max((c["null_count"] / records for c in columns if records), default=0.0)
+    return target.log_data_quality(
+        dataset_name,
+        record_count=records,
+        null_count=null_rows,
+        anomaly_score=worst,
+        columns=columns,
+        tags={"framework": "spark"},
+    )
 
 
 def _finite(value: Any) -> Optional[float]:
@@ -282,6 +311,31 @@ def _worker_client(settings: Optional[Dict[str, Any]]) -> VDTClient:
     options = dict(settings or {})
     options.setdefault("handle_sigterm", False)  # Spark manages its workers
     return shared_client(options)
+
+
+def _application_id() -> str:
+    try:
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            return str(session.sparkContext.applicationId)
+    except Exception:  # e.g. Spark Connect: no SparkContext
+        pass
+    return "-"
+
+
+def _task_tags() -> Dict[str, str]:
+    """The running task's stage, partition and attempt, as tags."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is None:
+        return {}
+    return {
+        "spark.stage_id": str(context.stageId()),
+        "spark.partition_id": str(context.partitionId()),
+        "spark.attempt": str(context.attemptNumber()),
+        "spark.task_attempt_id": str(context.taskAttemptId()),
+    }
 
 
 def monitor_batches(
@@ -306,21 +360,43 @@ def monitor_batches(
     of rows (``row_sample_rate``, at most ``max_rows_per_batch`` a batch) is
     also logged one by one, input row and output row, through the bulk path.
 
+    Retries are recognisable: every event carries the task's tags
+    ``spark.stage_id``, ``spark.partition_id``, ``spark.attempt`` (the task
+    attempt number) and ``spark.task_attempt_id`` and an ``idempotency_key``
+    tag, ``<application id>/<stage>/<partition>/<batch>`` for a batch and
+    ``.../<batch>/<row>`` for a sampled row (its position in the batch). The
+    key leaves the attempt out, so a retried task's events repeat the failed
+    attempt's keys (its row sample is the same, seeded by the key): per key
+    (and model name), keep the event of the highest ``spark.attempt``.
+
     Returns:
         A function ``Iterator[DataFrame] -> Iterator[DataFrame]`` for
         ``mapInPandas``; it yields exactly what ``predict`` returns.
     """
 
+    application = _application_id()  # on the driver, where this is called
+
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         client: Optional[VDTClient] = None
+        task: Dict[str, str] = {}
         try:
             client = _worker_client(client_settings)
+            task = _task_tags()
         except Exception as exc:
             report(None, "spark.monitor_batches.client", exc)
-        for batch in batches:
+        prefix = "/".join(
+            (
+                application,
+                task.get("spark.stage_id", "-"),
+                task.get("spark.partition_id", "-"),
+            )
+        )
+        for position, batch in enumerate(batches):
             start = time.perf_counter()
             result = predict(batch)  # the user's errors propagate unchanged
             if client is not None:
+                key = f"{prefix}/{position}"
+                tags = {"framework": "spark", "side": "executor", **task}
                 try:
                     client.log_model_call(
                         model_name,
@@ -331,7 +407,7 @@ def monitor_batches(
                         prediction=summarize(result),
                         latency_ms=(time.perf_counter() - start) * 1000,
                         model_version=model_version,
-                        tags={"framework": "spark", "side": "executor"},
+                        tags={**tags, "idempotency_key": key},
                     )
                     if log_rows:
                         log_sampled_rows(
@@ -344,6 +420,14 @@ def monitor_batches(
                             model_name,
                             model_version,
                             "spark",
+                            lambda i: {
+                                "tags": {
+                                    **tags,
+                                    "row": "sampled",
+                                    "idempotency_key": f"{key}/{i}",
+                                }
+                            },
+                            random.Random(key),  # a retry samples the same rows
                         )
                 except Exception as exc:
                     report(client, "spark.monitor_batches", exc)
@@ -355,3 +439,134 @@ def monitor_batches(
                 report(client, "spark.monitor_batches.flush", exc)
 
     return run
+
+
+# -- one pass: a DataProfile per partition, merged on the driver ------------------
+
+_PARTITION_SCHEMA = "profile binary, null_rows long"
+_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+def _profile_partitions(names: List[str], dataset_name: str) -> Callable[..., Any]:
+    """The executors' function: a partition's Arrow batches -> one row holding
+    the partition's encoded DataProfile and its count of rows with a null."""
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow
+        import pyarrow.compute as pc
+
+        from vdt_ai.codec import encode
+        from vdt_ai.profiles import profile as build
+
+        merged = None
+        null_rows = 0
+        held: List[Any] = []
+        held_bytes = 0
+
+        def fold() -> None:
+            # Up to _CHUNK_BYTES of batches profiled at once: fewer merges and
+            # per-batch costs than Spark's 10,000-row Arrow batches.
+            nonlocal merged, held_bytes
+            part = build(pyarrow.Table.from_batches(held), dataset_name=dataset_name)
+            merged = part if merged is None else merged.merge(part)
+            held.clear()
+            held_bytes = 0
+
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            if names:
+                flags = [batch.column(i).is_null() for i in range(batch.num_columns)]
+                any_null = functools.reduce(pc.or_, flags)
+                null_rows += int(
+                    pc.sum(pc.cast(any_null, pyarrow.int64())).as_py() or 0
+                )
+            held.append(batch)
+            held_bytes += batch.nbytes
+            if held_bytes >= _CHUNK_BYTES:
+                fold()
+        if held:
+            fold()
+        if merged is not None:
+            value = encode(merged, max_event_bytes=2**31 - 1).value
+            yield pyarrow.RecordBatch.from_pydict(
+                {"profile": [value], "null_rows": [null_rows]}
+            )
+
+    return run
+
+
+def _quality_from_profile(
+    df: DataFrame,
+    dataset_name: str,
+    client: Optional[VDTClient],
+    columns: Optional[List[str]],
+) -> Optional[Any]:
+    try:
+        from ..codec import decode
+        from ..profiles import profile as build
+
+        names = list(columns) if columns is not None else list(df.columns)
+        types = {field.name: field.dataType for field in df.schema.fields}
+        selected = df.select(*[_quoted(n) for n in names])
+        rows = selected.mapInArrow(
+            _profile_partitions(names, dataset_name), _PARTITION_SCHEMA
+        ).collect()
+        merged: Any = None
+        null_rows = 0
+        for row in rows:
+            part = decode(bytes(row["profile"]))
+            merged = part if merged is None else merged.merge(part)
+            null_rows += int(row["null_rows"])
+        if merged is None:  # no rows at all
+            merged = build({n: [] for n in names}, dataset_name=dataset_name)
+        target = resolve(client)
+        target.log_data_profile(dataset_name, merged, tags={"framework": "spark"})
+        records = merged.row_count
+        profiles = [
+            _column_quality(name, types.get(name), merged.columns.get(name), records)
+            for name in names
+        ]
+        return _log_quality(target, dataset_name, records, null_rows, profiles)
+    except Exception as exc:
+        report(client, "spark.log_dataframe_quality", exc)
+        return None
+
+
+def _column_quality(
+    name: str, kind: Any, sketches: Any, records: int
+) -> Dict[str, Any]:
+    """A DataQuality column from a profile's column."""
+    import datasketches
+
+    out: Dict[str, Any] = {
+        "name": name,
+        "dtype": kind.simpleString() if kind is not None else None,
+        "null_count": sketches.null_count if sketches is not None else records,
+    }
+    if sketches is None:
+        return out
+    if sketches.distinct is not None:
+        hll = datasketches.hll_sketch.deserialize(sketches.distinct)
+        out["distinct_count"] = int(round(hll.get_estimate()))
+    if isinstance(kind, _NUMERIC):
+        out["min"], out["max"] = sketches.min, sketches.max
+        out["mean"] = sketches.mean
+        n = sketches.count
+        if sketches.stddev is not None and n > 1:
+            out["stddev"] = _finite(sketches.stddev * (n / (n - 1)) ** 0.5)
+    elif isinstance(kind, _ORDERED) and sketches.min is not None:
+        out["min"], out["max"] = (
+            _moment(kind, sketches.min),
+            _moment(kind, sketches.max),
+        )
+    return out
+
+
+def _moment(kind: Any, seconds: Optional[float]) -> Any:
+    import datetime as dt
+
+    if seconds is None:
+        return None
+    moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return moment.date() if isinstance(kind, T.DateType) else moment

@@ -22,7 +22,7 @@ from .._notifier import DEFAULT_INTERVAL_SECONDS, ErrorNotifier
 from ..codec import Record
 from ..config import Settings
 from ..exceptions import ConfigError, TransportError, VDTError
-from ..spool import SpoolAppendError, SpoolWriter
+from ..spool import SpoolAppendError, SpoolWriter, spool_size
 from ..transport import Counters, Transport
 from . import errors as kafka_errors
 from . import producer as shared_producers
@@ -158,6 +158,45 @@ class KafkaTransport(Transport):
             except Exception as exc:  # KafkaException: refused at produce() time
                 self._refused(exc, record, counters, shared)
         return None
+
+    def send_report(self, record: Record, counters: Counters) -> None:
+        """Queues one of the SDK's own reports (the delivery ledger).
+
+        Unlike :meth:`send`, a report that cannot be delivered is not
+        spooled (a report about the spool must not grow it, and a stale one
+        replayed later would be counted twice): it is counted ``dropped`` or
+        ``failed`` in ``counters``, which are the ledger's own.
+        """
+
+        def on_delivery(error: Any, message: Any) -> None:
+            counters.add("delivered" if error is None else "failed")
+
+        with self._lock:
+            if self._closed:
+                counters.add("dropped")
+                return
+            shared = self._shared
+            if shared is None or shared.dead or shared.pid != _forksafe.pid:
+                shared = self._attach()
+            if shared is None:
+                counters.add("dropped")
+                return
+            try:
+                self._produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    headers=record.headers,
+                    on_delivery=on_delivery,
+                )
+            except BufferError:
+                counters.add("dropped")
+            except Exception:  # refused at produce() time
+                counters.add("failed")
+
+    def spool_bytes(self) -> int:
+        """Bytes the spool folder holds now (the ledger reports it)."""
+        return spool_size(self.spool.directory)
 
     # -- outcomes -----------------------------------------------------------------
 
