@@ -272,8 +272,15 @@ def _arrow_column(column: Any, np: Any) -> _Column:
     types = pyarrow.types
     if types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
         floats = pyarrow.compute.cast(column, pyarrow.float64())
-        return ColumnKind.NUMBER, np.asarray(
-            floats.to_numpy(zero_copy_only=False), dtype=np.float64
+        # Chunk by chunk: ChunkedArray.to_numpy() takes no zero_copy_only
+        # before pyarrow 13, and Array.to_numpy() needs it for nulls (NaN).
+        chunks = floats.chunks if hasattr(floats, "chunks") else [floats]
+        return ColumnKind.NUMBER, np.concatenate(
+            [np.empty(0, dtype=np.float64)]
+            + [
+                np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.float64)
+                for chunk in chunks
+            ]
         )
     if types.is_timestamp(t) or types.is_date(t):
         nanos = pyarrow.compute.cast(
