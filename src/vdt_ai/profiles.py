@@ -237,16 +237,23 @@ def _numpy_column(values: Any, np: Any) -> _Column:
     return _infer(values.tolist(), np)
 
 
+def _pandas_values(series: Any) -> List[Any]:
+    # Python values with None for every missing one (NaN, NA, NaT): pandas 3's
+    # where(..., None) on object data writes NaN, not None.
+    missing = series.isna().tolist()
+    return [
+        None if gone else value
+        for value, gone in zip(series.astype(object).tolist(), missing)
+    ]
+
+
 def _pandas_column(series: Any, np: Any) -> _Column:
     import pandas
 
     types = pandas.api.types
     dtype = series.dtype
     if types.is_bool_dtype(dtype):
-        return (
-            ColumnKind.BOOLEAN,
-            series.astype(object).where(series.notna(), None).tolist(),
-        )
+        return ColumnKind.BOOLEAN, _pandas_values(series)
     if types.is_numeric_dtype(dtype):
         return ColumnKind.NUMBER, series.to_numpy(dtype=np.float64, na_value=np.nan)
     if types.is_datetime64_any_dtype(dtype):
@@ -257,7 +264,7 @@ def _pandas_column(series: Any, np: Any) -> _Column:
         return ColumnKind.DATETIME, [
             None if m else int(n) for n, m in zip(nanos.tolist(), missing.tolist())
         ]
-    values = series.astype(object).where(series.notna(), None).tolist()
+    values = _pandas_values(series)
     if isinstance(dtype, pandas.CategoricalDtype) or types.is_string_dtype(dtype):
         if all(v is None or isinstance(v, str) for v in values):
             return ColumnKind.STRING, values
@@ -323,9 +330,17 @@ _EXACT_KINDS = {
 }
 
 
+_NUMBER_TYPES = frozenset((float, int, type(None)))
+
+
 def _infer(values: List[Any], np: Any) -> _Column:
     """The kind of a list of Python values, and the values to sketch."""
     types = set(map(type, values))
+    if float in types and types - _NUMBER_TYPES:
+        # NaN among other kinds of values is a missing one (pandas writes a
+        # missing string as NaN, and to_dict() rows carry it).
+        values = [None if type(v) is float and v != v else v for v in values]
+        types = set(map(type, values))
     nulls = _NONE in types
     exact = _EXACT_KINDS.get(frozenset(types - {_NONE}))
     if exact is ColumnKind.NUMBER and not nulls:
