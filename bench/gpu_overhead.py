@@ -14,7 +14,10 @@ alternate bare and monitored so that noise hits both alike. Printed per model an
 * peak GPU memory (``max_memory_allocated``), bare -> monitored;
 * the ``latency_ms`` the SDK logged vs the forward's time between CUDA events
   (medians);
-* graphs and graph breaks of ``torch._dynamo.explain``, bare vs monitored.
+* graphs and graph breaks of ``torch._dynamo.explain``, bare vs monitored;
+* the process's CPU time per forward (every thread), bare vs monitored, and
+  the share of monitored calls whose values were summarised
+  (``--summary-budget``, ``none`` for every call).
 
 Run: ``python bench/gpu_overhead.py`` on a CUDA machine (it says so and exits
 0 where there is none). ``--cpu-smoke`` runs tiny versions on the CPU (compiled
@@ -202,14 +205,19 @@ class Device:
         return len(syncs) / forwards
 
 
-def wall_ms(device: Device, run: Callable[[], Any], forwards: int) -> float:
-    """Mean ms per forward over ``forwards`` back-to-back forwards."""
+def wall_ms(
+    device: Device, run: Callable[[], Any], forwards: int
+) -> Tuple[float, float]:
+    """Mean ms per forward over ``forwards`` back-to-back forwards, and the
+    process's CPU us per forward (every thread: the resolver's work too)."""
     device.synchronize()
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in range(forwards):
         run()
     device.synchronize()
-    return (time.perf_counter() - start) * 1e3 / forwards
+    wall = (time.perf_counter() - start) * 1e3 / forwards
+    return wall, (time.process_time() - cpu) * 1e6 / forwards
 
 
 def explain(net: Any, x: Any) -> str:
@@ -233,8 +241,9 @@ def measure(
     client = VDTClient(transport=memory)
     bare, x = build()
     monitored, _ = build()
+    options_monitor = {"summary_budget": args.summary_budget}
     if args.order == "before" or mode == "eager":
-        vdt_torch.monitor_module(monitored, name, client)
+        vdt_torch.monitor_module(monitored, name, client, **options_monitor)
     graphs = (explain(bare, x), explain(monitored, x)) if mode != "eager" else None
     if mode != "eager":
         backend = "eager" if not device.cuda else "inductor"
@@ -245,7 +254,7 @@ def measure(
         bare = torch.compile(bare, **options)
         monitored = torch.compile(monitored, **options)
         if args.order == "after":
-            vdt_torch.monitor_module(monitored, name, client)
+            vdt_torch.monitor_module(monitored, name, client, **options_monitor)
 
     def forward(net: Any) -> Callable[[], Any]:
         def run() -> Any:
@@ -260,12 +269,22 @@ def measure(
             run()
     assert vdt_torch.flush(60)
     times: Dict[str, List[float]] = {"bare": [], "monitored": []}
+    cpu: Dict[str, List[float]] = {"bare": [], "monitored": []}
+    memory.clear()
     for _ in range(args.rounds):
         for label, run in runs.items():
-            times[label].append(wall_ms(device, run, args.forwards))
+            wall, used = wall_ms(device, run, args.forwards)
+            times[label].append(wall)
+            cpu[label].append(used)
     figures: Dict[str, Any] = {
         label: statistics.median(values) for label, values in times.items()
     }
+    for label, values in cpu.items():
+        figures[f"cpu_{label}"] = statistics.median(values)
+    assert vdt_torch.flush(60)
+    calls = memory.events_of(ModelCall)
+    skipped = sum(1 for c in calls if c.tags.get("summary") == "skipped")
+    figures["summarised"] = 1 - skipped / len(calls) if calls else float("nan")
     for label, run in runs.items():
         figures[f"syncs_{label}"] = device.syncs_per_forward(run, 10)
         device.reset_peak()
@@ -299,6 +318,7 @@ def report(name: str, mode: str, f: Dict[str, Any]) -> None:
         f"{mib(f['peak_bare']):>7} -> {mib(f['peak_monitored']):<7} "
         f"{f['logged_ms']:8.3f} {f['event_ms']:8.3f}  "
         f"{graphs[0] if graphs else '-':>5} {graphs[1] if graphs else '-':>5}  "
+        f"{f['cpu_bare']:7.0f} {f['cpu_monitored']:7.0f} {f['summarised']:6.0%}  "
         f"{f['errors']}",
         flush=True,
     )
@@ -316,6 +336,12 @@ def main() -> int:
         choices=("before", "after"),
         default="before",
         help="monitor_module before or after torch.compile",
+    )
+    parser.add_argument(
+        "--summary-budget",
+        type=lambda text: None if text == "none" else float(text),
+        default=vdt_torch.SUMMARY_BUDGET,
+        help="monitor_module's summary_budget ('none': every call summarised)",
     )
     parser.add_argument("--forwards", type=int, default=50, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
@@ -337,12 +363,14 @@ def main() -> int:
     where = torch.cuda.get_device_name() if cuda else "CPU smoke run (not a GPU)"
     print(
         f"# {where}; torch {torch.__version__}; Python {sys.version.split()[0]}; "
-        f"monitor_module {args.order} torch.compile"
+        f"monitor_module {args.order} torch.compile; "
+        f"summary_budget {args.summary_budget}"
     )
     print(
         f"{'model':<12} {'mode':<16} {'bare ms':>9} {'mon. ms':>9} {'ratio':>7} "
         f"{'syncs':>5} {'(mon)':>5}  {'peak MiB bare -> mon.':<18} "
-        f"{'logged':>8} {'event':>8}  {'g/b':>5} {'(mon)':>5}  errors"
+        f"{'logged':>8} {'event':>8}  {'g/b':>5} {'(mon)':>5}  "
+        f"{'cpu us':>7} {'(mon)':>7} {'summ.':>6}  errors"
     )
     builders = models(args.cpu_smoke, "cuda" if cuda else "cpu")
     for name in args.models.split(","):

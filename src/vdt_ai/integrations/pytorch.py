@@ -18,10 +18,13 @@ installed, ``VDTLightningCallback`` logs the trainer's metrics the same way.
 Supported: PyTorch 2.0 to <3.
 
 The hooks never synchronise the device. A summary is a handful of reductions
-on the tensor's own device into one small tensor, copied with
+on the tensor's own device into small tensors (one per dtype), copied with
 ``non_blocking=True`` into pinned host memory; a CUDA event recorded after the
 copy tells a background thread when the values can be read, and only then is
 the event logged. CPU tensors take the same path and are resolved at once.
+Summaries cost a dozen kernel launches whatever the tensor's size, so their
+share of the caller's time is bounded (``summary_budget``, 5% by default):
+the calls of a tiny, launch-bound forward are summarised one in several.
 The latency of a CUDA forward is the GPU time between CUDA events recorded by
 the pre- and post-hooks. The hooks are hidden from ``torch.compile``
 (``torch.compiler.disable`` and a skipped frame), so a monitored module
@@ -55,6 +58,15 @@ CPU_SUM_PIECES = 512
 # the oldest (bounded memory over losing events; a GPU this far behind has
 # already stalled the launch queue).
 MAX_PENDING = 4096
+# The resolver thread wakes once per batch: it waits this long for calls to
+# gather, or until this many are queued.
+GATHER_S = 0.01
+GATHER_MAX = 256
+
+# The share of the caller's time that values summaries of a monitored module
+# may take by default, and the most credit (seconds) an idle module saves up.
+SUMMARY_BUDGET = 0.05
+MAX_CREDIT_S = 0.005
 
 # Starts kept per thread: nested forwards of one module, and those that raised.
 MAX_NESTING = 64
@@ -74,6 +86,29 @@ def _compiler_disable(fn: Callable[..., Any]) -> Callable[..., Any]:
 _is_exporting: Callable[[], bool] = getattr(
     getattr(torch, "compiler", None), "is_exporting", lambda: False
 )
+
+
+_is_compiling: Callable[[], bool] = getattr(
+    getattr(torch, "compiler", None),
+    "is_compiling",
+    lambda: True,  # torch 2.0-2.2: always through the disabled frame
+)
+
+
+def _no_callback_known() -> Any:  # pragma: no cover - older torch
+    return True  # unknown: take the disabled frame
+
+
+def _find_compile_callback() -> Callable[[], Any]:
+    """torch.compile's frame callback getter (None where no compile is active)."""
+    try:
+        frames = importlib.import_module("torch._C._dynamo.eval_frame")
+    except ImportError:  # pragma: no cover - older torch
+        return _no_callback_known
+    return getattr(frames, "get_eval_frame_callback", _no_callback_known)
+
+
+_compile_callback = _find_compile_callback()
 
 
 # -- device backends ----------------------------------------------------------
@@ -119,9 +154,10 @@ class _Summaries:
     resolution with the reductions' values as floats.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, values: bool = True) -> None:
         self.scalars: List[Any] = []
         self._slots: List[Tuple[Dict[str, Any], int, int, int, bool]] = []
+        self._values = values  # False: shape and dtype only
 
     def add(self, value: Any) -> Any:
         """The summary template of ``value`` (a tensor, list, tuple or dict)."""
@@ -139,15 +175,20 @@ class _Summaries:
             "dtype": str(value.dtype).replace("torch.", ""),
         }
         count = value.numel()
-        if not count or value.is_complex() or value.is_quantized:
+        if not self._values or not count or value.is_complex() or value.is_quantized:
             return summary
         data = value.detach()
         try:
-            low, high = torch.aminmax(data)
+            if data.is_contiguous():
+                low, high = torch.aminmax(data)
+            else:  # aminmax of all elements copies a strided tensor first
+                low, high = torch.amin(data), torch.amax(data)
             if data.is_floating_point():
                 total = _sum(data)
                 part = data if count <= EXACT_LIMIT else _strided_sample(data)
-                finite = torch.isfinite(part).sum()
+                # x * 0 is 0 where x is finite, NaN elsewhere: two kernels
+                # (isfinite alone launches four).
+                finite = torch.count_nonzero(part * 0)
                 counted = part.numel()
             else:
                 total = data.sum()
@@ -168,7 +209,7 @@ class _Summaries:
             if not counted:
                 summary.update(non_finite=0, min=low, max=high, mean=total / count)
                 continue
-            non_finite = counted - int(values[start + 3])
+            non_finite = int(values[start + 3])
             if math.isfinite(low) and math.isfinite(high):
                 non_finite = 0  # aminmax propagates NaN: every value is finite
             elif not exact:
@@ -267,12 +308,18 @@ class _Pending:
 
 
 class _Resolver:
-    """One background thread that resolves pending summaries in order."""
+    """One background thread that resolves pending summaries in order.
+
+    The thread wakes once per batch, not once per call: it gathers what
+    arrives for up to ``GATHER_S`` (unless a flush is waiting or the queue is
+    long), so a fast forward loop pays no thread hand-off per call.
+    """
 
     def __init__(self) -> None:
         self._pending: Deque[_Pending] = deque()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._busy = 0
+        self._waiting = 0  # flushes in progress
         self._thread: Optional[threading.Thread] = None
         self._pid = 0
         self._atexit = False
@@ -296,7 +343,8 @@ class _Resolver:
                 if not self._atexit:
                     self._atexit = True
                     atexit.register(self.flush, 5.0)
-            self._cond.notify_all()
+            if len(self._pending) == 1 or len(self._pending) == GATHER_MAX:
+                self._cond.notify_all()
         if oldest is not None:
             self._complete(oldest)
 
@@ -305,9 +353,13 @@ class _Resolver:
             with self._cond:
                 while not self._pending:
                     self._cond.wait()
-                item = self._pending.popleft()
-                self._busy += 1
-            self._complete(item)
+                if not self._waiting and len(self._pending) < GATHER_MAX:
+                    self._cond.wait(GATHER_S)  # let a batch gather
+                batch = list(self._pending)
+                self._pending.clear()
+                self._busy += len(batch)
+            for item in batch:
+                self._complete(item)
 
     def _complete(self, item: _Pending) -> None:
         try:
@@ -315,17 +367,23 @@ class _Resolver:
         finally:
             with self._cond:
                 self._busy -= 1
-                self._cond.notify_all()
+                if not self._busy:
+                    self._cond.notify_all()
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Waits until every queued summary is logged; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._busy:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
+            self._waiting += 1
+            self._cond.notify_all()  # the resolver stops gathering
+            try:
+                while self._pending or self._busy:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._waiting -= 1
         return True
 
 
@@ -352,22 +410,20 @@ def _deliver(
     finish: Callable[[List[float], List[Any]], None],
     client: Optional[VDTClient],
     where: str,
+    recorded: Any = None,
 ) -> None:
     """Brings ``scalars`` and the ``extra`` tensors to the host without a
     synchronisation, then calls ``finish(scalar values, extra values)``: at
     once when all are on the CPU, else on the resolver thread once every
-    device involved is done. Scalars are stacked per device (a model may take
-    CPU inputs and return CUDA outputs)."""
+    device involved is done (and the event ``recorded``, if given, too).
+    Scalars are stacked per device (a model may take CPU inputs and return
+    CUDA outputs)."""
+    # One stack per device and dtype: stacking scalars of one dtype is one
+    # kernel, mixing dtypes copies them one by one.
     by_device: Dict[Any, List[int]] = {}
     for index, scalar in enumerate(scalars):
-        by_device.setdefault(scalar.device, []).append(index)
-    tensors = []
-    for indices in by_device.values():
-        group = [scalars[i] for i in indices]
-        # float64 holds int64 ids and exact counts; stack alone would promote
-        # half-precision values and counts to bfloat16.
-        stacked = group[0].new_empty(len(group), dtype=torch.float64)
-        tensors.append(torch.stack(group, out=stacked))
+        by_device.setdefault((scalar.device, scalar.dtype), []).append(index)
+    tensors = [torch.stack([scalars[i] for i in group]) for group in by_device.values()]
     hosts = []
     waits: Dict[Any, Any] = {}
     for tensor in tensors + extra:
@@ -380,13 +436,15 @@ def _deliver(
         hosts.append(host)
         waits[tensor.device] = backend
     done = [backend.event(device, False) for device, backend in waits.items()]
+    if recorded is not None and not done:
+        done.append(recorded)  # no copy to wait for: the forward's end event
     groups = list(by_device.values())
 
     def complete(values: List[Any]) -> None:
         flat = [0.0] * len(scalars)
         for indices, group_values in zip(groups, values):
             for index, value in zip(indices, group_values):
-                flat[index] = value
+                flat[index] = float(value)  # bools and ints too, as before
         finish(flat, values[len(groups) :])
 
     item = _Pending(hosts, done, complete, client, where)
@@ -424,6 +482,7 @@ def monitor_module(
     log_rows: bool = False,
     row_sample_rate: float = 0.01,
     max_rows_per_call: int = 100,
+    summary_budget: Optional[float] = SUMMARY_BUDGET,
 ) -> MonitorHandle:
     """Logs each forward call of ``module`` as a ModelCall.
 
@@ -445,10 +504,45 @@ def monitor_module(
     of the output tensor is also logged row by row through the bulk path
     (NaN and infinities as ``None``).
 
+    Every call is logged with its latency and the shape and dtype of each
+    tensor. The values summary (min, max, mean, non-finite count: a few
+    reductions launched on the caller's thread) is bounded by
+    ``summary_budget``: the share of the caller's time it may take, measured
+    as it runs. A forward that lasts milliseconds is summarised every time; a
+    tiny one that lasts 100 us is summarised about once in every few calls,
+    and its other calls say ``tags["summary"] == "skipped"``. ``None``
+    summarises every call whatever it costs.
+
+    Args:
+        module: the ``torch.nn.Module`` to monitor (the compiled one, if any).
+        model_name: the ``model_name`` of the logged calls.
+        client: the client to log with (default: the global one).
+        model_version: the ``model_version`` of the logged calls.
+        log_rows: also log a sample of rows (see above).
+        row_sample_rate: the share of rows logged with ``log_rows``.
+        max_rows_per_call: the most rows logged per forward with ``log_rows``.
+        summary_budget: the share of the caller's time (0 to 1) that values
+            summaries may take; ``None`` for every call, ``0`` for none.
+
     Returns:
         A handle whose ``remove()`` detaches the hooks.
     """
     local = threading.local()
+    # Seconds of summary work the caller may still spend: the budget's share
+    # of the time between calls is credited, each summary's cost debited.
+    budget = {"credit": 0.0, "last": 0.0}
+    if summary_budget is not None and not 0 <= summary_budget <= 1:
+        raise ValueError("summary_budget must be between 0 and 1, or None")
+
+    def summarise_now(now: float) -> bool:
+        if summary_budget is None:
+            return True
+        last, budget["last"] = budget["last"], now
+        credit = budget["credit"]
+        if last:
+            credit = min(credit + summary_budget * (now - last), MAX_CREDIT_S)
+            budget["credit"] = credit
+        return summary_budget > 0 and credit >= 0
 
     def stack() -> List[Tuple[float, Any, Any, Any]]:
         starts: Optional[List[Tuple[float, Any, Any, Any]]] = getattr(
@@ -482,11 +576,14 @@ def monitor_module(
             end_event: Any = None
             if starts:
                 started, start_event, backend, device = starts.pop()
-            host_ms = (time.perf_counter() - (started or time.perf_counter())) * 1e3
+            now = time.perf_counter()
+            host_ms = (now - (started or now)) * 1e3
             with torch.no_grad():
                 if start_event is not None:  # on the stream the start was on
                     end_event = backend.event(device, True)
-                summaries = _Summaries()
+                first_call = not budget["last"]  # 0.0 before the first call
+                summarised = summarise_now(now)
+                summaries = _Summaries(values=summarised)
                 input_data: Dict[str, Any] = {
                     "batch_size": _batch(inputs),
                     "inputs": summaries.add(inputs),
@@ -504,6 +601,8 @@ def monitor_module(
                             _take(output, index),
                         ]
                 tags = {"framework": "torch", "module": type(mod).__name__}
+                if not summarised:
+                    tags["summary"] = "skipped"
                 if end_event is not None:
                     tags["latency"] = "cuda_event"
                     input_data["host_latency_ms"] = host_ms
@@ -534,7 +633,13 @@ def monitor_module(
                         tags={"framework": "torch", "row": "sampled"},
                     )
 
-            _deliver(summaries.scalars, extra, finish, client, "pytorch.forward")
+            _deliver(
+                summaries.scalars, extra, finish, client, "pytorch.forward", end_event
+            )
+            if summarised and summary_budget is not None and not first_call:
+                # The first call is free: its cost is mostly one-time setup.
+                spent = time.perf_counter() - now
+                budget["credit"] -= min(spent, MAX_CREDIT_S)
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
@@ -562,7 +667,10 @@ def _outside_graphs(body: Callable[..., None]) -> Callable[..., None]:
     def hook(*args: Any) -> None:
         if _is_exporting():  # pragma: no cover - only traced, never run
             return
-        eager(*args)
+        if _is_compiling() or _compile_callback() is not None:
+            eager(*args)  # inside torch.compile's reach
+        else:
+            body(*args)  # plain eager code: no need to pay for the guard
 
     frames = importlib.import_module("torch._dynamo.eval_frame")
     skip = getattr(frames, "skip_code", None)
