@@ -632,10 +632,13 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
     real_event = inspect.signature(torch.cuda.Event.__new__)
     stream = object()
 
+    made: List[Any] = []
+
     class Event:
         def __init__(self, **kwargs: Any) -> None:
             real_event.bind(torch.cuda.Event, **kwargs)
             self.kwargs = kwargs
+            made.append(self)
 
         def record(self, on: Any = None) -> None:
             assert on is stream
@@ -649,7 +652,10 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
 
     def current_stream(device: Any = None) -> Any:
         assert device == torch.device("cuda", 0)
+        looked_up.append(device)
         return stream
+
+    looked_up: List[Any] = []
 
     empty = torch.empty
 
@@ -661,9 +667,13 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
 
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    # A fresh backend (free events and streams of its own); the current
+    # stream's id as torch's C function gives it.
+    monkeypatch.setitem(pytorch._BACKENDS, "cuda", pytorch._CudaBackend())
+    monkeypatch.setattr(pytorch, "_current_stream_key", lambda index: (7, index, 1))
     net = model()
     monkeypatch.setattr(torch, "empty", pinned_empty)
-    monitor_module(net, "mlp", client)
+    monitor_module(net, "mlp", client, summary_budget=None)
     spy = FakeCuda()
     with spy:
         net(torch.randn(4, 4))
@@ -671,6 +681,16 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
     (call,) = memory.events_of(ModelCall)
     assert call.latency_ms == 3.5 and call.prediction["shape"] == [4, 2]
     assert pinned == [True, True]  # a host buffer per dtype: values, counts
+    assert len(made) == 3  # start and end (timed), and the copies' done event
+    with spy:
+        net(torch.randn(4, 4))
+    assert spy.syncs == [] and pytorch.flush(10)
+    assert len(made) == 3 and len(memory.events_of(ModelCall)) == 2  # reused
+    assert len(looked_up) == 1  # the stream object was built once
+    monkeypatch.setattr(pytorch, "_current_stream_key", pytorch._no_stream_key)
+    with spy:
+        net(torch.randn(4, 4))
+    assert pytorch.flush(10) and len(looked_up) == 4  # the public way, each time
 
 
 def test_no_reference_to_the_output_is_held_while_pending(

@@ -68,6 +68,11 @@ GATHER_MAX = 256
 SUMMARY_BUDGET = 0.05
 MAX_CREDIT_S = 0.005
 
+# Resolved CUDA events kept for reuse (per device and kind), stream objects
+# kept by id.
+MAX_FREE_EVENTS = 256
+MAX_STREAMS = 64
+
 # Starts kept per thread: nested forwards of one module, and those that raised.
 MAX_NESTING = 64
 
@@ -111,19 +116,58 @@ def _find_compile_callback() -> Callable[[], Any]:
 _compile_callback = _find_compile_callback()
 
 
+def _no_stream_key(index: Any) -> Any:
+    raise LookupError("torch has no _cuda_getCurrentStream")
+
+
+# (stream id, device index, device type) of a device's current stream: a
+# cheap key for the stream objects the CUDA backend keeps.
+_current_stream_key: Callable[[Any], Any] = getattr(
+    torch._C, "_cuda_getCurrentStream", _no_stream_key
+)
+
 # -- device backends ----------------------------------------------------------
 
 
 class _CudaBackend:
     """Events and pinned buffers of CUDA devices."""
 
+    def __init__(self) -> None:
+        # Events go back to a free list once resolved: creating and destroying
+        # a CUDA event per call costs the caller's thread more than recording.
+        self._free: Dict[Tuple[Any, bool], List[Any]] = {}
+        # Stream objects by torch's (stream id, device index, device type):
+        # building one anew is most of torch.cuda.current_stream()'s cost.
+        self._streams: Dict[Any, Any] = {}
+
     def event(self, device: Any, timing: bool) -> Any:
         """A CUDA event recorded now on ``device``'s current stream."""
-        # The resolver thread waits on the untimed ones: a blocking-sync event
-        # lets it sleep instead of spinning a core while the GPU works.
-        event = torch.cuda.Event(enable_timing=timing, blocking=not timing)
-        event.record(torch.cuda.current_stream(device))
+        free = self._free.get((device, timing))
+        event = free.pop() if free else None
+        if event is None:
+            # The resolver thread waits on the untimed ones: a blocking-sync
+            # event lets it sleep instead of spinning a core while the GPU works.
+            event = torch.cuda.Event(enable_timing=timing, blocking=not timing)
+        event.record(self._stream(device))
         return event
+
+    def recycle(self, device: Any, timing: bool, event: Any) -> None:
+        """Takes back an event whose work is done and whose time was read."""
+        free = self._free.setdefault((device, timing), [])
+        if len(free) < MAX_FREE_EVENTS:
+            free.append(event)
+
+    def _stream(self, device: Any) -> Any:
+        try:
+            key = _current_stream_key(device.index)
+        except Exception:  # no such function, no index: the public way
+            return torch.cuda.current_stream(device)
+        stream = self._streams.get(key)
+        if stream is None:
+            if len(self._streams) >= MAX_STREAMS:
+                self._streams.clear()
+            stream = self._streams[key] = torch.cuda.current_stream(device)
+        return stream
 
     def upload(self, tensor: Any, device: Any) -> Any:  # pragma: no cover - GPU
         """``tensor`` on ``device``; pinned, since a pageable copy would wait."""
@@ -281,7 +325,7 @@ def _batch(inputs: Any) -> Optional[int]:
 class _Pending:
     """Device values on their way to the host, and what to do with them."""
 
-    __slots__ = ("host", "done", "finish", "client", "where")
+    __slots__ = ("host", "done", "finish", "client", "where", "spent")
 
     def __init__(
         self,
@@ -290,12 +334,14 @@ class _Pending:
         finish: Callable[[List[Any]], None],
         client: Optional[VDTClient],
         where: str,
+        spent: List[Tuple[Any, Any, bool, Any]],
     ) -> None:
         self.host = host
         self.done = done
         self.finish = finish
         self.client = client
         self.where = where
+        self.spent = spent  # (backend, device, timing, event) to reuse after
 
     def resolve(self) -> None:
         """Waits for the device (off the caller's path), reads, finishes."""
@@ -305,6 +351,11 @@ class _Pending:
             self.finish([h.tolist() for h in self.host])
         except Exception as exc:
             report(self.client, self.where, exc)
+            return
+        for backend, device, timing, event in self.spent:
+            recycle = getattr(backend, "recycle", None)
+            if recycle is not None:
+                recycle(device, timing, event)
 
 
 class _Resolver:
@@ -411,11 +462,13 @@ def _deliver(
     client: Optional[VDTClient],
     where: str,
     recorded: Any = None,
+    spent: Optional[List[Tuple[Any, Any, bool, Any]]] = None,
 ) -> None:
     """Brings ``scalars`` and the ``extra`` tensors to the host without a
     synchronisation, then calls ``finish(scalar values, extra values)``: at
     once when all are on the CPU, else on the resolver thread once every
     device involved is done (and the event ``recorded``, if given, too).
+    ``spent`` events go back to their backend once ``finish`` has run.
     Scalars are stacked per device (a model may take CPU inputs and return
     CUDA outputs)."""
     # One stack per device and dtype: stacking scalars of one dtype is one
@@ -435,7 +488,11 @@ def _deliver(
         host.copy_(tensor, non_blocking=True)
         hosts.append(host)
         waits[tensor.device] = backend
-    done = [backend.event(device, False) for device, backend in waits.items()]
+    spent = list(spent or ())
+    done = []
+    for device, backend in waits.items():
+        done.append(backend.event(device, False))
+        spent.append((backend, device, False, done[-1]))
     if recorded is not None and not done:
         done.append(recorded)  # no copy to wait for: the forward's end event
     groups = list(by_device.values())
@@ -447,7 +504,7 @@ def _deliver(
                 flat[index] = float(value)  # bools and ints too, as before
         finish(flat, values[len(groups) :])
 
-    item = _Pending(hosts, done, complete, client, where)
+    item = _Pending(hosts, done, complete, client, where, spent)
     if done:
         _resolver.submit(item)
     else:
@@ -590,8 +647,8 @@ def monitor_module(
                 }
                 prediction = summaries.add(output)
                 extra: List[Any] = []
-                first = _first_tensor(inputs)
-                if log_rows and first is not None and isinstance(output, torch.Tensor):
+                first = _first_tensor(inputs) if log_rows else None
+                if first is not None and isinstance(output, torch.Tensor):
                     count = _batch(inputs) or 0
                     picked = sample_rows(count, row_sample_rate, max_rows_per_call)
                     if picked:
@@ -633,13 +690,25 @@ def monitor_module(
                         tags={"framework": "torch", "row": "sampled"},
                     )
 
+            events: List[Tuple[Any, Any, bool, Any]] = []
+            if end_event is not None:
+                events = [
+                    (backend, device, True, start_event),
+                    (backend, device, True, end_event),
+                ]
             _deliver(
-                summaries.scalars, extra, finish, client, "pytorch.forward", end_event
+                summaries.scalars,
+                extra,
+                finish,
+                client,
+                "pytorch.forward",
+                end_event,
+                events,
             )
             if summarised and summary_budget is not None and not first_call:
                 # The first call is free: its cost is mostly one-time setup.
-                spent = time.perf_counter() - now
-                budget["credit"] -= min(spent, MAX_CREDIT_S)
+                cost = time.perf_counter() - now
+                budget["credit"] -= min(cost, MAX_CREDIT_S)
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
