@@ -338,8 +338,9 @@ class VDTClient:
         """
         if not self._enabled:
             return []
-        _span_ids_into(common)
         items = _bulk_items(calls)
+        if _span_ids_into(common):
+            items = [_own_ids_only(item) for item in items]
         sent = self._pipeline.model_calls(items, common)
         if self._profilers:  # every item was valid (else it raised)
             for item in items:
@@ -900,9 +901,9 @@ class VDTClient:
         )
 
 
-def _span_ids_into(arguments: Dict[str, Any]) -> None:
+def _span_ids_into(arguments: Dict[str, Any]) -> bool:
     """Adds the current OpenTelemetry span's ids to shared arguments that
-    name neither id (see :mod:`vdt_ai._otel`)."""
+    name neither id (see :mod:`vdt_ai._otel`); True when it did."""
     if (
         _OTEL_TRACE in _modules
         and arguments.get("trace_id") is None
@@ -911,6 +912,17 @@ def _span_ids_into(arguments: Dict[str, Any]) -> None:
         ids = current_span_ids()
         if ids is not None:
             arguments["trace_id"], arguments["span_id"] = ids
+            return True
+    return False
+
+
+def _own_ids_only(item: Any) -> Any:
+    """A bulk item that names one of the two ids gets None for the other, so
+    that it is not paired with the current span's (the ids go together, as
+    in a single call, where either given id means neither is filled)."""
+    if isinstance(item, Mapping) and ("trace_id" in item) != ("span_id" in item):
+        return {"trace_id": None, "span_id": None, **item}
+    return item
 
 
 def _bulk_items(calls: Any) -> List[Any]:

@@ -37,12 +37,27 @@ def test_calls_in_a_span_carry_its_ids(fast: bool) -> None:
         # Given ids win (either one given: neither is filled).
         client.log_model_call("m", {}, trace_id="t" * 32, span_id="s" * 16)
         client.log_model_call("m", {}, trace_id="t" * 32)
+        # So in a bulk call, row by row: a row's own id is never paired with
+        # the span's other id.
+        client.log_model_calls(
+            [
+                {"input_data": {}, "trace_id": "u" * 32},
+                {"input_data": {}, "span_id": "v" * 16},
+                {"input_data": {}},
+            ],
+            model_name="m",
+        )
     trace_id, span_id = _ids(span)
     events = [decode(r.value) for r in transport.records]
     assert [(e.trace_id, e.span_id) for e in events[:5]] == [(trace_id, span_id)] * 5
     assert isinstance(events[4], DataQuality)
     assert (events[5].trace_id, events[5].span_id) == ("t" * 32, "s" * 16)
     assert (events[6].trace_id, events[6].span_id) == ("t" * 32, None)
+    assert [(e.trace_id, e.span_id) for e in events[7:10]] == [
+        ("u" * 32, None),
+        (None, "v" * 16),
+        (trace_id, span_id),
+    ]
     # Outside a span (and in an invalid one), no ids.
     client.log_model_call("m", {"x": 1}, 0.5, 1.0)
     with trace.use_span(trace.INVALID_SPAN):
