@@ -210,7 +210,7 @@ class FakeCuda(TorchFunctionMode):
         if name == "__get__" and owner in ("device", "is_cuda"):
             if self.claims(args[0]):
                 return torch.device("cuda", 0) if owner == "device" else True
-        if name in SYNCING:
+        if name in SYNCING and (not args or self._claimed(args[0])):
             self.syncs.append(name)
         if name == "__getitem__" and _has_bool_index(args[1]):
             self.syncs.append("boolean-mask indexing")
@@ -219,6 +219,9 @@ class FakeCuda(TorchFunctionMode):
             if isinstance(target, (str, torch.device)) and "cpu" in str(target):
                 self.syncs.append(f"blocking {name} to the CPU")
         return func(*args, **kwargs)
+
+    def _claimed(self, value: Any) -> bool:
+        return not isinstance(value, torch.Tensor) or bool(self.claims(value))
 
 
 def _has_bool_index(index: Any) -> bool:
@@ -237,6 +240,9 @@ class FakeEvent:
     def synchronize(self) -> None:
         assert self.gate.wait(10)
 
+    def query(self) -> bool:
+        return self.gate.is_set()
+
     def elapsed_time(self, end: "FakeEvent") -> float:
         assert self.timing and end.timing
         return 42.0
@@ -246,6 +252,7 @@ class FakeBackend:
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.events: List[FakeEvent] = []
+        self.hosts: List[Any] = []
         self.uploads = 0
 
     def event(self, device: Any, timing: bool) -> FakeEvent:
@@ -253,7 +260,12 @@ class FakeBackend:
         return self.events[-1]
 
     def host_buffer(self, like: Any) -> Any:
-        return torch.empty(like.shape, dtype=like.dtype)
+        self.hosts.append(torch.empty(like.shape, dtype=like.dtype))
+        return self.hosts[-1]
+
+    def is_host(self, tensor: Any) -> bool:
+        """A host buffer: on the CPU, read once its event says done."""
+        return any(tensor is host for host in self.hosts)
 
     def upload(self, tensor: Any, device: Any) -> Any:
         self.uploads += 1
@@ -646,6 +658,9 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
         def synchronize(self) -> None:
             assert self.kwargs == {"enable_timing": False, "blocking": True}
 
+        def query(self) -> bool:
+            return True  # the "device" is always done
+
         def elapsed_time(self, end: "Event") -> float:
             assert self.kwargs["enable_timing"] and end.kwargs["enable_timing"]
             return 3.5
@@ -742,7 +757,7 @@ def test_summary_budget_bounds_the_share_of_summarised_calls(
 ) -> None:
     class Slow(torch.nn.Module):
         def forward(self, x: Any) -> Any:
-            time.sleep(0.02)  # a forward of milliseconds: always summarised
+            time.sleep(0.05)  # a forward of milliseconds: always summarised
             return x * 2
 
     fast, slow = model(), Slow()
@@ -787,3 +802,40 @@ def test_summary_budget_none_summarises_every_call_and_zero_none(
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="summary_budget"):
             monitor_module(every, "bad", client, summary_budget=bad)
+
+
+def test_ready_summaries_are_logged_by_the_next_calls_the_rest_by_the_thread(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A thread taking the GIL for each call costs the caller more than the
+    # logging: calls whose values have arrived are logged by the next call.
+    senders: List[str] = []
+    log = client.log_model_call
+
+    def recording_log(*args: Any, **kwargs: Any) -> Any:
+        senders.append(threading.current_thread().name)
+        return log(*args, **kwargs)
+
+    monkeypatch.setattr(client, "log_model_call", recording_log)
+    # The thread lingers long enough for the six calls on a loaded machine.
+    monkeypatch.setattr(pytorch, "LINGER_S", 2.0)
+    fake_cuda.gate.set()  # the "device" is done at once
+    net = model()
+    monitor_module(net, "mlp", client, summary_budget=None)
+    x = torch.randn(8, 4)
+    # Reading a host buffer whose event said done waits for nothing.
+    with FakeCuda(claims=lambda t: not fake_cuda.is_host(t)) as spy:
+        for _ in range(6):
+            net(x)
+    assert spy.syncs == []
+    main = threading.current_thread().name
+    assert senders == [main] * 5  # each call logged the one before it
+    deadline = time.monotonic() + 10
+    while len(senders) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)  # no flush: the thread takes the last one
+    assert senders[5] == "vdt-ai-torch-resolver"
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 6 and all("max" in c.prediction for c in calls)
