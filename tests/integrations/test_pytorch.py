@@ -839,3 +839,26 @@ def test_ready_summaries_are_logged_by_the_next_calls_the_rest_by_the_thread(
     assert senders[5] == "vdt-ai-torch-resolver"
     calls = memory.events_of(ModelCall)
     assert len(calls) == 6 and all("max" in c.prediction for c in calls)
+
+
+def test_hooks_cpu_bench_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import runpy
+
+    script = os.path.join(os.path.dirname(__file__), "../../bench/torch_hooks_cpu.py")
+    argv = ["torch_hooks_cpu.py", "--calls", "50", "--rounds", "2"]
+    monkeypatch.setattr("sys.argv", argv)
+    # The bench puts its fake device under "cpu"; leave the table as it was.
+    monkeypatch.setattr(pytorch, "_BACKENDS", dict(pytorch._BACKENDS))
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(script, run_name="__main__")
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line[:24].strip(): line[24:].split() for line in lines[2:-1]}
+    assert set(rows) == {
+        "no summaries",
+        "every call summarised",
+        "log_model_call alone",
+    }
+    assert all(float(value) == float(value) for row in rows.values() for value in row)
