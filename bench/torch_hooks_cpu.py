@@ -50,6 +50,9 @@ class _FakeDevice:
     def event(self, device: Any, timing: bool) -> _DoneEvent:
         return _DoneEvent()
 
+    def capturing(self) -> bool:
+        return False
+
     def recycle(self, device: Any, timing: bool, event: Any) -> None:
         pass
 

@@ -254,6 +254,7 @@ class FakeBackend:
         self.events: List[FakeEvent] = []
         self.hosts: List[Any] = []
         self.uploads = 0
+        self.capture = False  # a CUDA graph capture in progress
 
     def event(self, device: Any, timing: bool) -> FakeEvent:
         self.events.append(FakeEvent(self.gate, timing))
@@ -270,6 +271,9 @@ class FakeBackend:
     def upload(self, tensor: Any, device: Any) -> Any:
         self.uploads += 1
         return tensor
+
+    def capturing(self) -> bool:
+        return self.capture
 
 
 @pytest.fixture
@@ -680,8 +684,18 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
 
     pinned: List[bool] = []
 
+    def is_current_stream_capturing() -> bool:
+        captures.append(True)
+        return False
+
+    captures: List[bool] = []
+
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
+    assert not inspect.signature(torch.cuda.is_current_stream_capturing).parameters
+    monkeypatch.setattr(
+        torch.cuda, "is_current_stream_capturing", is_current_stream_capturing
+    )
     # A fresh backend (free events and streams of its own); the current
     # stream's id as torch's C function gives it.
     monkeypatch.setitem(pytorch._BACKENDS, "cuda", pytorch._CudaBackend())
@@ -697,6 +711,7 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
     assert call.latency_ms == 3.5 and call.prediction["shape"] == [4, 2]
     assert pinned == [True, True]  # a host buffer per dtype: values, counts
     assert len(made) == 3  # start and end (timed), and the copies' done event
+    assert captures == [True]  # asked once, by the pre-hook
     with spy:
         net(torch.randn(4, 4))
     assert spy.syncs == [] and pytorch.flush(10)
@@ -862,3 +877,27 @@ def test_hooks_cpu_bench_runs(
         "log_model_call alone",
     }
     assert all(float(value) == float(value) for row in rows.values() for value in row)
+
+
+def test_forwards_inside_a_cuda_graph_capture_are_left_alone(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    # A query or a wait during a capture would invalidate it, and the values
+    # of a captured call are never read: such calls are not monitored.
+    fake_cuda.gate.set()
+    inner, outer = torch.nn.Linear(4, 4), torch.nn.Sequential()
+    outer.append(inner)
+    monitor_module(inner, "inner", client)
+    monitor_module(outer, "outer", client)
+    x = torch.randn(2, 4)
+    fake_cuda.capture = True
+    with FakeCuda() as spy:
+        outer(x)
+    assert spy.syncs == [] and fake_cuda.events == [] and fake_cuda.hosts == []
+    fake_cuda.capture = False
+    outer(x)  # the nesting stack is as it was: both calls are logged
+    assert pytorch.flush(10)
+    assert sorted(c.model_name for c in memory.events_of(ModelCall)) == [
+        "inner",
+        "outer",
+    ]

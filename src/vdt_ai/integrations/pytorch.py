@@ -76,6 +76,9 @@ MAX_CREDIT_S = 0.005
 MAX_FREE_EVENTS = 256
 MAX_STREAMS = 64
 
+# The start of a forward inside a CUDA graph capture (not monitored).
+_CAPTURED: Any = object()
+
 # Starts kept per thread: nested forwards of one module, and those that raised.
 MAX_NESTING = 64
 
@@ -153,6 +156,10 @@ class _CudaBackend:
             event = torch.cuda.Event(enable_timing=timing, blocking=not timing)
         event.record(self._stream(device))
         return event
+
+    def capturing(self) -> bool:
+        """True while the current stream is being captured into a CUDA graph."""
+        return bool(torch.cuda.is_current_stream_capturing())
 
     def recycle(self, device: Any, timing: bool, event: Any) -> None:
         """Takes back an event whose work is done and whose time was read."""
@@ -644,10 +651,15 @@ def monitor_module(
                 weight = next(mod.parameters(), None)
                 device = weight.device if weight is not None else None
             backend = _backend(device)
-            event = backend.event(device, True) if backend is not None else None
             starts = stack()
             if len(starts) >= MAX_NESTING:  # forwards that raised never popped
                 del starts[0]
+            if backend is not None and backend.capturing():
+                # Inside a CUDA graph capture: a query or a wait would break
+                # it, and a captured value is read by nobody. Not monitored.
+                starts.append((_CAPTURED, None, None, None))
+                return
+            event = backend.event(device, True) if backend is not None else None
             starts.append((time.perf_counter(), event, backend, device))
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
@@ -660,6 +672,8 @@ def monitor_module(
             end_event: Any = None
             if starts:
                 started, start_event, backend, device = starts.pop()
+                if started is _CAPTURED:
+                    return
             now = time.perf_counter()
             host_ms = (now - (started or now)) * 1e3
             with torch.no_grad():
