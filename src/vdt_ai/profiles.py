@@ -509,31 +509,35 @@ def _murmur3_doubles(numbers: Any, np: Any) -> Tuple[Any, Any]:
     """MurmurHash3_x64_128 of each float64's 8 bytes (seed 9001), as
     DataSketches' HLL hashes a double: the two 64-bit halves."""
     u64 = np.uint64
-    bits = (numbers + 0.0).view(u64)  # + 0.0: -0.0 is 0.0; a copy
+    first = (numbers + 0.0).view(u64)  # + 0.0: -0.0 is 0.0; a copy
+    scratch = np.empty_like(first)
+    # One 8-byte tail block k1, no full 16-byte blocks; in place throughout.
+    first *= u64(0x87C37B91114253D5)
+    np.right_shift(first, u64(33), out=scratch)
+    np.left_shift(first, u64(31), out=first)
+    first |= scratch  # rotl64(k1, 31)
+    first *= u64(0x4CF5AD432745937F)
+    length = u64(8)
     seed = u64(_MURMUR_SEED)
-    # One 8-byte tail block, no full 16-byte blocks.
-    bits *= u64(0x87C37B91114253D5)
-    bits = (bits << u64(31)) | (bits >> u64(33))
-    bits *= u64(0x4CF5AD432745937F)
-    first = bits ^ seed ^ u64(8)  # h1 ^= k1; h1 ^= length
-    second = seed ^ u64(8)  # h2 ^= length (a scalar until h2 += h1)
+    first ^= seed ^ length  # h1 = seed ^ k1, then h1 ^= length
+    second = seed ^ length  # h2 ^= length (a scalar until h2 += h1)
     first += second
     second = first + second
-    first = _fmix64(first, np)
-    second = _fmix64(second, np)
+    _fmix64(first, scratch, np)
+    _fmix64(second, scratch, np)
     first += second
     second += first
     return first, second
 
 
-def _fmix64(k: Any, np: Any) -> Any:
+def _fmix64(k: Any, scratch: Any, np: Any) -> None:
     u64 = np.uint64
-    k ^= k >> u64(33)
-    k *= u64(0xFF51AFD7ED558CCD)
-    k ^= k >> u64(33)
-    k *= u64(0xC4CEB9FE1A85EC53)
-    k ^= k >> u64(33)
-    return k
+    for multiplier in (u64(0xFF51AFD7ED558CCD), u64(0xC4CEB9FE1A85EC53)):
+        np.right_shift(k, u64(33), out=scratch)
+        k ^= scratch
+        k *= multiplier
+    np.right_shift(k, u64(33), out=scratch)
+    k ^= scratch
 
 
 def _update_all(update: Any, values: Iterable[Any]) -> None:
