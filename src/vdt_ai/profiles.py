@@ -496,7 +496,8 @@ def _slot_maxima(numbers: Any, np: Any) -> Any:
     leading zeros); ``None`` when fewer than half the slots are filled."""
     slots = 1 << HLL_LG_K
     first, second = _murmur3_doubles(numbers, np)
-    slot = (first & np.uint64(slots - 1)).astype(np.intp)
+    first &= np.uint64(slots - 1)
+    slot = first.view(np.int64)  # under 4,096: the same values, signed
     empty = np.iinfo(np.uint64).max
     smallest = np.full(slots, empty, dtype=np.uint64)
     np.minimum.at(smallest, slot, second)
