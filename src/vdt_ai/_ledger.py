@@ -10,14 +10,16 @@ send none.
 A report bypasses sampling, the data policy and ``before_send`` (it holds no
 user data), and its own outcome is counted in the ledger's private counters,
 never in the client's: reports are never counted in the counts they carry.
-A window with nothing to count sends no report.
+A window with nothing to count sends no report. ``dropped`` and ``failed``
+are also reported by reason (``dropped_by_reason``, ``failed_by_reason``),
+read with the totals in one step so that each map sums to its total.
 """
 
 import datetime as dt
 import os
 import threading
 import uuid
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from . import _log
 from .codec import Encoder
@@ -45,6 +47,7 @@ class Ledger:
         self.sequence = 0
         self.own = Counters()  # the reports' own outcomes
         self._last = Stats()
+        self._last_reasons: Dict[str, Dict[str, int]] = {}
         self._since: dt.datetime = utc_now()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -88,13 +91,18 @@ class Ledger:
             return None
 
     def _report(self, final: bool) -> Optional[SdkReport]:
-        now = self.counters.snapshot()
+        now, reasons = self.counters.snapshot_with_reasons()
         last, self._last = self._last, now
+        last_reasons, self._last_reasons = self._last_reasons, reasons
         counts = {
             name: getattr(now, name) - getattr(last, name) for name in LEDGER_COUNTS
         }
         if not any(counts.values()):
             return None
+        by_reason = {
+            f"{name}_by_reason": _deltas(by, last_reasons.get(name, {}))
+            for name, by in reasons.items()
+        }
         start, self._since = self._since, utc_now()
         self.sequence += 1
         spool_bytes = getattr(self.transport, "spool_bytes", None)
@@ -110,6 +118,7 @@ class Ledger:
                 "final": final,
                 "spool_bytes": spool_bytes() if spool_bytes is not None else 0,
                 **{name: max(0, value) for name, value in counts.items()},
+                **by_reason,
             },
         )
         self.transport.send_report(  # type: ignore[attr-defined]
@@ -117,3 +126,12 @@ class Ledger:
         )
         self.last = report
         return report
+
+
+def _deltas(now: Dict[str, int], last: Dict[str, int]) -> Dict[str, int]:
+    """The counts in ``now`` that grew since ``last``, by how much."""
+    return {
+        reason: count - last.get(reason, 0)
+        for reason, count in sorted(now.items())
+        if count > last.get(reason, 0)
+    }

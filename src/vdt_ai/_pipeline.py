@@ -65,7 +65,14 @@ from .models import (
     build_event,
 )
 from .policy import DataPolicy
-from .transport import Counters, Transport
+from .transport import (
+    BEFORE_SEND_ERROR,
+    BEFORE_SEND_INVALID,
+    CLIENT_CLOSED,
+    TRANSPORT_ERROR,
+    Counters,
+    Transport,
+)
 
 SAMPLE_SPACE = 1 << 62  # the random low bits of a UUIDv7
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -296,7 +303,7 @@ class Pipeline:
         return event, self.encoder.encode(event)
 
     def _before_send_failed(self, what: str, exc: Exception) -> None:
-        self.counters.add("failed")
+        self.counters.add("failed", reason=BEFORE_SEND_INVALID)
         fields = (
             ", ".join(field for field, _ in exc.errors)
             if isinstance(exc, ValidationError)
@@ -316,7 +323,7 @@ class Pipeline:
             result = self.before_send(event)
         except Exception as exc:
             # A failing scrubber must not let unscrubbed data out: drop.
-            self.counters.add("failed")
+            self.counters.add("failed", reason=BEFORE_SEND_ERROR)
             _log.log_once(
                 "before-send-raised",
                 "ERROR",
@@ -328,7 +335,7 @@ class Pipeline:
             self.counters.add("filtered")
             return None
         if not isinstance(result, Event) or type(result) not in _EVENT_TYPES:
-            self.counters.add("failed")
+            self.counters.add("failed", reason=BEFORE_SEND_INVALID)
             _log.log_once(
                 "before-send-type",
                 "ERROR",
@@ -352,7 +359,7 @@ class Pipeline:
     def submit(self, record: Record) -> bool:
         """Hands ``record`` to the transport; False when it was dropped."""
         if self.closed:
-            self.counters.add("dropped")
+            self.counters.add("dropped", reason=CLIENT_CLOSED)
             _log.log_once(
                 f"closed:{id(self)}", "WARNING", "log call on a closed client dropped"
             )
@@ -362,10 +369,10 @@ class Pipeline:
             if self._send(record, self.counters) is False:
                 # Raced close(): the transport refused it before its final
                 # flush, so it is counted dropped and no id is returned.
-                self.counters.add("dropped")
+                self.counters.add("dropped", reason=CLIENT_CLOSED)
                 return False
         except Exception as exc:
-            self.counters.add("failed")
+            self.counters.add("failed", reason=TRANSPORT_ERROR)
             _log.log_once(
                 f"send-error:{type(exc).__name__}",
                 "ERROR",

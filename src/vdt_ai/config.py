@@ -159,7 +159,8 @@ class Settings(BaseModel):
         ledger_interval_s: seconds between the delivery ledger's reports
             (``SdkReport`` events on ``<prefix>.sdk_reports``: the counts of
             accepted, delivered, spooled... events since the previous
-            report), sent when delivering to Kafka, and once more by
+            report, dropped and failed also by reason), sent when delivering
+            to Kafka, and once more by
             ``close()``; ``0`` turns the ledger off. ``VDT_AI_LEDGER_INTERVAL_S``.
     """
 

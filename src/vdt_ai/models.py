@@ -765,6 +765,17 @@ class SdkReport(Event):
             ``sampled_out``, ``integration_errors`` and ``quarantined``
             (spool segments), as in :class:`vdt_ai.Stats`.
         spool_bytes: bytes the spool folder holds now.
+        dropped_by_reason: ``dropped`` split by reason (reason -> count;
+            its values sum to ``dropped``): ``"spool_full"`` (the spool
+            reached ``spool_max_bytes``), ``"client_closed"`` (logged on, or
+            racing, a closed client), ``"other"``.
+        failed_by_reason: ``failed`` split by reason (values sum to
+            ``failed``): ``"refused:<kafka error>"`` (Kafka refused the
+            event for good, e.g. ``"refused:msg_size_too_large"``),
+            ``"spool_write_error"``, ``"transport_error"`` (the transport
+            raised), ``"before_send_error"`` (the hook raised),
+            ``"before_send_invalid"`` (it returned what cannot be sent),
+            ``"other"``.
     """
 
     event_type: ClassVar[EventType] = EventType.SDK_REPORT
@@ -786,6 +797,8 @@ class SdkReport(Event):
     integration_errors: NonNegativeInt = 0
     quarantined: NonNegativeInt = 0
     spool_bytes: NonNegativeInt = 0
+    dropped_by_reason: Dict[Identifier, NonNegativeInt] = Field(default_factory=dict)
+    failed_by_reason: Dict[Identifier, NonNegativeInt] = Field(default_factory=dict)
 
 
 class Metric(Event):

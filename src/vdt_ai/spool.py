@@ -104,7 +104,7 @@ from .codec import Record, decode
 from .codec._wire import LEN, keys, varint
 from .exceptions import VDTError
 from .models import Event
-from .transport import Counters, Transport
+from .transport import SPOOL_FULL, SPOOL_WRITE_ERROR, Counters, Transport
 
 MAGIC = b"VDTSPL1\n"
 SEGMENT_SUFFIX = ".vdtspool"
@@ -1592,7 +1592,7 @@ class SpoolTransport(Transport):
         try:
             written = self._append(record)
         except OSError as exc:
-            counters.add("failed")
+            counters.add("failed", reason=SPOOL_WRITE_ERROR)
             _log.log_once(
                 f"spool-error:{self.directory}",
                 "ERROR",
@@ -1607,7 +1607,7 @@ class SpoolTransport(Transport):
                 self._counters = counters
             self._spooled()
         else:
-            counters.add("dropped")
+            counters.add("dropped", reason=SPOOL_FULL)
             _log.log_once(
                 f"spool-full:{self.directory}",
                 "WARNING",

@@ -9,7 +9,7 @@ import itertools
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from . import _forksafe
 from .codec import Record
@@ -26,6 +26,22 @@ COUNTER_NAMES = (
     "integration_errors",
     "quarantined",
 )
+
+# The counters kept by reason as well (the ledger's ``*_by_reason``): every
+# event counted in one of them is counted under exactly one reason.
+REASONED = ("dropped", "failed")
+
+# Reasons an event is dropped (discarded on purpose) ...
+CLIENT_CLOSED = "client_closed"  # logged on (or racing) a closed client
+SPOOL_FULL = "spool_full"  # spool_max_bytes reached
+# ... or failed (lost to an error).
+BEFORE_SEND_ERROR = "before_send_error"  # the before_send hook raised
+BEFORE_SEND_INVALID = "before_send_invalid"  # it returned what cannot be sent
+TRANSPORT_ERROR = "transport_error"  # the transport raised taking the event
+SPOOL_WRITE_ERROR = "spool_write_error"  # the spool could not write it
+# and "refused:<kafka error name>": Kafka refused it for good
+# (vdt_ai.kafka.errors.refusal).
+OTHER = "other"  # counted without a reason
 
 
 @dataclass(frozen=True)
@@ -71,17 +87,32 @@ class Counters:
     Adding one, the per-event case, is ``next()`` on an ``itertools.count``:
     atomic in CPython and lock-free, so neither the caller nor the delivery
     thread waits. Larger amounts (replay batches) go to a locked total.
+    ``dropped`` and ``failed`` (rare) are also counted by reason, under the
+    lock, so that a snapshot's reasons always sum to its totals.
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
         self._ticks = {name: itertools.count() for name in COUNTER_NAMES}
         self._bulk = dict.fromkeys(COUNTER_NAMES, 0)
+        self._reasons: Dict[Tuple[str, str], int] = {}
         _forksafe.register(self)
 
-    def add(self, name: str, amount: int = 1) -> None:
-        """Adds ``amount`` to counter ``name``."""
-        if amount == 1:
+    def add(self, name: str, amount: int = 1, reason: Optional[str] = None) -> None:
+        """Adds ``amount`` to counter ``name``.
+
+        Args:
+            name: one of :data:`COUNTER_NAMES`.
+            amount: how many events.
+            reason: why, for the counters in :data:`REASONED` (``"other"``
+                when not given); ignored for the others.
+        """
+        if name in REASONED:
+            key = (name, reason or OTHER)
+            with self._lock:
+                self._bulk[name] += amount
+                self._reasons[key] = self._reasons.get(key, 0) + amount
+        elif amount == 1:
             next(self._ticks[name])
         else:
             with self._lock:
@@ -100,6 +131,15 @@ class Counters:
                     for name, ticks in self._ticks.items()
                 }
             )
+
+    def snapshot_with_reasons(self) -> Tuple[Stats, Dict[str, Dict[str, int]]]:
+        """The current counts, and those of :data:`REASONED` by reason
+        (counter -> reason -> count), read together."""
+        with self._lock:
+            reasons: Dict[str, Dict[str, int]] = {name: {} for name in REASONED}
+            for (name, reason), count in self._reasons.items():
+                reasons[name][reason] = count
+            return self.snapshot(), reasons
 
 
 def _count_value(counter: "itertools.count[int]") -> int:

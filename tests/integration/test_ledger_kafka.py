@@ -35,6 +35,7 @@ def test_final_report_reaches_kafka(prefix: str, tmp_path: Path) -> None:
     assert isinstance(report, SdkReport) and report.final
     assert str(report.event_id) == sent and report.sequence == 1
     assert (report.accepted, report.delivered, report.spooled) == (40, 40, 0)
+    assert report.dropped_by_reason == report.failed_by_reason == {}
     assert report.instance_id == ledger.instance_id
     assert ledger.own.snapshot().delivered == 1
 

@@ -41,6 +41,13 @@ def test_schema_numbers_match_the_generated_descriptors() -> None:
             assert [(f.name, f.number, f.type) for f in other.fields] == [
                 (f.name, f.number, f.type) for f in descriptor.fields
             ]
+        elif message == "Int64Entry":
+            fields = pb.SdkReport.DESCRIPTOR.fields_by_name
+            descriptor = fields["dropped_by_reason"].message_type
+            other = fields["failed_by_reason"].message_type
+            assert [(f.name, f.number, f.type) for f in other.fields] == [
+                (f.name, f.number, f.type) for f in descriptor.fields
+            ]
         else:
             descriptor = pb.DESCRIPTOR.message_types_by_name[message]
         assert {f.name: f.number for f in descriptor.fields} == numbers, message
@@ -155,6 +162,12 @@ _payloads: Dict[EventType, Any] = {
             "window_start": st.none() | _time,
             "window_end": st.none() | _time,
             **_report_counts,
+            **{
+                name: st.dictionaries(
+                    _text(8, 1), st.sampled_from([0, 1, 2**63 - 1]), max_size=3
+                )
+                for name in ("dropped_by_reason", "failed_by_reason")
+            },
         },
     ),
     EventType.MODEL_CALL: st.fixed_dictionaries(
@@ -247,7 +260,8 @@ def events(draw: Any) -> Event:
 
 def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
     """Byte for byte, or parsed when maps (tags, class_probabilities,
-    feature_importance: entry order not fixed) differ only in order."""
+    feature_importance, *_by_reason: entry order not fixed) differ only in
+    order."""
     if ours == official:
         return
     a, b = pb.Event.FromString(ours), pb.Event.FromString(official)
@@ -256,6 +270,9 @@ def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
     if a.WhichOneof("payload") == "model_call":
         call = a.model_call
         sizes += [len(call.class_probabilities), len(call.feature_importance)]
+    elif a.WhichOneof("payload") == "sdk_report":
+        report = a.sdk_report
+        sizes += [len(report.dropped_by_reason), len(report.failed_by_reason)]
     assert max(sizes) > 1, "only map entry order may differ"
 
 

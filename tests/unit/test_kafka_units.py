@@ -27,6 +27,7 @@ from vdt_ai import (
     load_settings,
 )
 from vdt_ai.codec import headers_for_value
+from vdt_ai.kafka import errors as kafka_errors
 from vdt_ai.kafka.config import LINGER_MS, MAX_QUEUED_MESSAGES, producer_config
 from vdt_ai.kafka.transport import KafkaTransport
 from vdt_ai.spool import iter_records
@@ -170,9 +171,18 @@ def test_permanent_errors_are_failed_not_spooled(transport: KafkaTransport) -> N
     counters = Counters()
     value = encode(Metric(name="m", value=1.0)).value
     transport._delivered(
-        counters, FakeError(KafkaError.MSG_SIZE_TOO_LARGE), FakeMessage(value)
+        counters,
+        FakeError(KafkaError.MSG_SIZE_TOO_LARGE, "MSG_SIZE_TOO_LARGE"),
+        FakeMessage(value),
     )
     assert counters.snapshot() == Stats(failed=1)
+    # The ledger's reason: the error's name in lower case.
+    by_reason = {"dropped": {}, "failed": {"refused:msg_size_too_large": 1}}
+    assert counters.snapshot_with_reasons() == (Stats(failed=1), by_reason)
+    real = KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+    assert kafka_errors.refusal(real) == "refused:msg_size_too_large"
+    local = KafkaError(KafkaError._INVALID_ARG)  # librdkafka's "_" is dropped
+    assert kafka_errors.refusal(local) == "refused:invalid_arg"
     transport.close(0)
 
 
@@ -222,6 +232,7 @@ def test_full_spool_drops_and_unwritable_spool_fails(tmp_path: Path) -> None:
     counters = Counters()
     full.spill(encode(Metric(name="m", value=1.0)), counters, reason="test")
     assert counters.snapshot() == Stats(dropped=1)
+    assert counters.snapshot_with_reasons()[1]["dropped"] == {"spool_full": 1}
     full.close(0)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -232,6 +243,10 @@ def test_full_spool_drops_and_unwritable_spool_fails(tmp_path: Path) -> None:
     )
     broken.spill(encode(Metric(name="m", value=1.0)), counters, reason="test")
     assert counters.snapshot().failed == 1
+    assert counters.snapshot_with_reasons()[1] == {
+        "dropped": {"spool_full": 1},
+        "failed": {"spool_write_error": 1},
+    }
     broken.close(0)
 
 

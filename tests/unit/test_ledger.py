@@ -2,13 +2,15 @@
 its own, over a transport that can carry reports."""
 
 import time
-from typing import List, Optional
+from pathlib import Path
+from typing import Any, List, Optional
 
 import pytest
 
 from vdt_ai import Stats, VDTClient, decode
 from vdt_ai.codec import Record
-from vdt_ai.models import SdkReport
+from vdt_ai.models import Event, SdkReport
+from vdt_ai.spool import SpoolTransport
 from vdt_ai.testing import MemoryTransport
 from vdt_ai.transport import Counters
 
@@ -115,3 +117,95 @@ def test_a_failing_transport_never_reaches_the_caller() -> None:
     client.log_metric("m", 1.0)
     client.close()  # no exception
     assert client.stats() == Stats(accepted=1, delivered=1)
+
+
+class ReportingSpool(SpoolTransport):
+    """The offline spool plus send_report: its real "spool full" drops."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        super().__init__(directory, max_bytes)
+        self.reports: List[Record] = []
+
+    def send_report(self, record: Record, counters: Counters) -> None:
+        self.reports.append(record)
+        counters.add("delivered")
+
+
+def test_dropped_and_failed_events_are_reported_by_reason(tmp_path: Path) -> None:
+    transport = ReportingSpool(tmp_path / "spool", max_bytes=0)  # always full
+    hook = {"mode": "keep"}
+
+    def before_send(event: Event) -> Any:
+        if hook["mode"] == "raise":
+            raise RuntimeError("scrubber bug")
+        if hook["mode"] == "junk":
+            return "not an event"
+        return event
+
+    client = VDTClient(transport=transport, before_send=before_send)
+    ledger = client._ledger
+    assert ledger is not None
+    for i in range(3):
+        client.log_metric("m", float(i))  # spool full: dropped
+    first = ledger.report(final=False)
+    assert first is not None
+    assert (first.dropped, first.failed) == (3, 0)
+    assert first.dropped_by_reason == {"spool_full": 3}
+    assert first.failed_by_reason == {}
+    hook["mode"] = "raise"
+    client.log_metric("m", 1.0)
+    client.log_metric("m", 2.0)
+    hook["mode"] = "junk"
+    client.log_metric("m", 3.0)
+    hook["mode"] = "keep"
+    client.log_metric("m", 4.0)
+    client.close()
+    client.log_metric("m", 5.0)  # after close: dropped, in no report
+    _, last = [decode(r.value) for r in transport.reports]
+    assert isinstance(last, SdkReport) and last.final
+    # Only this window's counts, each under its reason, summing to the totals.
+    assert (last.dropped, last.failed) == (1, 3)
+    assert last.dropped_by_reason == {"spool_full": 1}
+    assert last.failed_by_reason == {"before_send_error": 2, "before_send_invalid": 1}
+    stats, reasons = client._counters.snapshot_with_reasons()
+    assert reasons["dropped"] == {"spool_full": 4, "client_closed": 1}
+    assert stats.dropped == 5 and stats.failed == 3
+
+
+def test_a_transport_that_raises_is_reported_as_transport_error() -> None:
+    class Raising(ReportingTransport):
+        def send(self, record: Record, counters: Counters) -> None:
+            raise OSError("boom")
+
+    transport = Raising()
+    client = VDTClient(transport=transport)
+    client.log_metric("m", 1.0)
+    client.close()
+    (report,) = decoded(transport)
+    assert (report.accepted, report.failed) == (1, 1)
+    assert report.failed_by_reason == {"transport_error": 1}
+
+
+def test_reports_that_fail_are_in_no_report() -> None:
+    class Refusing(ReportingTransport):
+        """Each report is lost (as a full producer queue loses it)."""
+
+        def send_report(self, record: Record, counters: Counters) -> None:
+            self.reports.append(record)
+            counters.add("dropped", reason="queue_full")
+
+    transport = Refusing()
+    client = VDTClient(transport=transport)
+    ledger = client._ledger
+    assert ledger is not None
+    client.log_metric("m", 1.0)
+    assert ledger.report(final=False) is not None
+    client.log_metric("m", 2.0)
+    client.close()
+    first, last = decoded(transport)
+    for report in (first, last):
+        assert (report.accepted, report.delivered) == (1, 1)
+        assert (report.dropped, report.failed) == (0, 0)
+        assert report.dropped_by_reason == report.failed_by_reason == {}
+    assert client.stats() == Stats(accepted=2, delivered=2)
+    assert ledger.own.snapshot_with_reasons()[1]["dropped"] == {"queue_full": 2}

@@ -29,6 +29,7 @@ from vdt_ai.profiles import (
     HLL_LG_K,
     KLL_K,
     MAX_FREQUENT_ITEM_LENGTH,
+    _murmur3_doubles,
     profile,
 )
 from vdt_ai.spool import iter_events
@@ -336,3 +337,64 @@ def test_missing_extra_gives_the_install_hint() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert "pip install 'vdt-ai[profiles]'" in out.stdout
+
+
+def test_numpy_hashes_numbers_as_datasketches_does() -> None:
+    # A one-value HLL sketch serializes its coupon: the slot address (26
+    # bits of the first hash half) and the second half's leading zeros + 1.
+    values = np.concatenate(
+        [
+            np.random.default_rng(7).normal(0, 1e6, 200),
+            [0.0, -0.0, 1.0, -1.0, 5e-324, 1.7e308, -1.7e308],
+        ]
+    )
+    first, second = _murmur3_doubles(values, np)
+    for value, h1, h2 in zip(values.tolist(), first.tolist(), second.tolist()):
+        sketch = datasketches.hll_sketch(HLL_LG_K)
+        sketch.update(value)
+        image = sketch.serialize_compact()
+        coupon = int.from_bytes(image[-4:], "little")
+        zeros = 64 - h2.bit_length()
+        assert coupon == (min(zeros, 62) + 1) << 26 | (h1 & (2**26 - 1)), value
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).random(200_000) * 100,  # all distinct
+        np.repeat(np.random.default_rng(2).normal(size=3_000), 20),  # borderline
+        np.arange(40_000.0) - 20_000,  # -0.0 and 0.0 among them
+    ],
+    ids=["distinct", "repeated", "integers"],
+)
+def test_hll_of_many_numbers_equals_the_sketch_fed_every_value(
+    values: np.ndarray,
+) -> None:
+    column = profile(values).columns["value"]
+    fed = datasketches.hll_sketch(HLL_LG_K, datasketches.tgt_hll_type.HLL_4)
+    for value in values.tolist():
+        fed.update(value)
+    union = datasketches.hll_union(HLL_LG_K)
+    union.update(fed)
+    union.update(fed)  # out of order: the estimate from the registers
+    # The same registers: the bytes of the union of the sketch fed every value.
+    expected = union.get_result(datasketches.tgt_hll_type.HLL_4)
+    assert column.distinct == expected.serialize_compact()
+    exact = len(np.unique(values))
+    estimate = datasketches.hll_sketch.deserialize(column.distinct).get_estimate()
+    assert abs(estimate - exact) <= HLL_ERROR * exact
+    # Halves profiled apart merge into the same sketch.
+    half = len(values) // 2
+    merged = profile(values[:half]).merge(profile(values[half:]))
+    merged_hll = datasketches.hll_sketch.deserialize(merged.columns["value"].distinct)
+    assert merged_hll.get_estimate() == pytest.approx(estimate, rel=1e-9)
+
+
+def test_few_distinct_numbers_in_a_long_column() -> None:
+    values = np.random.default_rng(3).integers(0, 1_000, 100_000).astype(float)
+    image = profile(values).columns["value"].distinct
+    assert image is not None
+    estimate = datasketches.hll_sketch.deserialize(image).get_estimate()
+    assert abs(estimate - 1_000) <= HLL_ERROR * 1_000
+    out_of_order = 16  # the preamble's flag: fed one distinct value at a time
+    assert not image[5] & out_of_order

@@ -19,8 +19,11 @@ def test_profiles_count_every_call_while_raw_events_are_sampled() -> None:
     memory = MemoryTransport()
     client = VDTClient(transport=memory, sample_rate=0.01)
     client.profile_model("churn", interval_s=3600)
-    n = 20_000
+    n = 100_000  # the acceptance size
     for i in range(n):
+        # A typed field takes the reference path (a pydantic model, about
+        # 3x the fast path's cost): one call in 100 gives one.
+        typed = i % 100 == 0
         client.log_model_call(
             "churn",
             {
@@ -28,8 +31,9 @@ def test_profiles_count_every_call_while_raw_events_are_sampled() -> None:
                 "plan": "gold" if i % 3 else "free",
                 "geo": {"lat": 1.5},
             },
+            None if typed else (i % 10) / 10,
             latency_ms=1.0,
-            prediction_score=(i % 100) / 100,
+            prediction_score=0.5 if typed else None,
         )
     client.log_model_call("other", {"x": 1})  # not profiled
     client.close()
@@ -47,7 +51,9 @@ def test_profiles_count_every_call_while_raw_events_are_sampled() -> None:
     )
     assert prof.columns["input.plan"].kind is ColumnKind.STRING
     assert prof.columns["input.geo.lat"].count == n
-    assert prof.columns["prediction_score"].count == n
+    assert prof.columns["prediction"].count == n - n // 100
+    score = prof.columns["prediction_score"]
+    assert (score.count, score.null_count) == (n // 100, n - n // 100)
     assert prof.window_start is not None and prof.window_end is not None
     assert client.stats().sampled_out == n + 1 - len(raw)
 

@@ -591,6 +591,7 @@ def _data_profile_of(event: Any) -> bytes:
 
 _SR_COUNTS = ("pid", "sequence")
 _SR_LATER = LEDGER_COUNTS + ("spool_bytes",)
+_SR_MAPS = ("dropped_by_reason", "failed_by_reason")
 _SR = keys(
     "SdkReport",
     {
@@ -599,8 +600,20 @@ _SR = keys(
         "window_end": LEN,
         "final": VARINT,
         **dict.fromkeys(_SR_COUNTS + _SR_LATER, VARINT),
+        **dict.fromkeys(_SR_MAPS, LEN),
     },
 )
+_INT_ENTRY = keys("Int64Entry", {"key": LEN, "value": VARINT})
+
+
+def _int_map(field_key: bytes, values: Dict[str, int]) -> bytes:
+    # A map<string, int64> field; an entry always holds both key and value,
+    # as protobuf writes them.
+    entry_key, entry_value = _INT_ENTRY["key"], _INT_ENTRY["value"]
+    return b"".join(
+        length_delimited(field_key, text(entry_key, name) + integer(entry_value, count))
+        for name, count in values.items()
+    )
 
 
 def _sdk_report_of(event: Any) -> bytes:
@@ -617,6 +630,8 @@ def _sdk_report_of(event: Any) -> bytes:
     for field in _SR_LATER:
         if getattr(event, field):
             out += integer(_SR[field], getattr(event, field))
+    for field in _SR_MAPS:
+        out += _int_map(_SR[field], getattr(event, field))
     return length_delimited(PAYLOAD_KEYS[EventType.SDK_REPORT], out)
 
 
@@ -816,6 +831,8 @@ def _read_sdk_report(m: Any) -> Dict[str, Any]:
     }
     for name in ("window_start", "window_end"):
         fields[name] = _get_time(getattr(m, name)) if m.HasField(name) else None
+    for name in _SR_MAPS:
+        fields[name] = dict(getattr(m, name))
     return fields
 
 

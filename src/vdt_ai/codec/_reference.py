@@ -133,6 +133,8 @@ def message_of(event: Event) -> "pb.Event":
             if name in ("window_start", "window_end"):
                 if getattr(e, name) is not None:
                     _set_time(getattr(r, name), getattr(e, name))
+            elif name.endswith("_by_reason"):
+                getattr(r, name).update(getattr(e, name))
             elif name not in message_fields:
                 setattr(r, name, getattr(e, name))
     elif kind is EventType.METRIC:

@@ -117,7 +117,11 @@ FIELDS: Dict[str, Dict[str, int]] = {
         "integration_errors": 15,
         "quarantined": 16,
         "spool_bytes": 17,
+        "dropped_by_reason": 18,
+        "failed_by_reason": 19,
     },
+    # An entry of SdkReport's map<string, int64> fields (*_by_reason).
+    "Int64Entry": {"key": 1, "value": 2},
     "Metric": {"name": 1, "value": 2, "step": 3, "run_id": 4},
     "GroundTruth": {
         "request_id": 1,

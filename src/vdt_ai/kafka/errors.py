@@ -149,6 +149,18 @@ def to_exception(error: Any, topic: Optional[str] = None) -> VDTError:
     return TransportError(f"Kafka delivery problem: {text}")
 
 
+def refusal(error: Any) -> str:
+    """The delivery ledger's reason for an event Kafka refused for good:
+    ``"refused:<error name>"`` in lower case, without librdkafka's leading
+    underscore (``"refused:msg_size_too_large"``)."""
+    error = error_of(error)
+    try:
+        name = str(error.name())
+    except Exception:
+        name = type(error).__name__
+    return f"refused:{name.lstrip('_').lower()}"
+
+
 def problem_key(error: Any) -> str:
     """A key that is the same for every report of the same kind of problem."""
     error = error_of(error)

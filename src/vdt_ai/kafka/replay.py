@@ -58,7 +58,8 @@ class _Batch:
         self._api_key_id = api_key_id
         self.acked = 0
         self.retry: List[Record] = []
-        self.refused: List[Tuple[Record, str]] = []
+        # (record, what Kafka said, the ledger's reason)
+        self.refused: List[Tuple[Record, str, str]] = []
         self.errors: List[Tuple[Any, str]] = []
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -81,7 +82,9 @@ class _Batch:
     def outcome(self, record: Record, error: Any) -> None:
         """Settles ``record`` after ``error`` (a report or a produce refusal)."""
         if kafka_errors.classify(error) == kafka_errors.PERMANENT:
-            self.refused.append((record, kafka_errors.describe(error)))
+            self.refused.append(
+                (record, kafka_errors.describe(error), kafka_errors.refusal(error))
+            )
         else:
             self.retry.append(record)
         self.errors.append((error, record.topic))
@@ -335,8 +338,8 @@ class Replayer:
                     "their segment is kept",
                 )
                 return False
-        for record, reason in batch.refused:
-            self._counters.add("failed")
+        for record, reason, refusal in batch.refused:
+            self._counters.add("failed", reason=refusal)
             _log.log_once(
                 f"replay-refused:{reason[:60]}",
                 "ERROR",

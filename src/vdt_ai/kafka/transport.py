@@ -23,7 +23,7 @@ from ..codec import Record
 from ..config import Settings
 from ..exceptions import ConfigError, TransportError, VDTError
 from ..spool import SpoolAppendError, SpoolWriter, spool_size
-from ..transport import Counters, Transport
+from ..transport import SPOOL_FULL, SPOOL_WRITE_ERROR, Counters, Transport
 from . import errors as kafka_errors
 from . import producer as shared_producers
 from .config import CONF_TO_SETTING, producer_config
@@ -289,7 +289,7 @@ class KafkaTransport(Transport):
         kind = kafka_errors.classify(error)
         self._report(error, record.topic, kind)
         if kind == kafka_errors.PERMANENT:
-            counters.add("failed")
+            counters.add("failed", reason=kafka_errors.refusal(error))
             _log.log_once(
                 f"refused:{kafka_errors.describe(error)[:60]}",
                 "ERROR",
@@ -344,7 +344,7 @@ class KafkaTransport(Transport):
         if error is not None:
             # The first record not written met the error; a batch's rest was
             # never tried, but nothing of it is on disk either.
-            counters.add("failed", total - written)
+            counters.add("failed", total - written, reason=SPOOL_WRITE_ERROR)
             _log.log_once(
                 "spool-error",
                 "ERROR",
@@ -352,7 +352,7 @@ class KafkaTransport(Transport):
                 error=error.strerror or type(error).__name__,
             )
         else:
-            counters.add("dropped", total - written)
+            counters.add("dropped", total - written, reason=SPOOL_FULL)
             _log.log_once(
                 "spool-full",
                 "WARNING",

@@ -259,10 +259,26 @@ class ModelCall(_message.Message):
     def __init__(self, model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., input_data_json: _Optional[bytes] = ..., prediction_json: _Optional[bytes] = ..., latency_ms: _Optional[float] = ..., status: _Optional[_Union[CallStatus, str]] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost: _Optional[float] = ..., prediction_label: _Optional[str] = ..., prediction_score: _Optional[float] = ..., class_probabilities: _Optional[_Mapping[str, float]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., feature_importance: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SdkReport(_message.Message):
-    __slots__ = ["accepted", "delivered", "dropped", "failed", "filtered", "final", "instance_id", "integration_errors", "pid", "quarantined", "replayed", "sampled_out", "sequence", "spool_bytes", "spooled", "window_end", "window_start"]
+    __slots__ = ["accepted", "delivered", "dropped", "dropped_by_reason", "failed", "failed_by_reason", "filtered", "final", "instance_id", "integration_errors", "pid", "quarantined", "replayed", "sampled_out", "sequence", "spool_bytes", "spooled", "window_end", "window_start"]
+    class DroppedByReasonEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class FailedByReasonEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_BY_REASON_FIELD_NUMBER: _ClassVar[int]
     DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_BY_REASON_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FILTERED_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
@@ -280,7 +296,9 @@ class SdkReport(_message.Message):
     accepted: int
     delivered: int
     dropped: int
+    dropped_by_reason: _containers.ScalarMap[str, int]
     failed: int
+    failed_by_reason: _containers.ScalarMap[str, int]
     filtered: int
     final: bool
     instance_id: str
@@ -294,7 +312,7 @@ class SdkReport(_message.Message):
     spooled: int
     window_end: _timestamp_pb2.Timestamp
     window_start: _timestamp_pb2.Timestamp
-    def __init__(self, instance_id: _Optional[str] = ..., pid: _Optional[int] = ..., sequence: _Optional[int] = ..., window_start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., final: bool = ..., accepted: _Optional[int] = ..., delivered: _Optional[int] = ..., spooled: _Optional[int] = ..., replayed: _Optional[int] = ..., dropped: _Optional[int] = ..., failed: _Optional[int] = ..., filtered: _Optional[int] = ..., sampled_out: _Optional[int] = ..., integration_errors: _Optional[int] = ..., quarantined: _Optional[int] = ..., spool_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, instance_id: _Optional[str] = ..., pid: _Optional[int] = ..., sequence: _Optional[int] = ..., window_start: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., final: bool = ..., accepted: _Optional[int] = ..., delivered: _Optional[int] = ..., spooled: _Optional[int] = ..., replayed: _Optional[int] = ..., dropped: _Optional[int] = ..., failed: _Optional[int] = ..., filtered: _Optional[int] = ..., sampled_out: _Optional[int] = ..., integration_errors: _Optional[int] = ..., quarantined: _Optional[int] = ..., spool_bytes: _Optional[int] = ..., dropped_by_reason: _Optional[_Mapping[str, int]] = ..., failed_by_reason: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Source(_message.Message):
     __slots__ = ["environment", "host", "sdk_name", "sdk_version", "service"]
