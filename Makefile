@@ -128,8 +128,9 @@ kafka-dev-test: dev
 docs-examples: dev broker-up
 	$(BIN)/python -m pytest tests/docs tests/recipes -q -p no:logging
 
-# Every target above but bench, arranged by scripts/test-all to fit about 30
-# minutes on 2 cores (the matrix, package and docs checks in the background).
+# Every target above but bench, arranged by scripts/test-all to fit under 30
+# minutes on 2 cores (lanes side by side; the matrix, package and docs checks
+# in the background).
 test:
 	scripts/test-all
 
