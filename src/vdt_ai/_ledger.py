@@ -10,7 +10,8 @@ send none.
 A report bypasses sampling, the data policy and ``before_send`` (it holds no
 user data), and its own outcome is counted in the ledger's private counters,
 never in the client's: reports are never counted in the counts they carry.
-A window with nothing to count sends no report. ``dropped`` and ``failed``
+A window with nothing to count sends no report, except that ``close()``
+always sends a final one once any was sent. ``dropped`` and ``failed``
 are also reported by reason (``dropped_by_reason``, ``failed_by_reason``),
 read with the totals in one step so that each map sums to its total.
 """
@@ -97,7 +98,9 @@ class Ledger:
         counts = {
             name: getattr(now, name) - getattr(last, name) for name in LEDGER_COUNTS
         }
-        if not any(counts.values()):
+        # An empty window sends nothing, but close() always ends a sequence
+        # it began, so that the platform can tell a clean end from a crash.
+        if not any(counts.values()) and not (final and self.sequence):
             return None
         by_reason = {
             f"{name}_by_reason": _deltas(by, last_reasons.get(name, {}))
