@@ -514,6 +514,44 @@ def test_the_resolver_starts_again_after_a_fork(
     assert [m.step for m in memory.events_of(Metric)] == [1, 2]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_fork_while_another_thread_holds_the_resolver_lock(
+    client: VDTClient, memory: MemoryTransport, fake_cuda: FakeBackend
+) -> None:
+    fake_cuda.gate.set()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pytorch._resolver._cond:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the lock would stay held forever
+        code = 1
+        try:
+            log_training_step(3, torch.tensor(3.0), client)
+            if pytorch.flush(5) and [m.step for m in memory.events_of(Metric)] == [3]:
+                code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert done and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def test_forwards_that_raise_leave_no_growing_state(client: VDTClient) -> None:
     net = model()
     monitor_module(net, "mlp", client)

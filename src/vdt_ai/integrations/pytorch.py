@@ -402,6 +402,16 @@ class _Resolver:
         self._pid = 0
         self._atexit = False
 
+    def after_fork_in_child(self) -> None:
+        """A forked child starts empty, with a fresh lock: another thread of
+        the parent may have held the old one at the fork, and its queue and
+        thread belong to the parent."""
+        self._pending = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._busy = self._waiting = 0
+        self._sleeping = False
+        self._thread, self._pid = None, os.getpid()
+
     def submit(self, item: _Pending) -> None:
         """Queues ``item``, after logging items whose values have arrived."""
         taken: List[_Pending] = []
@@ -473,6 +483,8 @@ class _Resolver:
 
 
 _resolver = _Resolver()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_resolver.after_fork_in_child)
 
 
 def flush(timeout: Optional[float] = None) -> bool:
