@@ -88,6 +88,8 @@ _DATA_QUALITY = EventType.DATA_QUALITY
 _JOB_RUN = EventType.JOB_RUN
 # _send_fast()'s "not sent, too large": the reference path makes the error.
 _TOO_LARGE = object()
+# How many distinct tag sets _envelope() remembers (cleared when full).
+_MAX_CACHED_TAGS = 256
 # log_model_call's typed ML arguments (the fast paths check and write them in
 # _typed_fast).
 TYPED_FIELDS = (
@@ -209,6 +211,8 @@ class Pipeline:
             "-", None, CallStatus.SUCCESS, *[None] * 6
         )[1]
         self._simple_names: Dict[str, Tuple[bytes, bytes]] = {}
+        # _envelope()'s bytes of the tags calls gave (items -> bytes).
+        self._tag_bytes: Dict[Tuple[Tuple[Any, Any], ...], bytes] = {}
         self._headers = encoder.headers
         self._send = transport.send
         self._accepted = counters.ticker("accepted")
@@ -639,11 +643,30 @@ class Pipeline:
                 if (self._default_tags_ok)
                 else None
             )
-        if self.default_tags and type(tags) is dict:
+        if type(tags) is not dict:
+            return None
+        # Calls often repeat the same tags (an integration's, a service's):
+        # their bytes are remembered, keyed by the items, whose exact types
+        # are checked on each hit (a str subclass compares equal to a str).
+        items = tuple(tags.items())
+        try:
+            cached = self._tag_bytes.get(items)
+        except TypeError:  # an unhashable value: not cacheable, and invalid
+            return None
+        if cached is not None:
+            for name, value in items:
+                if type(name) is not str or type(value) is not str:
+                    return None
+            return cached
+        if self.default_tags:
             tags = {**self.default_tags, **tags}
         if not self._tags_ok(tags):
             return None
-        return self._source_bytes + tags_field(tags)
+        envelope = self._source_bytes + tags_field(tags)
+        if len(self._tag_bytes) >= _MAX_CACHED_TAGS:
+            self._tag_bytes.clear()
+        self._tag_bytes[items] = envelope
+        return envelope
 
     def metric(
         self,

@@ -671,3 +671,29 @@ def test_bulk_rows_of_per_call_values_take_the_row_writer() -> None:
     assert [e.event_id for e in transport.events] == ids
     inputs = [getattr(e, "input_data") for e in transport.events[:5]]
     assert inputs == [{"i": i} for i in range(5)]
+
+
+class _Text(str):
+    """A str subclass: equal to a str, and hashed alike."""
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"team": "search"},
+        {"team": _Text("search")},
+        {_Text("team"): "search"},
+        {"team": "search", "x": "y"},
+        {"team": ["search"]},
+    ],
+)
+def test_remembered_tag_bytes_equal_the_reference(second: Dict[Any, Any]) -> None:
+    # The second call's tags equal the first's (or nearly): the bytes the fast
+    # path remembered must not serve tags that the reference path treats
+    # otherwise.
+    def call(client: VDTClient) -> Any:
+        first = client.log_model_call("rec", {"a": 1}, tags={"team": "search"})
+        return first, client.log_model_call("rec", {"a": 2}, tags=second)
+
+    for settings_ in ({}, {"tags": {"env": "prod"}}):
+        _compare(_run(True, call, **settings_), _run(False, call, **settings_))
