@@ -939,3 +939,41 @@ def test_forwards_inside_a_cuda_graph_capture_are_left_alone(
         "inner",
         "outer",
     ]
+
+
+def test_summaries_stay_out_of_autograd_and_grad_mode_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A training-mode forward with grad on: the summaries' reductions and the
+    # sampled rows must not join the graph (the hooks use no torch.no_grad(),
+    # which costs microseconds a call), grad mode is left as it was (also
+    # when the hook fails inside), and backward still works.
+    transport = MemoryTransport()
+    client = VDTClient(transport=transport, handle_sigterm=False)
+    net = torch.nn.Linear(4, 2)
+    monitor_module(
+        net, "m", client, summary_budget=None, log_rows=True, row_sample_rate=1.0
+    )
+    delivered: List[Any] = []
+    deliver = pytorch._deliver
+
+    def spy(scalars: List[Any], extra: List[Any], *rest: Any) -> None:
+        delivered.extend(scalars + extra)
+        deliver(scalars, extra, *rest)
+
+    monkeypatch.setattr(pytorch, "_deliver", spy)
+    assert torch.is_grad_enabled()
+    out = net(torch.randn(3, 4))
+    assert torch.is_grad_enabled()
+    assert delivered and not any(t.requires_grad for t in delivered)
+    out.sum().backward()
+    assert net.weight.grad is not None
+    monkeypatch.setattr(pytorch._Summaries, "add", lambda *a: 1 / 0)
+    net(torch.randn(3, 4))
+    assert torch.is_grad_enabled()
+    assert client.stats().integration_errors == 1
+    with torch.no_grad():
+        net(torch.randn(3, 4))
+        assert not torch.is_grad_enabled()
+    assert pytorch.flush(10)
+    client.close()

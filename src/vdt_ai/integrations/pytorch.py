@@ -688,34 +688,35 @@ def monitor_module(
                     return
             now = time.perf_counter()
             host_ms = (now - (started or now)) * 1e3
-            with torch.no_grad():
-                if start_event is not None:  # on the stream the start was on
-                    end_event = backend.event(device, True)
-                first_call = not budget["last"]  # 0.0 before the first call
-                summarised = summarise_now(now)
-                summaries = _Summaries(values=summarised)
-                input_data: Dict[str, Any] = {
-                    "batch_size": _batch(inputs),
-                    "inputs": summaries.add(inputs),
-                }
-                prediction = summaries.add(output)
-                extra: List[Any] = []
-                first = _first_tensor(inputs) if log_rows else None
-                if first is not None and isinstance(output, torch.Tensor):
-                    count = _batch(inputs) or 0
-                    picked = sample_rows(count, row_sample_rate, max_rows_per_call)
-                    if picked:
-                        index = torch.tensor(picked)
-                        extra = [
-                            _take(first, index),
-                            _take(output, index),
-                        ]
-                tags = {"framework": "torch", "module": type(mod).__name__}
-                if not summarised:
-                    tags["summary"] = "skipped"
-                if end_event is not None:
-                    tags["latency"] = "cuda_event"
-                    input_data["host_latency_ms"] = host_ms
+            # No torch.no_grad() (microseconds a call): the summaries read
+            # detached tensors, so they never join autograd.
+            if start_event is not None:  # on the stream the start was on
+                end_event = backend.event(device, True)
+            first_call = not budget["last"]  # 0.0 before the first call
+            summarised = summarise_now(now)
+            summaries = _Summaries(values=summarised)
+            input_data: Dict[str, Any] = {
+                "batch_size": _batch(inputs),
+                "inputs": summaries.add(inputs),
+            }
+            prediction = summaries.add(output)
+            extra: List[Any] = []
+            first = _first_tensor(inputs) if log_rows else None
+            if first is not None and isinstance(output, torch.Tensor):
+                count = _batch(inputs) or 0
+                picked = sample_rows(count, row_sample_rate, max_rows_per_call)
+                if picked:
+                    index = torch.tensor(picked)
+                    extra = [
+                        _take(first, index),
+                        _take(output, index),
+                    ]
+            tags = {"framework": "torch", "module": type(mod).__name__}
+            if not summarised:
+                tags["summary"] = "skipped"
+            if end_event is not None:
+                tags["latency"] = "cuda_event"
+                input_data["host_latency_ms"] = host_ms
 
             def finish(values: List[float], rows: List[Any]) -> None:
                 summaries.fill(values)
