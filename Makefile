@@ -89,6 +89,7 @@ bench: dev broker-up
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
 	cd bench && ../$(BIN)/python table.py --chart ../docs/img/performance.png
 	cd bench && ../$(BIN)/python caller_cost.py
+	cd bench && ../$(BIN)/python typed_fields.py
 	cd bench && ../$(BIN)/python throughput.py
 	cd bench && ../$(BIN)/python outage_memory.py
 	cd bench && ../$(BIN)/python outage_deadline.py

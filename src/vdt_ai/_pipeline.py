@@ -29,9 +29,11 @@ from pydantic_core import to_json
 
 from . import _log
 from ._jsonlike import valid_text
+from ._typed_fast import typed_fields_bytes
 from ._uuid7 import as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
 from .codec._payloads import (
+    extend_model_call,
     model_call_field,
     model_call_parts,
     write_data_quality,
@@ -54,6 +56,7 @@ from .models import (
     CallStatus,
     DataProfile,
     DataQuality,
+    EmbeddingDType,
     Event,
     EventType,
     GroundTruth,
@@ -85,8 +88,10 @@ _DATA_QUALITY = EventType.DATA_QUALITY
 _JOB_RUN = EventType.JOB_RUN
 # _send_fast()'s "not sent, too large": the reference path makes the error.
 _TOO_LARGE = object()
-# log_model_call's typed ML arguments: the fast paths do not write them; a
-# call or bulk row that gives one takes the reference path.
+# How many distinct tag sets _envelope() remembers (cleared when full).
+_MAX_CACHED_TAGS = 256
+# log_model_call's typed ML arguments (the fast paths check and write them in
+# _typed_fast).
 TYPED_FIELDS = (
     "prediction_label",
     "prediction_score",
@@ -178,6 +183,7 @@ class Pipeline:
         self.source = source
         # The embedding_dtype setting, given to model calls with an embedding.
         self.embedding_dtype = embedding_dtype
+        self._embedding_dtype = EmbeddingDType(embedding_dtype)
         self.default_tags = default_tags
         self.sample_below = int(sample_rate * SAMPLE_SPACE)
         self.policy = policy
@@ -205,6 +211,8 @@ class Pipeline:
             "-", None, CallStatus.SUCCESS, *[None] * 6
         )[1]
         self._simple_names: Dict[str, Tuple[bytes, bytes]] = {}
+        # _envelope()'s bytes of the tags calls gave (items -> bytes).
+        self._tag_bytes: Dict[Tuple[Tuple[Any, Any], ...], bytes] = {}
         self._headers = encoder.headers
         self._send = transport.send
         self._accepted = counters.ticker("accepted")
@@ -410,7 +418,7 @@ class Pipeline:
         checked = self._checked(a, error_is_truthy)
         if checked is None:
             return None
-        envelope, name, version, status, tail = checked
+        envelope, name, version, status, tail, typed = checked
         input_data, prediction = a.get("input_data"), a.get("prediction")
         latency = a.get("latency_ms")
         if latency is not None:
@@ -429,22 +437,33 @@ class Pipeline:
             status,
             *tail,
         )
+        if typed:
+            payload = extend_model_call(payload, typed)
         return envelope + payload, name.encode()
 
     def _checked(
         self, a: Mapping[str, Any], error_is_truthy: bool
-    ) -> Optional[Tuple[bytes, str, Optional[str], CallStatus, Tuple[Any, ...]]]:
+    ) -> Optional[Tuple[bytes, str, Optional[str], CallStatus, Tuple[Any, ...], bytes]]:
         """The fast path's checks of a model call's arguments ``a`` but for
         its three per-call values (``input_data``, ``prediction``,
         ``latency_ms``): (envelope bytes after id and timestamp, model name,
-        version, status, the payload's later fields), or None."""
+        version, status, the payload's later fields, the typed ML fields'
+        bytes), or None."""
         get = a.get
         model_name: Any = get("model_name")
         if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
             return None
-        for typed in TYPED_FIELDS:  # written by the reference path only
-            if get(typed) is not None:
-                return None
+        typed = typed_fields_bytes(
+            get("prediction_label"),
+            get("prediction_score"),
+            get("class_probabilities"),
+            get("embedding"),
+            get("embedding_name"),
+            get("feature_importance"),
+            self._embedding_dtype,
+        )
+        if typed is None:
+            return None
         envelope = self._envelope(get("tags"))
         if envelope is None:
             return None
@@ -499,7 +518,7 @@ class Pipeline:
             completion_tokens,
             cost,
         )
-        return envelope, model_name, model_version, status, tail
+        return envelope, model_name, model_version, status, tail, typed
 
     def _sampled_out(self, event_id: int) -> bool:
         if (event_id & (SAMPLE_SPACE - 1)) >= self.sample_below:
@@ -524,12 +543,21 @@ class Pipeline:
         latency_ms: Any,
         trace_id: Any = None,
         span_id: Any = None,
+        typed: Optional[Tuple[Any, Any, Any, Any, Any, Any]] = None,
     ) -> Optional[UUID]:
         """A model call with no more than these four arguments (the common
-        call), and perhaps the current span's ids: the name's bytes come from
-        a per-client cache, the rest of the payload is the same for every
-        such call."""
+        call), and perhaps the current span's ids and ``typed``, its typed ML
+        fields in :data:`TYPED_FIELDS` order: the name's bytes come from a
+        per-client cache, the rest of the payload is the same for every such
+        call but for the typed fields."""
         envelope = self._simple_envelope
+        tail = self._success_tail
+        if typed is not None and self.fast and envelope is not None:
+            typed_bytes = typed_fields_bytes(*typed, self._embedding_dtype)
+            if typed_bytes is None:
+                envelope = None  # the reference path
+            else:
+                tail += typed_bytes
         if self.fast and envelope is not None:
             if trace_id is not None or span_id is not None:
                 envelope = (
@@ -560,7 +588,7 @@ class Pipeline:
                     None if input_data is None else to_json(input_data),
                     None if prediction is None else to_json(prediction),
                     latency,
-                    self._success_tail,
+                    tail,
                 )
                 sent = self._send_fast(_MODEL_CALL, rest, key)
                 if sent is not _TOO_LARGE:
@@ -572,6 +600,8 @@ class Pipeline:
         arguments["latency_ms"] = latency_ms
         arguments["trace_id"] = trace_id
         arguments["span_id"] = span_id
+        if typed is not None:
+            arguments.update(zip(TYPED_FIELDS, typed))
         return self._model_call_reference(arguments)
 
     def _simple_name(self, model_name: Any) -> Optional[Tuple[bytes, bytes]]:
@@ -613,11 +643,30 @@ class Pipeline:
                 if (self._default_tags_ok)
                 else None
             )
-        if self.default_tags and type(tags) is dict:
+        if type(tags) is not dict:
+            return None
+        # Calls often repeat the same tags (an integration's, a service's):
+        # their bytes are remembered, keyed by the items, whose exact types
+        # are checked on each hit (a str subclass compares equal to a str).
+        items = tuple(tags.items())
+        try:
+            cached = self._tag_bytes.get(items)
+        except TypeError:  # an unhashable value: not cacheable, and invalid
+            return None
+        if cached is not None:
+            for name, value in items:
+                if type(name) is not str or type(value) is not str:
+                    return None
+            return cached
+        if self.default_tags:
             tags = {**self.default_tags, **tags}
         if not self._tags_ok(tags):
             return None
-        return self._source_bytes + tags_field(tags)
+        envelope = self._source_bytes + tags_field(tags)
+        if len(self._tag_bytes) >= _MAX_CACHED_TAGS:
+            self._tag_bytes.clear()
+        self._tag_bytes[items] = envelope
+        return envelope
 
     def metric(
         self,
@@ -1080,8 +1129,9 @@ class Pipeline:
         checked = self._checked(common, True)
         if checked is None:
             return None
-        envelope, name, version, status, tail = checked
+        envelope, name, version, status, tail, typed = checked
         head, rest = model_call_parts(name, version, status, *tail)
+        rest += typed  # the typed fields are numbered after the tail's
         key = name.encode()
         leaves_alone = self.policy.leaves_alone
         limit = self.encoder.max_event_bytes - 37  # as _fits()

@@ -628,7 +628,7 @@ def _send_fast(
     start: int,
     inputs_plain: bool,
 ) -> int:
-    envelope, name, version, status, _ = checked
+    envelope, name, version, status, _, _ = checked
     key = name.encode()
     leaves_alone = pipeline.policy.leaves_alone
     limit = pipeline.encoder.max_event_bytes

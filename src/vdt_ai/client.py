@@ -269,17 +269,34 @@ class VDTClient:
             and cost is None
             and tags is None
             and timestamp is None
-            and prediction_label is None
-            and prediction_score is None
-            and class_probabilities is None
-            and embedding is None
-            and embedding_name is None
-            and feature_importance is None
         ):
             # The common call: name, input, prediction, latency (and the
-            # current span's ids, under OpenTelemetry).
+            # current span's ids, under OpenTelemetry), perhaps typed fields.
+            typed = (
+                None
+                if prediction_label is None
+                and prediction_score is None
+                and class_probabilities is None
+                and embedding is None
+                and embedding_name is None
+                and feature_importance is None
+                else (
+                    prediction_label,
+                    prediction_score,
+                    class_probabilities,
+                    embedding,
+                    embedding_name,
+                    feature_importance,
+                )
+            )
             sent = self._pipeline.simple_model_call(
-                model_name, input_data, prediction, latency_ms, trace_id, span_id
+                model_name,
+                input_data,
+                prediction,
+                latency_ms,
+                trace_id,
+                span_id,
+                typed,
             )
         else:
             sent = self._pipeline.model_call(

@@ -62,6 +62,37 @@ def test_varint_matches_the_official_encoder(value: int) -> None:
     assert _wire.varint(value) == expected
 
 
+@given(
+    st.dictionaries(
+        # Around the one-byte entry length (names of 116 and 117 bytes), and
+        # multi-byte characters.
+        st.text(alphabet="abc", min_size=110, max_size=124)
+        | st.text(min_size=30, max_size=130),
+        st.floats(allow_nan=False),
+        max_size=3,
+    )
+)
+def test_double_map_matches_the_official_encoder(values: Dict[str, float]) -> None:
+    from vdt_ai.codec._payloads import double_map
+
+    assume(all(_valid(name) for name in values))
+    number = FIELDS["ModelCall"]["feature_importance"]
+    written = double_map(_wire.key(number, _wire.LEN), values)
+    message = pb.ModelCall()
+    message.feature_importance.update(values)
+    parsed = pb.ModelCall.FromString(written)
+    assert dict(parsed.feature_importance) == values
+    assert len(written) == message.ByteSize()
+
+
+def _valid(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(max_size: int, min_size: int = 0) -> st.SearchStrategy[str]:
     return st.text(min_size=min_size, max_size=max_size)
 

@@ -11,8 +11,9 @@ returned ids, the counts, and the errors (type, field paths and reasons).
 import collections
 import datetime as dt
 import itertools
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Tuple
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -143,31 +144,68 @@ _numbers = _mostly(
     | st.just("45"),
 )
 _tokens = _mostly(st.none() | st.integers(0, 2**63 - 1), _numbers)
-# The typed ML fields: the fast paths send any call that gives one the
-# reference way; these prove they do (and that None is "not given").
+# The typed ML fields: plain values take the fast path (_typed_fast), others
+# (conversions, text to mask, invalid values) the reference path.
 _scores = _mostly(
-    st.none() | st.floats(allow_nan=False, allow_infinity=False),
-    st.floats() | st.booleans() | st.just("0.5"),
+    st.none()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**53), 2**53),
+    st.floats()
+    | st.booleans()
+    | st.just("0.5")
+    | st.integers(2**53, 2**70)
+    | st.just(np.float64(0.25)),
+)
+_map_keys = _mostly(
+    st.text(min_size=1, max_size=6),
+    st.sampled_from(["", " ", "vdt_k", "\udc00", "k" * 1025]) | st.integers(),
+)
+_map_numbers = _mostly(
+    st.floats(0, 1) | st.integers(0, 1),
+    st.floats() | st.just("x") | st.booleans() | st.just(np.float32(0.5)),
 )
 _number_map = _mostly(
-    st.none() | st.dictionaries(_keys, st.floats(0, 1), max_size=3),
-    st.dictionaries(_keys, st.floats() | st.just("x"), max_size=2)
-    | st.just({})
-    | st.just([("a", 1.0)]),
+    st.none() | st.dictionaries(_map_keys, _map_numbers, max_size=3),
+    st.just({}) | st.just([("a", 1.0)]) | st.just(collections.OrderedDict(a=1.0)),
 )
+_vector_items = _mostly(
+    st.floats(-1e4, 1e4),
+    st.floats() | st.integers(-3, 3) | st.booleans() | st.just(1e39) | st.just(7e4),
+)
+
+
+def _numpy_vectors(width: Literal[16, 32, 64], dtype: str) -> Any:
+    values = st.floats(width=width, allow_nan=False, allow_infinity=False)
+    return st.lists(values, min_size=1, max_size=4).map(
+        lambda items: np.array(items, dtype=dtype)
+    )
+
+
 _vectors = _mostly(
-    st.none() | st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=4),
+    st.none()
+    | st.lists(_vector_items, min_size=1, max_size=4)
+    | st.lists(_vector_items, min_size=1, max_size=4).map(tuple)
+    | _numpy_vectors(16, "float16")
+    | _numpy_vectors(32, "float32")
+    | _numpy_vectors(64, "float64"),
     st.lists(st.floats(), max_size=3)
     | st.just([[1.0]])
     | st.just("abc")
-    | st.just([1e6]),
+    | st.just(np.array([[1.0, 2.0]]))
+    | st.just(np.array(1.5))
+    | st.just(np.array([1.0, np.nan]))
+    | st.just(np.array([3.5e38, 1.0]))
+    | st.just(np.array([1, 2], dtype=np.int64))
+    | st.just(np.zeros(0)),
 )
 TYPED = {
-    "prediction_label": _mostly(st.none() | _plain_text, _text | st.integers()),
+    "prediction_label": _mostly(
+        st.none() | _plain_text, _text | st.integers() | st.just("l" * 1025)
+    ),
     "prediction_score": _scores,
     "class_probabilities": _number_map,
     "embedding": _vectors,
-    "embedding_name": _mostly(st.none(), _names),
+    "embedding_name": _mostly(st.none() | st.just("text"), _names),
     "feature_importance": _number_map,
 }
 _model_call = st.fixed_dictionaries(
@@ -223,6 +261,8 @@ _examples.update(
             "ground_truth",
             "data_quality",
             "job_run",
+            "typed",
+            "typed fell back",
         ],
         0,
     )
@@ -236,6 +276,8 @@ def test_log_model_call_fast_equals_reference(
     client_settings: Dict[str, Any],
 ) -> None:
     _examples["single"] += 1
+    typed = any(arguments.get(name) is not None for name in TYPED)
+    fell_back = _examples["fell back"]
 
     def call(client: VDTClient) -> Optional[Any]:
         return client.log_model_call(**arguments)
@@ -244,10 +286,13 @@ def test_log_model_call_fast_equals_reference(
         _run(True, call, **client_settings),
         _run(False, call, **client_settings),
     )
+    if typed:
+        _examples["typed"] += 1
+        _examples["typed fell back"] += _examples["fell back"] - fell_back
 
 
 # The common call: no more than name, input, prediction and latency
-# (simple_model_call's shape).
+# (simple_model_call's shape), and the typed fields.
 _simple_call = st.fixed_dictionaries(
     {"model_name": _names},
     optional={
@@ -257,6 +302,8 @@ _simple_call = st.fixed_dictionaries(
         # What OpenTelemetry's current span adds to the common call.
         "trace_id": _mostly(st.none(), _names),
         "span_id": _mostly(st.none(), _names),
+        # simple_model_call also takes the typed ML fields.
+        **TYPED,
     },
 )
 
@@ -571,6 +618,8 @@ def _report_examples() -> Iterator[None]:
     # with itself: some calls took the fast path, some fell back.
     if _examples["single"] >= 100:
         assert 0.05 < _examples["fell back"] / _examples["single"] < 0.95
+    if _examples["typed"] >= 100:
+        assert 0.05 < _examples["typed fell back"] / _examples["typed"] < 0.95
     for kind in ("data_quality", "job_run"):
         if _examples[kind] >= 100:
             assert 0.05 < _examples[f"{kind} fell back"] / _examples[kind] < 0.95
@@ -622,3 +671,29 @@ def test_bulk_rows_of_per_call_values_take_the_row_writer() -> None:
     assert [e.event_id for e in transport.events] == ids
     inputs = [getattr(e, "input_data") for e in transport.events[:5]]
     assert inputs == [{"i": i} for i in range(5)]
+
+
+class _Text(str):
+    """A str subclass: equal to a str, and hashed alike."""
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"team": "search"},
+        {"team": _Text("search")},
+        {_Text("team"): "search"},
+        {"team": "search", "x": "y"},
+        {"team": ["search"]},
+    ],
+)
+def test_remembered_tag_bytes_equal_the_reference(second: Dict[Any, Any]) -> None:
+    # The second call's tags equal the first's (or nearly): the bytes the fast
+    # path remembered must not serve tags that the reference path treats
+    # otherwise.
+    def call(client: VDTClient) -> Any:
+        first = client.log_model_call("rec", {"a": 1}, tags={"team": "search"})
+        return first, client.log_model_call("rec", {"a": 2}, tags=second)
+
+    for settings_ in ({}, {"tags": {"env": "prod"}}):
+        _compare(_run(True, call, **settings_), _run(False, call, **settings_))

@@ -569,7 +569,11 @@ def test_encoder_and_reference_agree_on_a_full_event() -> None:
     assert decode(value) == event
 
 
-def test_typed_fields_take_the_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typed_fields_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Plain typed values are written by the fast path (the differential test
+    # holds its bytes to the reference path's); a value it does not take as
+    # it is (a numpy scalar, an int to convert in a big map, a label to mask)
+    # falls back to the reference path.
     from vdt_ai import _pipeline
 
     taken: List[Dict[str, Any]] = []
@@ -581,16 +585,36 @@ def test_typed_fields_take_the_reference_path(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(_pipeline.Pipeline, "_model_call_reference", spy)
     client, transport = _client()
-    client.log_model_call("m", {"a": 1})
-    assert taken == []
-    cases: List[Any] = [
+    fast: List[Any] = [
         ("prediction_label", "x"),
         ("prediction_score", 0.5),
-        ("class_probabilities", {"a": 1.0}),
-        ("embedding", [1.0]),
-        ("feature_importance", {"a": 1.0}),
+        ("prediction_score", 3),
+        ("class_probabilities", {"a": 1.0, "b": 0}),
+        ("embedding", [1.0, -2.5]),
+        ("embedding", np.array([0.25, 1e30], dtype=np.float64)),
+        ("embedding", np.array([0.5], dtype=np.float32)),
+        ("feature_importance", {"a": -1.0}),
     ]
-    for name, value in cases:
+    for name, value in fast:
         client.log_model_call("m", {"a": 1}, **{name: value})
-        assert taken[-1][name] == value
-    assert len(taken) == 5 and len(transport.records) == 6
+    assert taken == []
+    slow: List[Any] = [
+        ("prediction_label", "vdt_abc"),
+        ("prediction_score", np.float64(0.5)),
+        ("class_probabilities", {"a": 2**60}),
+        ("embedding", [1.0, 2]),
+        ("embedding", np.array([1e39])),
+        ("embedding", np.array([[1.0]])),
+        ("feature_importance", {"vdt_a": 1.0}),
+    ]
+    for name, value in slow:
+        try:
+            client.log_model_call("m", {"a": 1}, **{name: value})
+        except ValidationError:
+            pass
+        assert taken[-1][name] is value
+    assert len(taken) == len(slow)
+    sent: List[Any] = [decode(record.value) for record in transport.records]
+    assert sent[3].class_probabilities == {"a": 1.0, "b": 0.0}
+    assert sent[5].embedding == (0.25, np.float32(1e30).item())
+    assert sent[5].embedding_dtype is EmbeddingDType.FLOAT32

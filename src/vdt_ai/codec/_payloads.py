@@ -226,13 +226,30 @@ def model_call_field(
 def double_map(field_key: bytes, values: Dict[str, float]) -> bytes:
     """A ``map<string, double>`` field, one entry per item in dict order."""
     entry_key, entry_value = _ENTRY["key"], _ENTRY["value"]
-    return b"".join(
-        _delimited(
-            field_key,
-            _delimited(entry_key, name.encode()) + entry_value + _pack_double(value),
-        )
-        for name, value in values.items()
-    )
+    out = []
+    for name, value in values.items():
+        raw = name.encode()
+        size = len(raw)
+        # An entry is key, length, name, value key, 8 bytes: its own length
+        # fits one byte for names up to 116 bytes (nearly all).
+        if size <= 116:
+            out.append(
+                field_key
+                + _SMALL[size + 11]
+                + entry_key
+                + _SMALL[size]
+                + raw
+                + entry_value
+                + _pack_double(value)
+            )
+        else:
+            out.append(
+                _delimited(
+                    field_key,
+                    _delimited(entry_key, raw) + entry_value + _pack_double(value),
+                )
+            )
+    return b"".join(out)
 
 
 def write_typed_fields(
