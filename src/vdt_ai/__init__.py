@@ -47,7 +47,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; loaded on first use below
 
 # Public name -> the module that defines it. ``import vdt_ai`` loads none of
 # them (pydantic and the rest stay unloaded until a name is used: PEP 562);
-# ``from vdt_ai import VDTClient`` loads what the client needs.
+# ``from vdt_ai import VDTClient`` loads the client module, still not pydantic
+# (the first client made loads the settings, the models and the pipeline).
 _HOMES: Dict[str, str] = {
     "VDTClient": "client",
     "AsyncVDTClient": "client",

@@ -6,6 +6,8 @@ hands the record to the transport. Only bad input raises (a
 counted in :meth:`VDTClient.stats` and never reaches the caller.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import os
 import sys
@@ -13,6 +15,7 @@ import threading
 import time
 import warnings
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Dict,
@@ -26,30 +29,19 @@ from typing import (
 from uuid import UUID
 
 from . import _lifecycle, _log
-from ._ledger import Ledger
 from ._otel import OTEL_TRACE as _OTEL_TRACE
 from ._otel import current_span_ids
 from ._otel import modules as _modules
-from ._pipeline import Pipeline, in_item
 from ._redact import mask_api_key
-from .codec import Encoder
-from .config import Settings, load_settings
 from .exceptions import ValidationError, VDTError
-from .models import (
-    EVENT_CLASSES,
-    CallStatus,
-    ColumnProfile,
-    DataProfile,
-    Event,
-    JobStatus,
-    Source,
-    build_event,
-)
-from .policy import DataPolicy
 from .transport import Counters, Stats, Transport
 
-# The envelope: log_data_profile() gives a built profile a fresh one.
-_ENVELOPE_FIELDS = frozenset(Event.model_fields)
+# Settings (pydantic), the event models, the codec and the pipeline load when
+# the first client is made, not with ``from vdt_ai import VDTClient``: a
+# program that imports the SDK at the top and logs later pays for them then.
+if TYPE_CHECKING:
+    from .config import Settings
+    from .models import CallStatus, ColumnProfile, DataProfile, Event, JobStatus
 
 
 class OfflineModeWarning(UserWarning):
@@ -104,6 +96,13 @@ class VDTClient:
     ) -> None:
         if api_key is not None:
             settings["api_key"] = api_key
+        from ._ledger import Ledger
+        from ._pipeline import Pipeline
+        from .codec import Encoder
+        from .config import load_settings
+        from .models import Source
+        from .policy import DataPolicy
+
         config_file = settings.pop("config_file", None)
         profile = settings.pop("profile", None)
         self._settings: Settings = load_settings(
@@ -553,6 +552,8 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        from .models import DataProfile, Event
+
         if isinstance(data_or_profile, DataProfile):
             if columns is not None:
                 raise ValidationError(
@@ -567,7 +568,7 @@ class VDTClient:
         fields = {
             name: getattr(built, name)
             for name in DataProfile.model_fields
-            if name not in _ENVELOPE_FIELDS
+            if name not in Event.model_fields
         }
         fields["dataset_name"] = dataset_name
         return self._emit(DataProfile, fields, tags, timestamp, trace_id, span_id)
@@ -782,6 +783,9 @@ class VDTClient:
         """
         if not self._enabled:
             return None
+        from ._pipeline import in_item
+        from .models import EVENT_CLASSES, Event, build_event
+
         if not isinstance(event, Event) or type(event) not in EVENT_CLASSES.values():
             raise ValidationError([("event", "must be a vdt_ai event model")])
         cls = type(event)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 from . import _forksafe
-from .codec import Record
+from ._record import Record
 
 COUNTER_NAMES = (
     "accepted",

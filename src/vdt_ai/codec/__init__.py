@@ -16,12 +16,16 @@ Layout: :mod:`._wire` writes protobuf wire bytes (varints, the envelope),
 names the field numbers; the generated protobuf code is imported only by
 :func:`decode` and :func:`headers_for_value`, on first use.
 :mod:`._reference` encodes with the generated code: the tests compare both.
+:class:`Record` lives in :mod:`vdt_ai._record`, which the transports import
+without the models.
 """
 
 from binascii import hexlify as _hexlify
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from uuid import UUID
 
+from .._record import Headers as Headers
+from .._record import Record as Record
 from ..exceptions import SerializationError, ValidationError, problems_from_pydantic
 from ..models import EVENT_CLASSES, Event, EventType, Source
 from . import _wire
@@ -56,27 +60,8 @@ LOGGED_SUFFIXES: Tuple[str, ...] = tuple(
     if kind is not EventType.SDK_REPORT
 )
 
-Headers = List[Tuple[str, bytes]]
-
 _SCHEMA_VERSION_BYTES = SCHEMA_VERSION.encode()
 _CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
-
-
-class Record(NamedTuple):
-    """One Kafka record, ready to produce.
-
-    Attributes:
-        topic: destination topic, e.g. ``vdt.model_calls``.
-        key: partitioning key (UTF-8), keeps one entity's events in order.
-        value: the protobuf-encoded event.
-        headers: ``(name, bytes)`` pairs: event type, event id, schema
-            version, content type and, when a key is configured, the API key id.
-    """
-
-    topic: str
-    key: bytes
-    value: bytes
-    headers: Headers
 
 
 def topic_for(event_type: EventType, topic_prefix: str = DEFAULT_TOPIC_PREFIX) -> str:
