@@ -475,8 +475,10 @@ def _profile_partitions(names: List[str], dataset_name: str) -> Callable[..., An
         for batch in batches:
             if not batch.num_rows:
                 continue
-            if names:
-                flags = [batch.column(i).is_null() for i in range(batch.num_columns)]
+            # Rows with a null in any column: only columns that hold a null
+            # are scanned (Arrow keeps each column's null count).
+            flags = [column.is_null() for column in batch.columns if column.null_count]
+            if flags:
                 any_null = functools.reduce(pc.or_, flags)
                 null_rows += int(
                     pc.sum(pc.cast(any_null, pyarrow.int64())).as_py() or 0
