@@ -47,6 +47,7 @@ from typing import (
     Iterable,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -77,6 +78,14 @@ _TRUE_FALSE = {True: "true", False: "false"}
 # with NaN for nulls. Datetimes: int64 nanoseconds with None for nulls, as
 # a list. Others: a list with None for nulls.
 _Column = Tuple[ColumnKind, Any]
+
+
+class _Nanos(NamedTuple):
+    """A date/time column read by numpy, pandas, pyarrow or polars: its
+    non-null values (int64 nanoseconds since the epoch) and its length."""
+
+    present: Any
+    total: int
 
 
 def _libraries() -> Tuple[Any, Any]:
@@ -182,12 +191,25 @@ def _columns_of(data: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
     if isinstance(data, np.ndarray):
         return _numpy_columns(data, np)
     if isinstance(data, Mapping):
-        table = {str(k): list(v) for k, v in data.items()}
-        sizes = {len(v) for v in table.values()}
+        sizes = set()
+        columns: Dict[str, _Column] = {}
+        for key, values in data.items():
+            # A numpy array or a pandas Series is read as one (vectorised,
+            # and its dtype kept: datetime64 values are dates, not numbers).
+            if isinstance(values, np.ndarray) and values.ndim == 1:
+                columns[str(key)] = _numpy_column(values, np)
+            elif type(values).__module__.startswith("pandas") and (
+                getattr(values, "ndim", 0) == 1 and hasattr(values, "dtype")
+            ):
+                columns[str(key)] = _pandas_column(values, np)
+            else:
+                values = list(values)
+                columns[str(key)] = _infer(values, np)
+            sizes.add(len(values))
         if len(sizes) > 1:
             raise ValidationError([("data", "columns have different lengths")])
         rows = sizes.pop() if sizes else 0
-        return rows, {k: _infer(v, np) for k, v in table.items()}
+        return rows, columns
     if isinstance(data, (list, tuple)) and all(isinstance(r, Mapping) for r in data):
         return len(data), _rows_to_columns(data, np)
     raise ValidationError(
@@ -230,10 +252,7 @@ def _numpy_column(values: Any, np: Any) -> _Column:
         return ColumnKind.NUMBER, np.asarray(values, dtype=np.float64)
     if kind == "M":
         nanos = values.astype("datetime64[ns]").astype(np.int64)
-        nat = np.isnat(values)
-        return ColumnKind.DATETIME, [
-            None if missing else int(n) for n, missing in zip(nanos, nat)
-        ]
+        return ColumnKind.DATETIME, _Nanos(nanos[~np.isnat(values)], len(values))
     return _infer(values.tolist(), np)
 
 
@@ -260,10 +279,8 @@ def _pandas_column(series: Any, np: Any) -> _Column:
         if getattr(dtype, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         nanos = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        missing = series.isna().to_numpy()
-        return ColumnKind.DATETIME, [
-            None if m else int(n) for n, m in zip(nanos.tolist(), missing.tolist())
-        ]
+        present = nanos[~series.isna().to_numpy(dtype=bool)]
+        return ColumnKind.DATETIME, _Nanos(present, len(series))
     values = _pandas_values(series)
     if isinstance(dtype, pandas.CategoricalDtype) or types.is_string_dtype(dtype):
         if all(v is None or isinstance(v, str) for v in values):
@@ -279,26 +296,35 @@ def _arrow_column(column: Any, np: Any) -> _Column:
     types = pyarrow.types
     if types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
         floats = pyarrow.compute.cast(column, pyarrow.float64())
-        # Chunk by chunk: ChunkedArray.to_numpy() takes no zero_copy_only
-        # before pyarrow 13, and Array.to_numpy() needs it for nulls (NaN).
-        chunks = floats.chunks if hasattr(floats, "chunks") else [floats]
-        return ColumnKind.NUMBER, np.concatenate(
-            [np.empty(0, dtype=np.float64)]
-            + [
-                np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.float64)
-                for chunk in chunks
-            ]
-        )
+        return ColumnKind.NUMBER, _arrow_numpy(floats, np.float64, np)
     if types.is_timestamp(t) or types.is_date(t):
-        nanos = pyarrow.compute.cast(
-            pyarrow.compute.cast(column, pyarrow.timestamp("ns")), pyarrow.int64()
+        nanos = pyarrow.compute.drop_null(
+            pyarrow.compute.cast(
+                pyarrow.compute.cast(column, pyarrow.timestamp("ns")), pyarrow.int64()
+            )
         )
-        return ColumnKind.DATETIME, nanos.to_pylist()
+        return ColumnKind.DATETIME, _Nanos(
+            _arrow_numpy(nanos, np.int64, np), len(column)
+        )
     if types.is_boolean(t):
         return ColumnKind.BOOLEAN, column.to_pylist()
     if types.is_dictionary(t):
         column = pyarrow.compute.cast(column, t.value_type)
     return _infer(column.to_pylist(), np)
+
+
+def _arrow_numpy(array: Any, dtype: Any, np: Any) -> Any:
+    """A pyarrow Array or ChunkedArray as one numpy array of ``dtype``."""
+    # Chunk by chunk: ChunkedArray.to_numpy() takes no zero_copy_only before
+    # pyarrow 13, and Array.to_numpy() needs it for nulls (NaN).
+    chunks = array.chunks if hasattr(array, "chunks") else [array]
+    return np.concatenate(
+        [np.empty(0, dtype=dtype)]
+        + [
+            np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=dtype)
+            for chunk in chunks
+        ]
+    )
 
 
 def _polars_column(series: Any, np: Any) -> _Column:
@@ -311,8 +337,9 @@ def _polars_column(series: Any, np: Any) -> _Column:
         floats = series.cast(polars.Float64).fill_null(float("nan"))
         return ColumnKind.NUMBER, np.asarray(floats.to_numpy(), dtype=np.float64)
     if dtype.is_temporal() and dtype != polars.Time and dtype != polars.Duration:
-        nanos = series.cast(polars.Datetime("ns")).cast(polars.Int64)
-        return ColumnKind.DATETIME, nanos.to_list()
+        nanos = series.cast(polars.Datetime("ns")).cast(polars.Int64).drop_nulls()
+        present = np.asarray(nanos.to_numpy(), dtype=np.int64)
+        return ColumnKind.DATETIME, _Nanos(present, len(series))
     if dtype == polars.Categorical or dtype == polars.Enum:
         series = series.cast(polars.Utf8)
     return _infer(series.to_list(), np)
@@ -379,7 +406,8 @@ def _infer(values: List[Any], np: Any) -> _Column:
             return ColumnKind.OTHER, values
         return kind, numbers
     if kind is ColumnKind.DATETIME:
-        return kind, [None if v is None else _nanos(v) for v in values]
+        # pandas' NaT is a datetime that equals nothing, itself included.
+        return kind, [None if v is None or v != v else _nanos(v) for v in values]
     return kind, values
 
 
@@ -396,6 +424,8 @@ def _nanos(value: dt.datetime) -> int:
 def _sketch(kind: ColumnKind, values: Any, ds: Any, np: Any) -> ColumnSketches:
     if kind is ColumnKind.NUMBER:
         return _number_sketches(values, ds, np)
+    if isinstance(values, _Nanos):
+        return _datetime_sketches(values, ds, np)
     total = len(values)
     present = [v for v in values if v is not None]
     hll = ds.hll_sketch(HLL_LG_K, ds.tgt_hll_type.HLL_4)
@@ -420,6 +450,25 @@ def _sketch(kind: ColumnKind, values: Any, ds: Any, np: Any) -> ColumnSketches:
             for text, weight in counts.items():
                 frequent.update(_utf8(text)[:MAX_FREQUENT_ITEM_LENGTH], weight)
             fields["frequent"] = frequent.serialize()
+    fields["distinct"] = hll.serialize_compact()
+    return ColumnSketches(**fields)
+
+
+def _datetime_sketches(values: _Nanos, ds: Any, np: Any) -> ColumnSketches:
+    # As the loop in _sketch() does for Python datetimes, in numpy: the HLL
+    # takes each value as a float, min and max are seconds since the epoch.
+    present = values.present
+    count = int(present.size)
+    hll = ds.hll_sketch(HLL_LG_K, ds.tgt_hll_type.HLL_4)
+    fields: Dict[str, Any] = {
+        "kind": ColumnKind.DATETIME,
+        "count": count,
+        "null_count": values.total - count,
+    }
+    if count:
+        hll = _number_hll(present.astype(np.float64), hll, ds, np)
+        fields["min"] = int(present.min()) / 1e9
+        fields["max"] = int(present.max()) / 1e9
     fields["distinct"] = hll.serialize_compact()
     return ColumnSketches(**fields)
 
