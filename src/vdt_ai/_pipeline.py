@@ -29,7 +29,7 @@ from pydantic_core import to_json
 
 from . import _log
 from ._jsonlike import valid_text
-from ._typed_fast import typed_fields_bytes
+from ._typed_fast import finite_number, plain_label, typed_fields_bytes
 from ._uuid7 import as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
 from .codec._payloads import (
@@ -790,11 +790,12 @@ class Pipeline:
         actual_score: Any = None,
     ) -> Optional[UUID]:
         """One ground truth (log_ground_truth's arguments)."""
+        score = None if actual_score is None else finite_number(actual_score)
         if (
             self.fast
             and timestamp is None
-            and actual_label is None
-            and actual_score is None
+            and (actual_label is None or plain_label(actual_label))
+            and (actual_score is None or score is not None)
         ):
             envelope = (
                 self._envelope(tags)
@@ -808,6 +809,8 @@ class Pipeline:
                     request_id,
                     None if actual is None else to_json(actual),
                     model_name,
+                    actual_label,
+                    score,
                 )
                 key = (model_name or request_id).encode()
                 sent = self._send_fast(_GROUND_TRUTH, rest, key)

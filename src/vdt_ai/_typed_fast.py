@@ -35,6 +35,12 @@ _FLOAT32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 NONE_GIVEN = b""
 
 
+def plain_label(value: Any) -> bool:
+    """True for a label (``prediction_label``, ``actual_label``) the fast
+    path may send as it is."""
+    return _text(value, 0, MAX_LABEL_LENGTH)
+
+
 def _text(value: Any, shortest: int, longest: int) -> bool:
     # Strict str, length in range, valid UTF-8, and no API key to mask.
     return (
@@ -45,8 +51,9 @@ def _text(value: Any, shortest: int, longest: int) -> bool:
     )
 
 
-def _finite(value: Any) -> Optional[float]:
-    # FiniteFloat for the exact types float() converts without rounding.
+def finite_number(value: Any) -> Optional[float]:
+    """``value`` as the float a ``FiniteFloat`` field keeps, for the exact
+    types that float() converts without rounding; else None."""
     kind = type(value)
     if kind is float:
         return value if value - value == 0.0 else None
@@ -67,7 +74,7 @@ def _number_map(
         if not _text(name, 1, longest):
             return None
         if type(number) is not float:
-            number = _finite(number)
+            number = finite_number(number)
             if number is None:
                 return None
             if converted is None:
@@ -152,10 +159,10 @@ def typed_fields_bytes(
         and importance is None
     ):
         return NONE_GIVEN
-    if label is not None and not _text(label, 0, MAX_LABEL_LENGTH):
+    if label is not None and not plain_label(label):
         return None
     if score is not None:
-        score = _finite(score)
+        score = finite_number(score)
         if score is None:
             return None
     if probabilities is not None:
