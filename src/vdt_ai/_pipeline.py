@@ -1114,11 +1114,12 @@ class Pipeline:
         self, common: Mapping[str, Any]
     ) -> Optional[Callable[[Dict[str, Any]], Optional[Tuple[bytes, bytes]]]]:
         """A writer for the common bulk row: a dict holding no more than
-        ``input_data``, ``prediction`` and ``latency_ms``, over arguments
-        ``common`` that all rows share (``model_name``, ``tags``...).
+        ``input_data``, ``prediction`` and ``latency_ms`` (and typed ML
+        fields, when ``common`` has none), over arguments ``common`` that all
+        rows share (``model_name``, ``tags``...).
 
         ``common`` goes through the fast path's checks once; each row then
-        costs only its own three values. The writer returns a row's bytes
+        costs only its own values. The writer returns a row's bytes
         (all but id and timestamp) and key, or None for a row it does not
         take (the general path takes it). None when ``common`` itself needs
         the general path.
@@ -1134,15 +1135,34 @@ class Pipeline:
             return None
         envelope, name, version, status, tail, typed = checked
         head, rest = model_call_parts(name, version, status, *tail)
+        # A row may give typed fields of its own when the shared arguments
+        # give none (else a row's would replace some: the general path).
+        row_fields = _ROW_FIELDS if typed else _ROW_AND_TYPED_FIELDS
         rest += typed  # the typed fields are numbered after the tail's
         key = name.encode()
         leaves_alone = self.policy.leaves_alone
         limit = self.encoder.max_event_bytes - 37  # as _fits()
+        dtype = self._embedding_dtype
 
         def write(row: Dict[str, Any]) -> Optional[Tuple[bytes, bytes]]:
-            if not row.keys() <= _ROW_FIELDS:
+            keys = row.keys()
+            if not keys <= row_fields:
                 return None
             get = row.get
+            row_tail = rest
+            if not keys <= _ROW_FIELDS:
+                row_typed = typed_fields_bytes(
+                    get("prediction_label"),
+                    get("prediction_score"),
+                    get("class_probabilities"),
+                    get("embedding"),
+                    get("embedding_name"),
+                    get("feature_importance"),
+                    dtype,
+                )
+                if row_typed is None:
+                    return None
+                row_tail = rest + row_typed
             input_data, prediction = get("input_data"), get("prediction")
             latency = get("latency_ms")
             if latency is not None:
@@ -1156,7 +1176,7 @@ class Pipeline:
                 None if input_data is None else to_json(input_data),
                 None if prediction is None else to_json(prediction),
                 latency,
-                rest,
+                row_tail,
             )
             return (value, key) if len(value) <= limit else None
 
@@ -1196,6 +1216,7 @@ _new_record = tuple.__new__
 # What a bulk row's writer takes from each row, and what from the arguments
 # all rows share (not a shared timestamp: rows without one get the batch's).
 _ROW_FIELDS = frozenset(("input_data", "prediction", "latency_ms"))
+_ROW_AND_TYPED_FIELDS = _ROW_FIELDS | frozenset(TYPED_FIELDS)
 _COMMON_ARGUMENTS = _ARGUMENT_SET - _ROW_FIELDS - {"timestamp"}
 _PLACEHOLDER_ID = UUID(int=0)
 _PLACEHOLDER_TIME = _EPOCH

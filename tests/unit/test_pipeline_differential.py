@@ -330,6 +330,13 @@ def test_simple_log_model_call_fast_equals_reference(
 _row_only = st.fixed_dictionaries(
     {},
     optional={"input_data": _json, "prediction": _json, "latency_ms": _numbers},
+) | st.fixed_dictionaries(
+    {},
+    optional={
+        "input_data": _json,
+        "latency_ms": _numbers,
+        **TYPED,  # the row writer takes a row's own typed fields too
+    },
 )
 _common = st.fixed_dictionaries(
     {},
@@ -697,3 +704,35 @@ def test_remembered_tag_bytes_equal_the_reference(second: Dict[Any, Any]) -> Non
 
     for settings_ in ({}, {"tags": {"env": "prod"}}):
         _compare(_run(True, call, **settings_), _run(False, call, **settings_))
+
+
+@pytest.mark.parametrize(
+    "common",
+    [
+        {"model_name": "rec"},
+        {"model_name": "rec", "prediction_label": "cat"},
+        {"model_name": "rec", "embedding": [0.5], "embedding_name": "e"},
+    ],
+)
+def test_bulk_rows_with_typed_fields_of_their_own(common: Dict[str, Any]) -> None:
+    # A row's own typed fields replace the shared ones (the reference path's
+    # rule): the row writer takes such rows only when nothing is shared.
+    rows: List[Dict[str, Any]] = [
+        {"input_data": {"i": 1}, "prediction_label": "dog", "prediction_score": 1},
+        {"input_data": {"i": 2}, "embedding": [1.0, 2.0]},
+        {"input_data": {"i": 3}, "embedding_name": "only"},
+        {"input_data": {"i": 4}},
+    ]
+
+    def call(client: VDTClient) -> Any:
+        try:
+            return client.log_model_calls(rows, **common)
+        except Exception as exc:  # the same error on both paths
+            return type(exc).__name__, str(exc)
+
+    _compare(_run(True, call), _run(False, call))
+    calls = [rows[0], rows[1], rows[3]]
+    _compare(
+        _run(True, lambda c: c.log_model_calls(calls, **common)),
+        _run(False, lambda c: c.log_model_calls(calls, **common)),
+    )
