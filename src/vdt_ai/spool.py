@@ -92,6 +92,7 @@ from typing import (
     Set,
     Tuple,
     Union,
+    overload,
 )
 
 try:
@@ -1157,6 +1158,32 @@ class SpoolAppendError(OSError):
         self.written = written
 
 
+class _Limit:
+    """A writer's limit (an int attribute): setting it makes the next append
+    take every check again."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = "_" + name
+
+    @overload
+    def __get__(self, writer: None, owner: type) -> "_Limit": ...
+
+    @overload
+    def __get__(self, writer: "SpoolWriter", owner: type) -> int: ...
+
+    def __get__(
+        self, writer: Optional["SpoolWriter"], owner: type
+    ) -> Union[int, "_Limit"]:
+        if writer is None:
+            return self
+        return getattr(writer, self._attr)  # type: ignore[no-any-return]
+
+    def __set__(self, writer: "SpoolWriter", value: int) -> None:
+        with writer._lock:
+            setattr(writer, self._attr, value)
+            writer._room = 0
+
+
 class SpoolWriter:
     """Appends records to this process's own segment in a spool folder.
 
@@ -1171,6 +1198,15 @@ class SpoolWriter:
     set to 0700 with a warning when this user owns it, else ``append``
     raises ``PermissionError`` (the event is counted ``failed``).
     """
+
+    # The cap on every byte in the folder; the size at which a segment is
+    # rotated; own writes after which the folder is measured again.
+    max_bytes = _Limit()
+    segment_bytes = _Limit()
+    rescan_bytes = _Limit()
+    _max_bytes: int
+    _segment_bytes: int
+    _rescan_bytes: int
 
     def __init__(
         self,
@@ -1211,39 +1247,6 @@ class SpoolWriter:
         self._dir_dirty = False
         self._last_sync = time.monotonic()
         _writers.add(self)
-
-    @property
-    def max_bytes(self) -> int:
-        """The cap on every byte in the folder."""
-        return self._max_bytes
-
-    @max_bytes.setter
-    def max_bytes(self, value: int) -> None:
-        with self._lock:
-            self._max_bytes = value
-            self._room = 0
-
-    @property
-    def segment_bytes(self) -> int:
-        """A segment is rotated once it holds this many bytes."""
-        return self._segment_bytes
-
-    @segment_bytes.setter
-    def segment_bytes(self, value: int) -> None:
-        with self._lock:
-            self._segment_bytes = value
-            self._room = 0
-
-    @property
-    def rescan_bytes(self) -> int:
-        """Own writes after which the folder is measured again."""
-        return self._rescan_bytes
-
-    @rescan_bytes.setter
-    def rescan_bytes(self, value: int) -> None:
-        with self._lock:
-            self._rescan_bytes = value
-            self._room = 0
 
     def append(self, record: Record) -> bool:
         """Writes one record; ``False`` if the spool is full or closed.
