@@ -30,11 +30,12 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from _common import SKETCH
 from table import NoOpTransport, _median_p99, _quiet_client, _sketch_call, _timed_calls
 
+from vdt_ai import VDTClient
 from vdt_ai.transport import Counters
 
 
@@ -67,6 +68,9 @@ class _OneWrite(NoOpTransport):
     def send(self, record: Any, counters: Counters) -> None:
         os.write(self._fd, record.value)
 
+    def close(self, timeout: Optional[float] = None) -> None:
+        os.close(self._fd)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,29 +78,31 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=4_000, help="per round")
     parser.add_argument("--ref", metavar="REV", help="also the spool of git REV")
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="vdt-offline-bench-")
+    with tempfile.TemporaryDirectory(prefix="vdt-offline-bench-") as folder:
+        run(args, folder)
+
+
+def run(args: argparse.Namespace, folder: str) -> None:
+    """Measures every path with its files under ``folder`` and prints them."""
     dumps = json.dumps
 
     def floor() -> None:
         dumps(SKETCH).encode()
 
-    paths: Dict[str, Callable[[], Any]] = {
-        "pipeline, no-op transport": _sketch_call(
-            _quiet_client(transport=NoOpTransport())
-        ),
-        "pipeline + one write()": _sketch_call(
-            _quiet_client(transport=_OneWrite(folder))
-        ),
-        "offline spool": _sketch_call(
-            _quiet_client(spool_dir=os.path.join(folder, "now"), bootstrap_servers=None)
+    clients: Dict[str, VDTClient] = {
+        "pipeline, no-op transport": _quiet_client(transport=NoOpTransport()),
+        "pipeline + one write()": _quiet_client(transport=_OneWrite(folder)),
+        "offline spool": _quiet_client(
+            spool_dir=os.path.join(folder, "now"), bootstrap_servers=None
         ),
     }
     if args.ref:
         old = _spool_at(args.ref)
         transport = old.SpoolTransport(os.path.join(folder, "ref"), 1 << 30)
-        paths[f"offline spool at {args.ref}"] = _sketch_call(
-            _quiet_client(transport=transport)
-        )
+        clients[f"offline spool at {args.ref}"] = _quiet_client(transport=transport)
+    paths: Dict[str, Callable[[], Any]] = {
+        name: _sketch_call(client) for name, client in clients.items()
+    }
     for call in [floor, *paths.values()]:
         _timed_calls(call, 2_000, [])  # warm-up
     floor_us: List[float] = []
@@ -115,6 +121,8 @@ def main() -> None:
         f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
         f"{args.rounds} rounds of {args.calls} calls"
     )
+    for client in clients.values():
+        client.close()
     print("| path | median µs | min of rounds µs | ratio to the floor |")
     print("|---|---|---|---|")
     print(
