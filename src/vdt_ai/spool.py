@@ -154,8 +154,10 @@ _crc32 = zlib.crc32
 # length is cached whole too (prefix and value), by header: the event type,
 # schema version, content type and key id repeat, so they cost one lookup,
 # while a header whose value changes on every record (the event id) is written
-# from its prefix and never fills that cache. Bounded: emptied when full.
+# from its prefix and never fills that cache (nor does a value over
+# _FIELD_VALUE_MAX bytes). Bounded: emptied when full.
 _CACHE_SIZE = 256
+_FIELD_VALUE_MAX = 256
 _topic_fields: Dict[str, bytes] = {}
 _value_prefixes: Dict[int, bytes] = {}
 _header_prefixes: Dict[Tuple[str, int], bytes] = {}
@@ -201,7 +203,8 @@ def _header_field(header: Tuple[str, Optional[bytes]]) -> bytes:
         _header_prefixes.clear()
         _header_fields.clear()
     _header_prefixes[name, size] = prefix
-    if type(data) is bytes and type(name) is str:  # immutable: safe to keep
+    # Immutable (safe to keep) and small (the cache's memory stays bounded).
+    if type(data) is bytes and type(name) is str and size <= _FIELD_VALUE_MAX:
         _header_fields[name, data] = field
     return field
 

@@ -137,6 +137,12 @@ def test_unhashable_and_odd_headers_after_cached_ones() -> None:
         Record("t", b"", b"x", [("fresh-name", b"mutable")])
     )
     assert all(name != "fresh-name" for name, _ in spool_module._header_fields)
+    # A large value is written, never kept whole (the cache's memory).
+    big = ("big-name", b"b" * (spool_module._FIELD_VALUE_MAX + 1))
+    assert encode_record(Record("t", b"", b"", [big])) == official(
+        Record("t", b"", b"", [big])
+    )
+    assert big not in spool_module._header_fields
 
 
 # Header names and values from small pools, so that records repeat the cached
