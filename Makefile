@@ -88,6 +88,7 @@ coverage: dev
 bench: dev broker-up
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[bench]"
 	cd bench && ../$(BIN)/python table.py --chart ../docs/img/performance.png
+	cd bench && ../$(BIN)/python offline_spool.py
 	cd bench && ../$(BIN)/python caller_cost.py
 	cd bench && ../$(BIN)/python typed_fields.py
 	cd bench && ../$(BIN)/python throughput.py

@@ -92,6 +92,7 @@ from typing import (
     Set,
     Tuple,
     Union,
+    overload,
 )
 
 try:
@@ -147,13 +148,20 @@ _HEADER_NAME_KEY, _HEADER_VALUE_KEY = keys(
 _pack_header = _HEADER.pack
 _crc32 = zlib.crc32
 
-# What comes before a value, cached: the topic field, by topic; a header
-# sub-message's key, length, name and value key, by name and value length (the
-# event type, schema version, content type and key id repeat; event ids all
-# have one length). Bounded: emptied when full.
+# What comes before a value, cached: the topic field, by topic; the value's key
+# and length, by length; a header sub-message's key, length, name and value
+# key, by name and value length. The first header seen with a name and value
+# length is cached whole too (prefix and value), by header: the event type,
+# schema version, content type and key id repeat, so they cost one lookup,
+# while a header whose value changes on every record (the event id) is written
+# from its prefix and never fills that cache (nor does a value over
+# _FIELD_VALUE_MAX bytes). Bounded: emptied when full.
 _CACHE_SIZE = 256
+_FIELD_VALUE_MAX = 256
 _topic_fields: Dict[str, bytes] = {}
+_value_prefixes: Dict[int, bytes] = {}
 _header_prefixes: Dict[Tuple[str, int], bytes] = {}
+_header_fields: Dict[Tuple[str, bytes], bytes] = {}
 _KEY_PREFIXES = [b""] + [_KEY_KEY + varint(size) for size in range(1, 0x80)]
 
 
@@ -166,44 +174,74 @@ def _topic_field(topic: str) -> bytes:
     return field
 
 
-def _header_prefix(name: str, size: int) -> bytes:
+def _value_prefix(size: int) -> bytes:
+    if not size:
+        return b""
+    prefix = _VALUE_KEY + varint(size)
+    if len(_value_prefixes) >= _CACHE_SIZE:
+        _value_prefixes.clear()
+    _value_prefixes[size] = prefix
+    return prefix
+
+
+def _header_field(header: Tuple[str, Optional[bytes]]) -> bytes:
+    """One header sub-message field, from scratch (a cache miss)."""
+    name, data = header
+    if data is None:  # a header without a value (confluent-kafka allows it)
+        data = b""
+    size = len(data)
+    prefix = _header_prefixes.get((name, size))
+    if prefix is not None:
+        return prefix + data
     raw = name.encode()
     body = _HEADER_NAME_KEY + varint(len(raw)) + raw if raw else b""
     if size:
         body += _HEADER_VALUE_KEY + varint(size)
     prefix = _HEADERS_KEY + varint(len(body) + size) + body
+    field = prefix + data
     if len(_header_prefixes) >= _CACHE_SIZE:
         _header_prefixes.clear()
+        _header_fields.clear()
     _header_prefixes[name, size] = prefix
-    return prefix
+    # Immutable (safe to keep) and small (the cache's memory stays bounded).
+    if type(data) is bytes and type(name) is str and size <= _FIELD_VALUE_MAX:
+        _header_fields[name, data] = field
+    return field
 
 
-def _encode_payload(record: Record) -> bytes:
-    """The SpoolRecord message of ``record``, byte for byte the generated
-    encoder's: prefixes and the data itself joined once (one copy of a large
-    value)."""
+def encode_record(record: Record) -> bytes:
+    """One record in the spool's on-disk framing (length, CRC, payload).
+
+    The payload is the SpoolRecord message, byte for byte the generated
+    encoder's: cached prefixes and the data itself joined once (one copy of a
+    large value).
+    """
     topic, key, value, headers = record
     size = len(key)
+    value_size = len(value)
     parts = [
         _topic_fields.get(topic) or _topic_field(topic),
         _KEY_PREFIXES[size] if size < 0x80 else _KEY_KEY + varint(size),
         key,
-        _VALUE_KEY + varint(len(value)) if value else b"",
+        _value_prefixes.get(value_size) or _value_prefix(value_size),
         value,
     ]
-    get = _header_prefixes.get
-    for name, data in headers:
-        if data is None:  # a header without a value (confluent-kafka allows it)
-            data = b""
-        size = len(data)
-        parts.append(get((name, size)) or _header_prefix(name, size))
-        parts.append(data)
-    return b"".join(parts)
-
-
-def encode_record(record: Record) -> bytes:
-    """One record in the spool's on-disk framing (length, CRC, payload)."""
-    payload = _encode_payload(record)
+    append = parts.append
+    fields = _header_fields
+    prefixes = _header_prefixes
+    try:
+        for header in headers:
+            field = fields.get(header)
+            if field is None:  # a new value: the event id
+                name, data = header
+                prefix = prefixes.get((name, len(data)))
+                field = _header_field(header) if prefix is None else prefix + data
+            append(field)
+    except TypeError:  # unhashable (a bytearray value, a list pair), None
+        del parts[5:]
+        for header in headers:
+            append(_header_field(tuple(header)))  # type: ignore[arg-type]
+    payload = b"".join(parts)
     return _pack_header(len(payload), _crc32(payload)) + payload
 
 
@@ -1123,6 +1161,32 @@ class SpoolAppendError(OSError):
         self.written = written
 
 
+class _Limit:
+    """A writer's limit (an int attribute): setting it makes the next append
+    take every check again."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = "_" + name
+
+    @overload
+    def __get__(self, writer: None, owner: type) -> "_Limit": ...
+
+    @overload
+    def __get__(self, writer: "SpoolWriter", owner: type) -> int: ...
+
+    def __get__(
+        self, writer: Optional["SpoolWriter"], owner: type
+    ) -> Union[int, "_Limit"]:
+        if writer is None:
+            return self
+        return getattr(writer, self._attr)  # type: ignore[no-any-return]
+
+    def __set__(self, writer: "SpoolWriter", value: int) -> None:
+        with writer._lock:
+            setattr(writer, self._attr, value)
+            writer._room = 0
+
+
 class SpoolWriter:
     """Appends records to this process's own segment in a spool folder.
 
@@ -1138,6 +1202,15 @@ class SpoolWriter:
     raises ``PermissionError`` (the event is counted ``failed``).
     """
 
+    # The cap on every byte in the folder; the size at which a segment is
+    # rotated; own writes after which the folder is measured again.
+    max_bytes = _Limit()
+    segment_bytes = _Limit()
+    rescan_bytes = _Limit()
+    _max_bytes: int
+    _segment_bytes: int
+    _rescan_bytes: int
+
     def __init__(
         self,
         directory: PathLike,
@@ -1146,12 +1219,17 @@ class SpoolWriter:
         fsync_interval: float = FSYNC_INTERVAL_SECONDS,
     ) -> None:
         self.directory = _expand(directory)
+        self._lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
+        _forksafe.register(self)
+        # Bytes the next appends may write with no check but the lock: room in
+        # the segment, under the cap and before the next rescan, as measured
+        # after the last checked append (0: check the next one). Anything that
+        # changes what the checks see sets it to 0.
+        self._room = 0
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.fsync_interval = fsync_interval
         self.rescan_bytes = min(1024 * 1024, max(4096, max_bytes // 64))
-        self._lock = threading.RLock()  # re-entrant: see _lifecycle (SIGTERM)
-        _forksafe.register(self)
         self._io_lock = threading.Lock()  # the current fd: periodic fsync vs close
         self._fd: Optional[int] = None
         self._pid = os.getpid()
@@ -1182,18 +1260,55 @@ class SpoolWriter:
                 stays in the spool.
         """
         frame = encode_record(record)
+        size = len(frame)
         with self._lock:
-            if self._closed:
-                return False
-            if self._pid != _forksafe.pid:  # getpid() is a system call
-                self._forget_after_fork()
-            new_segment = self._fd is None or self._segment_size >= self.segment_bytes
-            if not self._admit(len(frame) + (len(MAGIC) if new_segment else 0)):
-                return False
-            if new_segment:
-                self._open_segment()
-            self._write(frame)
-            return True
+            if size <= self._room:
+                # The common case, checked by the last append: one write().
+                fd = self._fd
+                try:
+                    written = os.write(fd, frame)  # type: ignore[arg-type]
+                except OSError:
+                    self._undo_partial()
+                    raise
+                if written != size:
+                    self._short_write(written, size)
+                self._room -= size
+                self._segment_size += size
+                self._written += size
+                self._dirty = True
+                return True
+            return self._append_checked(frame)
+
+    def _append_checked(self, frame: bytes) -> bool:
+        """``append`` with every check (under the lock); sets ``_room``."""
+        self._room = 0
+        if self._closed:
+            return False
+        if self._pid != _forksafe.pid:  # getpid() is a system call
+            self._forget_after_fork()
+        new_segment = self._fd is None or self._segment_size >= self.segment_bytes
+        if not self._admit(len(frame) + (len(MAGIC) if new_segment else 0)):
+            return False
+        if new_segment:
+            self._open_segment()
+        self._write(frame)
+        self._room = self._unchecked_room()
+        return True
+
+    def _unchecked_room(self) -> int:
+        """Bytes the next appends may write before ``_admit`` or a rotation
+        would do anything but let them through (at most: it may be less)."""
+        assert self._scan_total is not None
+        since = self._written - self._scan_mark
+        rescan_at = self._rescan_bytes * (2 if self._rescan_wanted else 1)
+        return max(
+            0,
+            min(
+                rescan_at - since,
+                self._max_bytes - self._scan_total - since,
+                self._segment_bytes - self._segment_size,
+            ),
+        )
 
     def append_many(self, records: Sequence[Record]) -> int:
         """Writes ``records`` in order under one lock, with one ``write()``
@@ -1211,6 +1326,7 @@ class SpoolWriter:
         frames = [encode_record(record) for record in records]
         written = 0
         with self._lock:
+            self._room = 0  # its writes are not counted in it
             if self._closed:
                 return 0
             if self._pid != _forksafe.pid:  # getpid() is a system call
@@ -1285,6 +1401,7 @@ class SpoolWriter:
                 fd = path = None
             else:  # the next append opens a new segment
                 self._fd = self._segment_path = None
+                self._room = 0
                 self._dirty = False
         # The fsyncs (100 ms and more on a busy disk) run outside the writer's
         # lock: a caller spilling an event meanwhile is not held up (the
@@ -1326,6 +1443,7 @@ class SpoolWriter:
             if self._closed:
                 return
             self._closed = True
+            self._room = 0
             _writers.discard(self)
             if self._pid != _forksafe.pid:  # getpid() is a system call
                 self._forget_after_fork()
@@ -1357,6 +1475,7 @@ class SpoolWriter:
         with self._lock:
             if self._pid != os.getpid() or self._scan_total is None:
                 return
+            self._room = 0  # the checks see a new total
             if mark >= self._scan_mark:
                 self._scan_total, self._scan_mark = total, mark
                 self._last_scan = time.monotonic()
@@ -1371,20 +1490,24 @@ class SpoolWriter:
             self._undo_partial()
             raise
         if written != len(frame):
-            self._undo_partial()
-            raise OSError(
-                errno.ENOSPC,
-                f"short write to the spool ({written} of {len(frame)} bytes; "
-                "disk full or file size limit): the record was not spooled",
-                str(self._segment_path),
-            )
+            self._short_write(written, len(frame))
         self._segment_size += written
         self._written += written
         if not self._dirty:
             self._dirty = True
 
+    def _short_write(self, written: int, size: int) -> None:
+        self._undo_partial()
+        raise OSError(
+            errno.ENOSPC,
+            f"short write to the spool ({written} of {size} bytes; "
+            "disk full or file size limit): the record was not spooled",
+            str(self._segment_path),
+        )
+
     def _undo_partial(self) -> None:
         """Cuts the segment back to its last whole record after a failed write."""
+        self._room = 0
         fd = self._fd
         if fd is None:  # pragma: no cover
             return
@@ -1441,6 +1564,7 @@ class SpoolWriter:
         if fd is None:
             return
         self._fd = None
+        self._room = 0
         self._handoff.append(fd)
         self._dirty = False
         _worker.kick()
@@ -1448,6 +1572,7 @@ class SpoolWriter:
     def _close_current(self) -> None:
         with self._io_lock:
             fd, self._fd = self._fd, None
+            self._room = 0
             self._dirty = False
             if fd is not None:
                 try:
@@ -1530,6 +1655,7 @@ class SpoolWriter:
             except OSError:  # pragma: no cover
                 pass
         self._fd = None
+        self._room = 0
         self._segment_path = None
         self._segment_size = 0
         self._scan_total = None

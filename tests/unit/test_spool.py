@@ -7,11 +7,14 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import List
+from typing import Any, List, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vdt_ai import Metric, ModelCall, encode
+from vdt_ai import spool as spool_module
 from vdt_ai.codec import Record
 from vdt_ai.spool import (
     MAGIC,
@@ -272,3 +275,136 @@ def test_roll_fsyncs_outside_the_writer_lock(
     # a new one.
     assert len(segment_paths(tmp_path)) == 2
     assert [r.value for r in iter_records(tmp_path)] == [first.value, later.value]
+
+
+# -- the unchecked append: same writes as the checked one ------------------------------
+
+
+class _CheckedWriter(SpoolWriter):
+    """The reference: every append takes every check (no unchecked room)."""
+
+    def _unchecked_room(self) -> int:
+        return 0
+
+
+def _quiet_writer(cls: type, folder: Path, max_bytes: int, segment: int) -> Any:
+    writer = cls(folder, max_bytes=max_bytes, segment_bytes=segment)
+    # Off the background thread's list: its rescans would race the test's
+    # appends; rescans then run only on the caller's thread, deterministically.
+    spool_module._writers.discard(writer)
+    return writer
+
+
+def _segments(folder: Path) -> List[bytes]:
+    return [path.read_bytes() for path in segment_paths(folder)]
+
+
+# Mostly appends (runs of them, of one size), now and then a batch, a roll or
+# a new limit.
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(0, 300)),
+        st.tuples(st.just("append"), st.integers(0, 300)),
+        st.tuples(st.just("appends"), st.integers(0, 300)),
+        st.tuples(st.just("many"), st.lists(st.integers(0, 300), max_size=5)),
+        st.tuples(st.just("roll"), st.just(0)),
+        st.tuples(
+            st.sampled_from(["segment_bytes", "max_bytes", "rescan_bytes"]),
+            st.integers(1, 20_000),
+        ),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    max_bytes=st.integers(100, 20_000),
+    segment=st.integers(1, 3000),
+    rescan=st.integers(1, 2000),
+    ops=_ops,
+)
+def test_unchecked_appends_write_what_checked_ones_write(
+    tmp_path_factory: pytest.TempPathFactory,
+    max_bytes: int,
+    segment: int,
+    rescan: int,
+    ops: List[Tuple[str, Any]],
+) -> None:
+    folders = [tmp_path_factory.mktemp("fast"), tmp_path_factory.mktemp("checked")]
+    fast = _quiet_writer(SpoolWriter, folders[0], max_bytes, segment)
+    checked = _quiet_writer(_CheckedWriter, folders[1], max_bytes, segment)
+    for writer in (fast, checked):
+        writer.rescan_bytes = rescan
+    n = 0
+    for op, arg in ops:
+        if op in ("append", "appends"):
+            for _ in range(1 if op == "append" else 10):
+                n += 1
+                record = Record("t", b"k", n.to_bytes(4, "big") * (arg // 4), [])
+                assert fast.append(record) == checked.append(record), (n, op)
+        elif op == "many":
+            batch = [Record("t", b"", b"v" * size, [("i", b"%d" % n)]) for size in arg]
+            n += 1
+            assert fast.append_many(batch) == checked.append_many(batch), (n, op)
+        elif op == "roll":
+            assert (fast.roll() is None) == (checked.roll() is None)
+        else:
+            setattr(fast, op, arg)
+            setattr(checked, op, arg)
+        for name in ("_written", "_segment_size", "_rescan_wanted", "_full"):
+            assert getattr(fast, name) == getattr(checked, name), (n, op, name)
+    assert _segments(folders[0]) == _segments(folders[1])
+    fast.close()
+    checked.close()
+    assert _segments(folders[0]) == _segments(folders[1])
+    assert not fast.append(Record("t", b"k", b"v", []))  # closed
+
+
+def test_appends_after_the_first_skip_the_checks(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path, max_bytes=10**9)
+    checked: List[int] = []
+    real = writer._append_checked
+
+    def counting(frame: bytes) -> bool:
+        checked.append(len(frame))
+        return real(frame)
+
+    writer._append_checked = counting  # type: ignore[method-assign]
+    sent = records(100)
+    for record in sent:
+        assert writer.append(record)
+    assert len(checked) == 1  # the first: it opened the segment
+    # A new segment size applies at once: the next append rotates.
+    writer.segment_bytes = 1
+    assert writer.append(sent[0])
+    assert len(checked) == 2 and len(segment_paths(tmp_path)) == 2
+    writer.close()
+    assert list(iter_records(tmp_path)) == sent + sent[:1]
+
+
+def test_a_batch_or_a_rescan_between_appends_is_taken_into_account(
+    tmp_path: Path,
+) -> None:
+    sent = records(4)
+    frame = len(encode_record(sent[0]))
+    writer = SpoolWriter(
+        tmp_path / "a", max_bytes=10**9, segment_bytes=len(MAGIC) + 3 * frame
+    )
+    assert writer.append(sent[0])  # room for two more in this segment
+    assert writer.append_many(sent[1:3]) == 2  # ... now taken
+    assert writer.append(sent[3])  # so this one opens a new segment
+    writer.close()
+    assert [len(read_segment(p).records) for p in segment_paths(tmp_path / "a")] == [
+        3,
+        1,
+    ]
+    # A rescan (the background's) that finds another writer's bytes: the next
+    # append is checked against the new total and refused.
+    folder = tmp_path / "b"
+    writer = SpoolWriter(folder, max_bytes=len(MAGIC) + 10 * frame)
+    assert writer.append(sent[0])
+    (folder / ("0-1-other" + SEGMENT_SUFFIX)).write_bytes(MAGIC + b"x" * 9 * frame)
+    writer._rescan()
+    assert not writer.append(sent[1])
+    writer.close()

@@ -3,7 +3,7 @@
 import struct
 import zlib
 from pathlib import Path
-from typing import List, Literal, Optional, Tuple
+from typing import Any, List, Literal, Optional, Tuple
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,14 +63,107 @@ def test_edge_cases_equal_the_generated_encoder() -> None:
 
 
 def test_header_caches_stay_bounded_and_correct() -> None:
-    spool_module._header_prefixes.clear()
-    spool_module._topic_fields.clear()
+    caches = (
+        spool_module._header_prefixes,
+        spool_module._header_fields,
+        spool_module._topic_fields,
+        spool_module._value_prefixes,
+    )
+    for cache in caches:
+        cache.clear()
     size = spool_module._CACHE_SIZE
     for i in range(3 * size):
-        record = Record(f"t{i}", b"", b"v", [("id", str(i).encode()), ("c", b"1")])
+        record = Record(
+            f"t{i}", b"", b"v" * i, [(f"n{i}", str(i).encode()), ("c", b"1")]
+        )
         assert encode_record(record) == official(record)
-        assert len(spool_module._header_prefixes) <= size
-        assert len(spool_module._topic_fields) <= size
+        assert all(len(cache) <= size for cache in caches)
+
+
+def test_repeated_headers_come_from_the_caches_byte_exact() -> None:
+    # As the SDK sends them: constant header tuples (the same objects, or
+    # equal copies, as spilled records rebuild them) around an event id that
+    # is new on every record. Two event types with values of one length.
+    for cache in (spool_module._header_prefixes, spool_module._header_fields):
+        cache.clear()
+    kind = ("vdt-event-type", b"ground_truth")
+    other = ("vdt-event-type", b"data_quality")  # same length, other value
+    tail = [("vdt-schema-version", b"1"), ("content-type", b"application/x")]
+    for i in range(300):
+        event_id = f"{i:036d}".encode()
+        first = kind if i % 3 else other
+        if i % 5 == 0:  # equal copies, not the same objects
+            first = (str(first[0]), bytes(first[1]))
+        record = Record(
+            "vdt.ground_truth",
+            f"key{i % 7}".encode(),
+            bytes([i % 256]) * (i % 200),
+            [first, ("vdt-event-id", event_id)] + tail,
+        )
+        assert encode_record(record) == official(record), i
+    fields = spool_module._header_fields
+    # The first header of each name and value length is cached whole (the
+    # first type seen, the tail), later values of that name and length are
+    # written from the prefix: of the event ids only the first is kept, never
+    # one per record.
+    assert other in fields and kind not in fields
+    assert all(header in fields for header in tail)
+    assert sum(name == "vdt-event-id" for name, _ in fields) == 1
+    assert len(fields) == 4
+
+
+def test_unhashable_and_odd_headers_after_cached_ones() -> None:
+    # A cached name met again with a value the caches cannot key (bytearray,
+    # a list pair, None) goes the slow way and stays byte-exact.
+    base = ("h", b"v1")
+    assert encode_record(Record("t", b"", b"x", [base])) == official(
+        Record("t", b"", b"x", [base])
+    )
+    odd: List[Any] = [
+        base,
+        ("h", bytearray(b"v2")),
+        ["h", b"v3"],
+        ("h", None),
+        ("h", b"v4"),
+    ]
+    expect = Record("t", b"", b"x", [("h", b"v1"), ("h", b"v2"), ("h", b"v3")])
+    expect.headers.extend([("h", b""), ("h", b"v4")])
+    assert encode_record(Record("t", b"", b"x", odd)) == official(expect)
+    # A bytearray first of its name and length: written, never cached (it
+    # could change after the call).
+    value = bytearray(b"mutable")
+    first = Record("t", b"", b"x", [("fresh-name", value)])  # type: ignore
+    assert encode_record(first) == official(
+        Record("t", b"", b"x", [("fresh-name", b"mutable")])
+    )
+    assert all(name != "fresh-name" for name, _ in spool_module._header_fields)
+    # A large value is written, never kept whole (the cache's memory).
+    big = ("big-name", b"b" * (spool_module._FIELD_VALUE_MAX + 1))
+    assert encode_record(Record("t", b"", b"", [big])) == official(
+        Record("t", b"", b"", [big])
+    )
+    assert big not in spool_module._header_fields
+
+
+# Header names and values from small pools, so that records repeat the cached
+# ones, mixed with fresh values of the same lengths.
+pool_headers = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "vdt-event-id", "é"]),
+        st.one_of(st.sampled_from([b"", b"1", b"22", b"xy"]), st.binary(max_size=3)),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["t", "u"]), blobs, pool_headers)))
+def test_record_sequences_equal_the_generated_encoder(
+    batch: List[Tuple[str, bytes, List[Tuple[str, bytes]]]],
+) -> None:
+    for topic, value, header_list in batch:
+        record = Record(topic, value[:5], value, header_list)
+        assert encode_record(record) == official(record)
 
 
 def test_bytearray_and_missing_header_values() -> None:
