@@ -90,6 +90,7 @@ _JOB_RUN = EventType.JOB_RUN
 _TOO_LARGE = object()
 # How many distinct tag sets _envelope() remembers (cleared when full).
 _MAX_CACHED_TAGS = 256
+_MAX_CACHED_ENVELOPE = 1024  # bytes; larger tag sets are written each time
 # log_model_call's typed ML arguments (the fast paths check and write them in
 # _typed_fast).
 TYPED_FIELDS = (
@@ -663,9 +664,10 @@ class Pipeline:
         if not self._tags_ok(tags):
             return None
         envelope = self._source_bytes + tags_field(tags)
-        if len(self._tag_bytes) >= _MAX_CACHED_TAGS:
-            self._tag_bytes.clear()
-        self._tag_bytes[items] = envelope
+        if len(envelope) <= _MAX_CACHED_ENVELOPE:  # the cache's memory: < 1 MiB
+            if len(self._tag_bytes) >= _MAX_CACHED_TAGS:
+                self._tag_bytes.clear()
+            self._tag_bytes[items] = envelope
         return envelope
 
     def metric(
