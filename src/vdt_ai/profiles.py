@@ -46,10 +46,12 @@ from typing import (
     Dict,
     Iterable,
     List,
+    Literal,
     Mapping,
     NamedTuple,
     Optional,
     Sequence,
+    Set,
     Tuple,
 )
 
@@ -127,6 +129,16 @@ def profile(
     start = utc_now()
     rows, table = _columns_of(data, np)
     if columns is not None:
+        if isinstance(columns, (str, bytes)) or not isinstance(columns, Iterable):
+            raise ValidationError(
+                [
+                    (
+                        "columns",
+                        "must be a list of column names, not a "
+                        f"{type(columns).__name__}",
+                    )
+                ]
+            )
         wanted = [str(name) for name in columns]
         missing = [name for name in wanted if name not in table]
         if missing:
@@ -144,8 +156,10 @@ def profile(
                 )
             ]
         )
+    names = {name: _column_name(name) for name in table}
+    _unique(names.values())
     sketched = {
-        _column_name(name): _sketch(kind, values, ds, np)
+        names[name]: _sketch(kind, values, ds, np)
         for name, (kind, values) in table.items()
     }
     return build_event(
@@ -163,8 +177,27 @@ def profile(
     )
 
 
+def _unique(names: Iterable[str]) -> None:
+    """Raises a ValidationError when two columns have one name (as text, cut
+    to MAX_NAME_LENGTH characters): one would hide the other."""
+    names = list(names)
+    if len(set(names)) < len(names):
+        seen: Dict[str, None] = {}
+        twice = [n for n in names if n in seen or seen.setdefault(n, None)]
+        raise ValidationError(
+            [
+                (
+                    "columns",
+                    f"two columns are named {twice[0][:64]!r} (as text, cut to "
+                    f"{MAX_NAME_LENGTH} characters); rename one or choose some "
+                    "with columns=",
+                )
+            ]
+        )
+
+
 def _column_name(name: Any) -> str:
-    text = str(name) or "(empty)"
+    text = _utf8(str(name)) or "(empty)"
     return text if len(text) <= MAX_NAME_LENGTH else text[:MAX_NAME_LENGTH]
 
 
@@ -177,33 +210,43 @@ def _columns_of(data: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
     if module == "pandas":
         if hasattr(data, "to_frame") and not hasattr(data, "columns"):
             data = data.to_frame(name=str(data.name or "value"))
+        _unique(map(str, data.columns))
         return len(data), {
             str(name): _pandas_column(data.iloc[:, i], np)
             for i, name in enumerate(data.columns)
         }
-    if module == "pyarrow":
+    if module == "pyarrow" and hasattr(data, "num_rows") and hasattr(data, "schema"):
+        _unique(data.schema.names)
         return data.num_rows, {
             name: _arrow_column(data.column(i), np)
             for i, name in enumerate(data.schema.names)
         }
-    if module == "polars":
+    if module == "pyarrow" and hasattr(data, "type") and hasattr(data, "null_count"):
+        return len(data), {"value": _arrow_column(data, np)}  # an (chunked) array
+    if module == "polars" and hasattr(data, "height"):
         return data.height, {s.name: _polars_column(s, np) for s in data}
+    if module == "polars" and hasattr(data, "to_frame") and hasattr(data, "dtype"):
+        return len(data), {data.name or "value": _polars_column(data, np)}
     if isinstance(data, np.ndarray):
         return _numpy_columns(data, np)
     if isinstance(data, Mapping):
         sizes = set()
         columns: Dict[str, _Column] = {}
+        _unique(map(str, data))
         for key, values in data.items():
             # A numpy array or a pandas Series is read as one (vectorised,
             # and its dtype kept: datetime64 values are dates, not numbers).
+            module = type(values).__module__
             if isinstance(values, np.ndarray) and values.ndim == 1:
                 columns[str(key)] = _numpy_column(values, np)
-            elif type(values).__module__.startswith("pandas") and (
+            elif module.startswith("pandas") and (
                 getattr(values, "ndim", 0) == 1 and hasattr(values, "dtype")
             ):
                 columns[str(key)] = _pandas_column(values, np)
+            elif module.startswith("pyarrow") and hasattr(values, "null_count"):
+                columns[str(key)] = _arrow_column(values, np)  # nulls are None
             else:
-                values = list(values)
+                values = _column_values(key, values, np)
                 columns[str(key)] = _infer(values, np)
             sizes.add(len(values))
         if len(sizes) > 1:
@@ -223,14 +266,33 @@ def _columns_of(data: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
     )
 
 
+def _column_values(key: Any, values: Any, np: Any) -> List[Any]:
+    """The values of one column of a mapping, as a list."""
+    problem = None
+    if isinstance(values, (str, bytes, Mapping)) or (
+        isinstance(values, np.ndarray) and values.ndim != 1
+    ):
+        problem = f"not {type(values).__name__}"
+    else:
+        try:
+            return list(values)
+        except TypeError:  # not iterable
+            problem = f"not {type(values).__name__}"
+    raise ValidationError(
+        [(f"data.{key}", f"a column must be a sequence of values, {problem}")]
+    )
+
+
 def _rows_to_columns(rows: Sequence[Mapping[str, Any]], np: Any) -> Dict[str, _Column]:
     names: Dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
+    _unique(map(str, names))
     return {str(name): _infer([row.get(name) for row in rows], np) for name in names}
 
 
 def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
+    array = np.asarray(array)  # a np.matrix's columns are 2-D
     if array.dtype.names:
         return len(array), {
             name: _numpy_column(array[name], np) for name in array.dtype.names
@@ -246,14 +308,35 @@ def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
 
 def _numpy_column(values: Any, np: Any) -> _Column:
     kind = values.dtype.kind
+    if values.ndim != 1:  # a sub-array field: one array a row
+        return ColumnKind.OTHER, [str(v) for v in values.tolist()]
     if kind == "b":
         return ColumnKind.BOOLEAN, values.tolist()
     if kind in "iuf":
         return ColumnKind.NUMBER, np.asarray(values, dtype=np.float64)
     if kind == "M":
-        nanos = values.astype("datetime64[ns]").astype(np.int64)
-        return ColumnKind.DATETIME, _Nanos(nanos[~np.isnat(values)], len(values))
+        return ColumnKind.DATETIME, _Nanos(
+            _datetime64_nanos(values[~np.isnat(values)], np), len(values)
+        )
     return _infer(values.tolist(), np)
+
+
+_NANOS_PER_MICRO = 1000
+_INT64_MAX = 2**63 - 1
+
+
+def _datetime64_nanos(values: Any, np: Any) -> Any:
+    """Nanoseconds since the epoch of datetime64 ``values`` (no NaT): int64,
+    or Python ints (an object array) where some lie beyond int64 nanoseconds
+    (years before 1678 or after 2261), which astype() would wrap silently."""
+    unit = np.datetime_data(values.dtype)[0]
+    if unit in ("ns", "ps", "fs", "as"):  # within int64 nanoseconds
+        return values.astype("datetime64[ns]").astype(np.int64)
+    micros = values.astype("datetime64[us]").astype(np.int64)
+    limit = _INT64_MAX // _NANOS_PER_MICRO
+    if not micros.size or (int(micros.min()) >= -limit and int(micros.max()) <= limit):
+        return micros * _NANOS_PER_MICRO
+    return np.array([m * _NANOS_PER_MICRO for m in micros.tolist()], dtype=object)
 
 
 def _pandas_values(series: Any) -> List[Any]:
@@ -273,13 +356,17 @@ def _pandas_column(series: Any, np: Any) -> _Column:
     dtype = series.dtype
     if types.is_bool_dtype(dtype):
         return ColumnKind.BOOLEAN, _pandas_values(series)
-    if types.is_numeric_dtype(dtype):
+    if types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype):
         return ColumnKind.NUMBER, series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(dtype, pandas.ArrowDtype) and types.is_datetime64_any_dtype(dtype):
+        import pyarrow  # pyarrow-backed dates and timestamps: read as pyarrow's
+
+        return _arrow_column(pyarrow.chunked_array(pyarrow.array(series)), np)
     if types.is_datetime64_any_dtype(dtype):
         if getattr(dtype, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        nanos = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        present = nanos[~series.isna().to_numpy(dtype=bool)]
+        stamps = series.to_numpy()  # datetime64 of its own unit
+        present = _datetime64_nanos(stamps[~np.isnat(stamps)], np)
         return ColumnKind.DATETIME, _Nanos(present, len(series))
     values = _pandas_values(series)
     if isinstance(dtype, pandas.CategoricalDtype) or types.is_string_dtype(dtype):
@@ -295,17 +382,20 @@ def _arrow_column(column: Any, np: Any) -> _Column:
     t = column.type
     types = pyarrow.types
     if types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
-        floats = pyarrow.compute.cast(column, pyarrow.float64())
+        # Unsafe: an integer beyond 2**53 is rounded, as numpy rounds it.
+        floats = pyarrow.compute.cast(column, pyarrow.float64(), safe=False)
         return ColumnKind.NUMBER, _arrow_numpy(floats, np.float64, np)
     if types.is_timestamp(t) or types.is_date(t):
-        nanos = pyarrow.compute.drop_null(
+        # Microseconds (nanoseconds kept as they are): a cast to ns refuses
+        # dates after 2261; _datetime64_nanos() takes them as Python ints.
+        unit = "ns" if types.is_timestamp(t) and t.unit == "ns" else "us"
+        ticks = pyarrow.compute.drop_null(
             pyarrow.compute.cast(
-                pyarrow.compute.cast(column, pyarrow.timestamp("ns")), pyarrow.int64()
+                pyarrow.compute.cast(column, pyarrow.timestamp(unit)), pyarrow.int64()
             )
         )
-        return ColumnKind.DATETIME, _Nanos(
-            _arrow_numpy(nanos, np.int64, np), len(column)
-        )
+        stamps = _arrow_numpy(ticks, np.int64, np).view(f"datetime64[{unit}]")
+        return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(column))
     if types.is_boolean(t):
         return ColumnKind.BOOLEAN, column.to_pylist()
     if types.is_dictionary(t):
@@ -337,9 +427,15 @@ def _polars_column(series: Any, np: Any) -> _Column:
         floats = series.cast(polars.Float64).fill_null(float("nan"))
         return ColumnKind.NUMBER, np.asarray(floats.to_numpy(), dtype=np.float64)
     if dtype.is_temporal() and dtype != polars.Time and dtype != polars.Duration:
-        nanos = series.cast(polars.Datetime("ns")).cast(polars.Int64).drop_nulls()
-        present = np.asarray(nanos.to_numpy(), dtype=np.int64)
-        return ColumnKind.DATETIME, _Nanos(present, len(series))
+        # As for pyarrow: microseconds unless nanoseconds (dates after 2261).
+        unit: Literal["ns", "us"] = (
+            "ns" if getattr(dtype, "time_unit", None) == "ns" else "us"
+        )
+        ticks = series.cast(polars.Datetime(unit)).cast(polars.Int64).drop_nulls()
+        stamps = np.asarray(ticks.to_numpy(), dtype=np.int64).view(
+            f"datetime64[{unit}]"
+        )
+        return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(series))
     if dtype == polars.Categorical or dtype == polars.Enum:
         series = series.cast(polars.Utf8)
     return _infer(series.to_list(), np)
@@ -363,10 +459,17 @@ _NUMBER_TYPES = frozenset((float, int, type(None)))
 def _infer(values: List[Any], np: Any) -> _Column:
     """The kind of a list of Python values, and the values to sketch."""
     types = set(map(type, values))
-    if float in types and types - _NUMBER_TYPES:
+    odd = types - _NUMBER_TYPES
+    if odd and not all(map(_real_number_type, odd)):
         # NaN among other kinds of values is a missing one (pandas writes a
-        # missing string as NaN, and to_dict() rows carry it).
-        values = [None if type(v) is float and v != v else v for v in values]
+        # missing string as NaN, and to_dict() rows carry it); so are pandas'
+        # NA and NaT and numpy's NaN and NaT scalars. (Among numbers NaN is
+        # a null already.)
+        if types <= _PLAIN_TYPES:  # only float NaN to look for: at C speed
+            if float in types:
+                values = [None if type(v) is float and v != v else v for v in values]
+        else:
+            values = [None if _missing(v, np) else v for v in values]
         types = set(map(type, values))
     nulls = _NONE in types
     exact = _EXACT_KINDS.get(frozenset(types - {_NONE}))
@@ -381,13 +484,15 @@ def _infer(values: List[Any], np: Any) -> _Column:
     for value in values:
         if value is None:
             continue
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, (bool, np.bool_)):
             kinds.add(ColumnKind.BOOLEAN)
         elif isinstance(value, str):
             kinds.add(ColumnKind.STRING)
-        elif isinstance(value, (int, float)) or type(value).__module__ == "numpy":
+        elif isinstance(value, np.timedelta64):  # an integer to numpy
+            kinds.add(ColumnKind.OTHER)
+        elif isinstance(value, (int, float, np.integer, np.floating)):
             kinds.add(ColumnKind.NUMBER)
-        elif isinstance(value, dt.datetime):
+        elif isinstance(value, (dt.datetime, np.datetime64)):
             kinds.add(ColumnKind.DATETIME)
         else:
             kinds.add(ColumnKind.OTHER)
@@ -407,14 +512,40 @@ def _infer(values: List[Any], np: Any) -> _Column:
         return kind, numbers
     if kind is ColumnKind.DATETIME:
         # pandas' NaT is a datetime that equals nothing, itself included.
-        return kind, [None if v is None or v != v else _nanos(v) for v in values]
+        return kind, [None if v is None or v != v else _nanos(v, np) for v in values]
     return kind, values
 
 
-def _nanos(value: dt.datetime) -> int:
+# Values of these exact types are never a null other than None and NaN.
+_PLAIN_TYPES = frozenset((float, int, str, bool, type(None), bytes))
+
+
+def _real_number_type(kind: type) -> bool:
+    """Whether values of ``kind`` are real numbers (numpy's too), not bools."""
+    import numpy
+
+    return issubclass(kind, (int, float, numpy.integer, numpy.floating)) and not (
+        issubclass(kind, (bool, numpy.bool_, numpy.timedelta64))
+    )
+
+
+def _missing(value: Any, np: Any) -> bool:
+    """Whether ``value`` is a null of pandas or numpy (or a float NaN)."""
+    if isinstance(value, (float, np.floating, np.datetime64, np.timedelta64)):
+        return bool(value != value)  # NaN and NaT equal nothing
+    name = type(value).__name__
+    return name in ("NAType", "NaTType") and type(value).__module__.startswith("pandas")
+
+
+def _nanos(value: Any, np: Any) -> int:
+    if isinstance(value, np.datetime64):
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("ns", "ps", "fs", "as"):
+            return int(value.astype("datetime64[ns]").astype(np.int64))
+        return int(value.astype("datetime64[us]").astype(np.int64)) * 1000
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    delta = value - _EPOCH
+    delta: dt.timedelta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
@@ -614,19 +745,29 @@ def merge_profiles(a: DataProfile, b: DataProfile) -> DataProfile:
 
     Raises:
         ImportError: ``datasketches`` or ``numpy`` is not installed.
-        ValueError: the sketch parameters differ.
+        ValidationError: ``b`` is not a DataProfile, the sketch parameters
+            differ, or a sketch cannot be read (a ValueError, as before).
     """
     if not isinstance(b, DataProfile):
-        raise TypeError(f"can only merge a DataProfile, not {type(b).__name__}")
+        raise ValidationError(
+            [("other", f"can only merge a DataProfile, not {type(b).__name__}")]
+        )
     parameters = ("kll_k", "hll_lg_k", "frequent_lg_max_k")
     if any(getattr(a, p) != getattr(b, p) for p in parameters):
-        raise ValueError("cannot merge profiles built with other sketch parameters")
+        raise ValidationError(
+            [("other", "cannot merge profiles built with other sketch parameters")]
+        )
     ds, _ = _libraries()
     columns: Dict[str, ColumnSketches] = {}
     for name in list(a.columns) + [n for n in b.columns if n not in a.columns]:
         left = a.columns.get(name) or _all_null(b.columns[name].kind, a.row_count, ds)
         right = b.columns.get(name) or _all_null(left.kind, b.row_count, ds)
-        columns[name] = _merge_columns(left, right, a.hll_lg_k, ds)
+        try:
+            columns[name] = _merge_columns(left, right, a.hll_lg_k, ds)
+        except _SketchError:
+            raise ValidationError(
+                [(f"columns.{name}", "a sketch is not DataSketches' serialized form")]
+            ) from None
     starts = [t for t in (a.window_start, b.window_start) if t is not None]
     ends = [t for t in (a.window_end, b.window_end) if t is not None]
     fields = {name: getattr(a, name) for name in type(a).model_fields}
@@ -675,14 +816,25 @@ def _merge_columns(
     return ColumnSketches(**fields)
 
 
+class _SketchError(Exception):
+    """A serialized sketch that DataSketches cannot read."""
+
+
+def _read(cls: Any, data: bytes) -> Any:
+    try:
+        return cls.deserialize(data)
+    except (ValueError, IndexError, RuntimeError) as exc:
+        raise _SketchError() from exc
+
+
 def _merge_hll(
     a: Optional[bytes], b: Optional[bytes], lg_k: int, ds: Any
 ) -> Optional[bytes]:
     if a is None or b is None:
         return a if b is None else b
     union = ds.hll_union(lg_k)
-    union.update(ds.hll_sketch.deserialize(a))
-    union.update(ds.hll_sketch.deserialize(b))
+    union.update(_read(ds.hll_sketch, a))
+    union.update(_read(ds.hll_sketch, b))
     result: bytes = union.get_result(ds.tgt_hll_type.HLL_4).serialize_compact()
     return result
 
@@ -690,8 +842,11 @@ def _merge_hll(
 def _merge_with(cls: Any, a: Optional[bytes], b: Optional[bytes]) -> Optional[bytes]:
     if a is None or b is None:
         return a if b is None else b
-    sketch = cls.deserialize(a)
-    sketch.merge(cls.deserialize(b))
+    sketch = _read(cls, a)
+    try:
+        sketch.merge(_read(cls, b))
+    except (ValueError, IndexError, RuntimeError) as exc:  # e.g. another k
+        raise _SketchError() from exc
     result: bytes = sketch.serialize()
     return result
 
@@ -811,6 +966,7 @@ class RollingProfile:
         self._window: Optional[DataProfile] = None
         self._window_start = utc_now()
         self._columns: Dict[str, None] = {}
+        self._short_names: Set[str] = set()  # the known columns' profiled names
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -876,7 +1032,11 @@ class RollingProfile:
         for row in rows:
             for name in row:
                 if name not in known and len(known) < MAX_ROLLING_COLUMNS:
-                    known[name] = None
+                    # Not a second path of one cut name: profile() refuses it.
+                    short = _column_name(name)
+                    if short not in self._short_names:
+                        self._short_names.add(short)
+                        known[name] = None
         return {name: [row.get(name) for row in rows] for name in known}
 
     def emit(self) -> Optional[DataProfile]:
