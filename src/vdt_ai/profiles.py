@@ -30,8 +30,12 @@ Sizes and error bounds (the defaults):
   140 numeric columns at full sketch sizes.
 
 Numbers are hashed as doubles in the HLL sketch (``1`` and ``1.0`` are one
-value; integers beyond 2**53 lose precision there); NaN, NaT, ``None`` and
-infinities count as nulls.
+value; integers beyond 2**53 lose precision there); NaN, NaT, ``None``,
+pandas' ``NA`` and infinities count as nulls. Python ``date`` values are
+datetimes (midnight UTC) and ``Decimal`` values numbers, as pyarrow's
+``date32`` and ``decimal128`` columns are. Dates after 2261 keep their value
+(numpy's nanoseconds stop there). Two columns whose names are one as text
+(``1`` and ``"1"``, or cut to 256 characters) are refused.
 """
 
 import collections
@@ -40,6 +44,7 @@ import math
 import threading
 import time
 from collections import Counter
+from decimal import Decimal
 from typing import (
     Any,
     Deque,
@@ -490,10 +495,10 @@ def _infer(values: List[Any], np: Any) -> _Column:
             kinds.add(ColumnKind.STRING)
         elif isinstance(value, np.timedelta64):  # an integer to numpy
             kinds.add(ColumnKind.OTHER)
-        elif isinstance(value, (int, float, np.integer, np.floating)):
-            kinds.add(ColumnKind.NUMBER)
-        elif isinstance(value, (dt.datetime, np.datetime64)):
-            kinds.add(ColumnKind.DATETIME)
+        elif isinstance(value, (int, float, np.integer, np.floating, Decimal)):
+            kinds.add(ColumnKind.NUMBER)  # Decimal: as pyarrow's decimals are
+        elif isinstance(value, (dt.date, np.datetime64)):
+            kinds.add(ColumnKind.DATETIME)  # a date: as pyarrow's date32 is
         else:
             kinds.add(ColumnKind.OTHER)
         if len(kinds) > 1:
@@ -543,6 +548,8 @@ def _nanos(value: Any, np: Any) -> int:
         if unit in ("ns", "ps", "fs", "as"):
             return int(value.astype("datetime64[ns]").astype(np.int64))
         return int(value.astype("datetime64[us]").astype(np.int64)) * 1000
+    if not isinstance(value, dt.datetime):  # a date: its midnight, UTC
+        value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     delta: dt.timedelta = value - _EPOCH

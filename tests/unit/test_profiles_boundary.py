@@ -83,6 +83,34 @@ def test_far_dates_sketch_as_the_python_path_does() -> None:
     assert round(union.get_estimate()) == 3
 
 
+def test_python_dates_and_decimals_get_the_kinds_pyarrow_gives_them() -> None:
+    # Before: dt.date and Decimal values (pandas' object columns of a
+    # Parquet file's date32 and decimal columns) were OTHER while pyarrow's
+    # own columns were DATETIME and NUMBER: their profiles merged as OTHER.
+    table = pa.table(
+        {
+            "d": pa.array([dt.date(2020, 1, 2), None, dt.date(3000, 1, 1)]),
+            "n": pa.array(
+                [decimal.Decimal("1.25"), None, decimal.Decimal("-3")],
+                pa.decimal128(5, 2),
+            ),
+        }
+    )
+    by_arrow = profile(table).columns
+    by_pandas = profile(table.to_pandas()).columns  # object columns
+    by_rows = profile(table.to_pylist()).columns
+    for got in (by_pandas, by_rows):
+        for name in "dn":
+            want = by_arrow[name]
+            assert got[name].kind is want.kind
+            assert (got[name].count, got[name].null_count) == (2, 1)
+            assert (got[name].min, got[name].max) == (want.min, want.max)
+    assert by_arrow["d"].kind is ColumnKind.DATETIME
+    assert by_arrow["n"].kind is ColumnKind.NUMBER
+    merged = profile(table).merge(profile(table.to_pandas())).columns
+    assert merged["d"].kind is ColumnKind.DATETIME
+
+
 # -- numbers -------------------------------------------------------------------------
 
 
