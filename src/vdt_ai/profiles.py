@@ -347,11 +347,17 @@ def _datetime64_nanos(values: Any, np: Any) -> Any:
 def _pandas_values(series: Any) -> List[Any]:
     # Python values with None for every missing one (NaN, NA, NaT): pandas 3's
     # where(..., None) on object data writes NaN, not None.
-    missing = series.isna().tolist()
-    return [
-        None if gone else value
-        for value, gone in zip(series.astype(object).tolist(), missing)
-    ]
+    values = series.astype(object).tolist()
+    try:
+        missing = series.isna().tolist()
+    except ArithmeticError:  # pandas' isna() on a signaling Decimal NaN
+        import numpy
+
+        missing = [
+            v is None or _missing(v, numpy) or (type(v) is Decimal and v.is_nan())
+            for v in values
+        ]
+    return [None if gone else value for value, gone in zip(values, missing)]
 
 
 def _pandas_column(series: Any, np: Any) -> _Column:

@@ -111,6 +111,14 @@ def test_python_dates_and_decimals_get_the_kinds_pyarrow_gives_them() -> None:
     assert merged["d"].kind is ColumnKind.DATETIME
 
 
+def test_a_signaling_decimal_nan_in_a_pandas_column() -> None:
+    # Before: pandas' isna() raised decimal.InvalidOperation through profile().
+    frame = pd.DataFrame({"a": [decimal.Decimal("sNaN"), "x", None, pd.NA]})
+    col = _column(frame)
+    # A Decimal NaN is missing to pandas: so is a signaling one.
+    assert (col.kind, col.count, col.null_count) == (ColumnKind.STRING, 1, 3)
+
+
 # -- numbers -------------------------------------------------------------------------
 
 
