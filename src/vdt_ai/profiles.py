@@ -297,7 +297,8 @@ def _rows_to_columns(rows: Sequence[Mapping[str, Any]], np: Any) -> Dict[str, _C
 
 
 def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
-    array = np.asarray(array)  # a np.matrix's columns are 2-D
+    if isinstance(array, np.matrix):  # its columns are 2-D
+        array = np.asarray(array)
     if array.dtype.names:
         return len(array), {
             name: _numpy_column(array[name], np) for name in array.dtype.names
@@ -312,6 +313,8 @@ def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
 
 
 def _numpy_column(values: Any, np: Any) -> _Column:
+    if isinstance(values, np.ma.MaskedArray):
+        values = _unmasked(values, np)
     kind = values.dtype.kind
     if values.ndim != 1:  # a sub-array field: one array a row
         return ColumnKind.OTHER, [str(v) for v in values.tolist()]
@@ -324,6 +327,23 @@ def _numpy_column(values: Any, np: Any) -> _Column:
             _datetime64_nanos(values[~np.isnat(values)], np), len(values)
         )
     return _infer(values.tolist(), np)
+
+
+def _unmasked(values: Any, np: Any) -> Any:
+    """A masked array's values with its masked ones missing (NaN, NaT or
+    None), as pandas reads it; they held whatever the array had there."""
+    mask = np.ma.getmaskarray(values)
+    data = np.ma.getdata(values)
+    if not mask.any():
+        return data
+    if data.dtype.kind in "iuf":
+        data = data.astype(np.float64)
+    elif data.dtype.kind in "mM":
+        data = data.copy()
+    else:
+        data = data.astype(object)
+    data[mask] = None  # NaN in floats, NaT in dates
+    return data
 
 
 _NANOS_PER_MICRO = 1000

@@ -25,6 +25,7 @@ UTC = dt.timezone.utc
 YEAR_3000 = dt.datetime(3000, 1, 1, tzinfo=UTC).timestamp()
 YEAR_9999 = dt.datetime(9999, 1, 1, tzinfo=UTC).timestamp()
 YEAR_1500 = dt.datetime(1500, 1, 1, tzinfo=UTC).timestamp()
+HIDE_LAST = [False, False, True]
 
 
 def _column(data: Any, name: str = "a") -> Any:
@@ -201,6 +202,25 @@ def test_a_sub_array_field_is_other() -> None:
     data = np.array([([1, 2],), ([3, 4],)], dtype=[("a", "i4", (2,))])
     col = _column(data)
     assert (col.kind, col.count, col.null_count) == (ColumnKind.OTHER, 2, 0)
+
+
+def test_masked_values_of_a_masked_array_are_nulls() -> None:
+    # Before: the mask was ignored (the hidden values counted as values).
+    for data in (
+        np.ma.masked_array([1.0, 2.0, 99.0], mask=HIDE_LAST),
+        np.ma.masked_array([1, 2, 99], mask=HIDE_LAST),
+        np.ma.masked_array([True, False, True], mask=HIDE_LAST),
+        np.ma.masked_array(["x", "y", "secret"], mask=HIDE_LAST),
+        np.ma.masked_array(
+            np.array(["2020-01-01", "2020-01-02", "2999-01-01"], "datetime64[D]"),
+            mask=HIDE_LAST,
+        ),
+    ):
+        col = _column(data, "value")
+        assert (col.count, col.null_count) == (2, 1)
+        assert col.count == pd.Series(data).notna().sum()  # what pandas says
+        if col.max is not None:  # not the hidden 99 or year 2999
+            assert col.max in (2.0, dt.datetime(2020, 1, 2, tzinfo=UTC).timestamp())
 
 
 # -- tables and arguments ----------------------------------------------------------
