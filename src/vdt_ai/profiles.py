@@ -51,7 +51,6 @@ from typing import (
     Dict,
     Iterable,
     List,
-    Literal,
     Mapping,
     NamedTuple,
     Optional,
@@ -346,7 +345,15 @@ def _unmasked(values: Any, np: Any) -> Any:
     return data
 
 
-_NANOS_PER_MICRO = 1000
+_NANOS_PER = {
+    "W": 7 * 86_400 * 10**9,
+    "D": 86_400 * 10**9,
+    "h": 3_600 * 10**9,
+    "m": 60 * 10**9,
+    "s": 10**9,
+    "ms": 10**6,
+    "us": 10**3,
+}
 _INT64_MAX = 2**63 - 1
 
 
@@ -354,14 +361,19 @@ def _datetime64_nanos(values: Any, np: Any) -> Any:
     """Nanoseconds since the epoch of datetime64 ``values`` (no NaT): int64,
     or Python ints (an object array) where some lie beyond int64 nanoseconds
     (years before 1678 or after 2261), which astype() would wrap silently."""
-    unit = np.datetime_data(values.dtype)[0]
+    if not values.size:
+        return np.empty(0, dtype=np.int64)
+    unit, step = np.datetime_data(values.dtype)
     if unit in ("ns", "ps", "fs", "as"):  # within int64 nanoseconds
         return values.astype("datetime64[ns]").astype(np.int64)
-    micros = values.astype("datetime64[us]").astype(np.int64)
-    limit = _INT64_MAX // _NANOS_PER_MICRO
-    if not micros.size or (int(micros.min()) >= -limit and int(micros.max()) <= limit):
-        return micros * _NANOS_PER_MICRO
-    return np.array([m * _NANOS_PER_MICRO for m in micros.tolist()], dtype=object)
+    if unit in ("Y", "M"):  # of varying length: as days
+        values, unit, step = values.astype("datetime64[D]"), "D", 1
+    factor = _NANOS_PER[unit] * step
+    ticks = values.astype(np.int64)  # of its own unit
+    limit = _INT64_MAX // factor
+    if -limit <= int(ticks.min()) and int(ticks.max()) <= limit:
+        return ticks * factor
+    return np.array([tick * factor for tick in ticks.tolist()], dtype=object)
 
 
 def _pandas_values(series: Any) -> List[Any]:
@@ -417,14 +429,11 @@ def _arrow_column(column: Any, np: Any) -> _Column:
         floats = pyarrow.compute.cast(column, pyarrow.float64(), safe=False)
         return ColumnKind.NUMBER, _arrow_numpy(floats, np.float64, np)
     if types.is_timestamp(t) or types.is_date(t):
-        # Microseconds (nanoseconds kept as they are): a cast to ns refuses
-        # dates after 2261; _datetime64_nanos() takes them as Python ints.
-        unit = "ns" if types.is_timestamp(t) and t.unit == "ns" else "us"
-        ticks = pyarrow.compute.drop_null(
-            pyarrow.compute.cast(
-                pyarrow.compute.cast(column, pyarrow.timestamp(unit)), pyarrow.int64()
-            )
-        )
+        # Their integers (UTC), no cast to nanoseconds: that refuses dates
+        # after 2261; _datetime64_nanos() takes them as Python ints.
+        unit = t.unit if types.is_timestamp(t) else "D" if types.is_date32(t) else "ms"
+        storage = pyarrow.int32() if types.is_date32(t) else pyarrow.int64()
+        ticks = pyarrow.compute.drop_null(pyarrow.compute.cast(column, storage))
         stamps = _arrow_numpy(ticks, np.int64, np).view(f"datetime64[{unit}]")
         return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(column))
     if types.is_boolean(t):
@@ -458,11 +467,10 @@ def _polars_column(series: Any, np: Any) -> _Column:
         floats = series.cast(polars.Float64).fill_null(float("nan"))
         return ColumnKind.NUMBER, np.asarray(floats.to_numpy(), dtype=np.float64)
     if dtype.is_temporal() and dtype != polars.Time and dtype != polars.Duration:
-        # As for pyarrow: microseconds unless nanoseconds (dates after 2261).
-        unit: Literal["ns", "us"] = (
-            "ns" if getattr(dtype, "time_unit", None) == "ns" else "us"
-        )
-        ticks = series.cast(polars.Datetime(unit)).cast(polars.Int64).drop_nulls()
+        # As for pyarrow: its integers (days of a Date), no cast to ns.
+        unit = getattr(dtype, "time_unit", None) or "D"
+        storage = polars.Int32 if unit == "D" else polars.Int64
+        ticks = series.cast(storage).drop_nulls()
         stamps = np.asarray(ticks.to_numpy(), dtype=np.int64).view(
             f"datetime64[{unit}]"
         )

@@ -71,6 +71,25 @@ def test_dates_after_2261_keep_their_value(data: Any) -> None:
     assert col.min == col.max == YEAR_3000
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        pa.table({"a": pa.array([10**9, None], pa.int32()).cast(pa.date32())}),
+        polars.DataFrame(
+            {"a": polars.Series([10**9, None], dtype=polars.Int32).cast(polars.Date)}
+        ),
+        {"a": np.array([10**9, "NaT"], dtype="datetime64[D]")},
+    ],
+    ids=["pyarrow", "polars", "numpy"],
+)
+def test_dates_beyond_microseconds_of_int64(data: Any) -> None:
+    # A billion days (2.7 million years): beyond int64 microseconds too.
+    # Before: ArrowInvalid / InvalidOperationError, numpy wrapped around.
+    col = _column(data)
+    assert (col.count, col.null_count) == (1, 1)
+    assert col.max == 10**9 * 86_400
+
+
 def test_far_dates_sketch_as_the_python_path_does() -> None:
     days = np.array(["9999-01-01", "1500-01-01", "1970-01-01"], dtype="datetime64[D]")
     rows = [{"a": d} for d in days.astype("datetime64[us]").tolist()]
