@@ -62,6 +62,7 @@ from typing import (
 from ._jsonlike import valid_text
 from .exceptions import ValidationError
 from .models import (
+    MAX_COUNT,
     MAX_NAME_LENGTH,
     MAX_PROFILE_COLUMNS,
     ColumnKind,
@@ -797,6 +798,10 @@ def merge_profiles(a: DataProfile, b: DataProfile) -> DataProfile:
     if any(getattr(a, p) != getattr(b, p) for p in parameters):
         raise ValidationError(
             [("other", "cannot merge profiles built with other sketch parameters")]
+        )
+    if a.row_count + b.row_count > MAX_COUNT:  # every column's counts fit then
+        raise ValidationError(
+            [("row_count", f"the merged profile would count more than {MAX_COUNT}")]
         )
     ds, _ = _libraries()
     columns: Dict[str, ColumnSketches] = {}

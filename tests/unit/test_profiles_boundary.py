@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vdt_ai import ColumnKind, DataProfile, ValidationError, VDTClient
+from vdt_ai import ColumnKind, ColumnSketches, DataProfile, ValidationError, VDTClient
 from vdt_ai.profiles import RollingProfile, profile
 from vdt_ai.testing import MemoryTransport
 
@@ -326,6 +326,17 @@ def test_merge_refuses_other_things_and_corrupt_sketches_with_validation_error()
         other = good.model_copy(update={"columns": {**good.columns, column: broken}})
         with pytest.raises(ValidationError, match=f"columns.{column}"):
             good.merge(other)
+
+
+def test_merge_beyond_int64_rows_raises_validation_error() -> None:
+    # Before: pydantic_core's ValidationError escaped from ColumnSketches.
+    huge = DataProfile(
+        dataset_name="x",
+        row_count=2**62,
+        columns={"c": ColumnSketches(kind=ColumnKind.OTHER, count=2**62)},
+    )
+    with pytest.raises(ValidationError, match="row_count"):
+        huge.merge(huge)
 
 
 # -- hypothesis: anything in Python rows -------------------------------------------
