@@ -439,9 +439,30 @@ def _arrow_column(column: Any, np: Any) -> _Column:
         return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(column))
     if types.is_boolean(t):
         return ColumnKind.BOOLEAN, column.to_pylist()
-    if types.is_dictionary(t):
-        column = pyarrow.compute.cast(column, t.value_type)
-    return _infer(column.to_pylist(), np)
+    if types.is_dictionary(t):  # read as its values' type
+        return _arrow_column(pyarrow.compute.cast(column, t.value_type), np)
+    try:
+        values = column.to_pylist()
+    except (OverflowError, ValueError):  # holds a date beyond Python's year 9999
+        return ColumnKind.OTHER, _arrow_texts(column)
+    return _infer(values, np)
+
+
+def _arrow_texts(column: Any) -> List[Optional[str]]:
+    """Each value of a pyarrow column as pyarrow writes it (which any date
+    survives), None for nulls."""
+    chunks = column.chunks if hasattr(column, "chunks") else [column]
+    return [
+        (
+            None
+            if gone
+            else chunk.slice(i, 1).to_string(
+                indent=0, window=1 << 30, skip_new_lines=True
+            )
+        )
+        for chunk in chunks
+        for i, gone in enumerate(chunk.is_null().to_pylist())
+    ]
 
 
 def _arrow_numpy(array: Any, dtype: Any, np: Any) -> Any:

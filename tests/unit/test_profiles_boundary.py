@@ -90,6 +90,25 @@ def test_dates_beyond_microseconds_of_int64(data: Any) -> None:
     assert col.max == 10**9 * 86_400
 
 
+def test_far_dates_inside_pyarrow_lists_and_dictionaries() -> None:
+    # Before: OverflowError from to_pylist() (a year past Python's 9999).
+    stamps = pa.array([10**12, None, 10**12], pa.int64()).cast(pa.timestamp("s"))
+    listed = pa.array([[10**12], None, [1]], pa.list_(pa.int64())).cast(
+        pa.list_(pa.timestamp("s"))
+    )
+    got = profile(pa.table({"l": listed, "d": stamps.dictionary_encode()})).columns
+    assert (got["l"].kind, got["l"].count, got["l"].null_count) == (
+        ColumnKind.OTHER,
+        2,
+        1,
+    )
+    assert (got["d"].kind, got["d"].count, got["d"].max) == (
+        ColumnKind.DATETIME,
+        2,
+        10**12,
+    )
+
+
 def test_far_dates_sketch_as_the_python_path_does() -> None:
     days = np.array(["9999-01-01", "1500-01-01", "1970-01-01"], dtype="datetime64[D]")
     rows = [{"a": d} for d in days.astype("datetime64[us]").tolist()]
