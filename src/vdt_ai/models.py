@@ -722,7 +722,9 @@ class DataProfile(Event):
 
         Raises:
             ImportError: ``datasketches`` or ``numpy`` is not installed.
-            ValueError: the sketch parameters differ.
+            ValidationError: ``other`` is not a DataProfile, the sketch
+                parameters differ, or a sketch cannot be read (it is a
+                ValueError too).
         """
         from .profiles import merge_profiles
 

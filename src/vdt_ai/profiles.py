@@ -30,8 +30,12 @@ Sizes and error bounds (the defaults):
   140 numeric columns at full sketch sizes.
 
 Numbers are hashed as doubles in the HLL sketch (``1`` and ``1.0`` are one
-value; integers beyond 2**53 lose precision there); NaN, NaT, ``None`` and
-infinities count as nulls.
+value; integers beyond 2**53 lose precision there); NaN, NaT, ``None``,
+pandas' ``NA`` and infinities count as nulls. Python ``date`` values are
+datetimes (midnight UTC) and ``Decimal`` values numbers, as pyarrow's
+``date32`` and ``decimal128`` columns are. Dates after 2261 keep their value
+(numpy's nanoseconds stop there). Two columns whose names are one as text
+(``1`` and ``"1"``, or cut to 256 characters) are refused.
 """
 
 import collections
@@ -40,6 +44,7 @@ import math
 import threading
 import time
 from collections import Counter
+from decimal import Decimal
 from typing import (
     Any,
     Deque,
@@ -50,12 +55,14 @@ from typing import (
     NamedTuple,
     Optional,
     Sequence,
+    Set,
     Tuple,
 )
 
 from ._jsonlike import valid_text
 from .exceptions import ValidationError
 from .models import (
+    MAX_COUNT,
     MAX_NAME_LENGTH,
     MAX_PROFILE_COLUMNS,
     ColumnKind,
@@ -127,6 +134,16 @@ def profile(
     start = utc_now()
     rows, table = _columns_of(data, np)
     if columns is not None:
+        if isinstance(columns, (str, bytes)) or not isinstance(columns, Iterable):
+            raise ValidationError(
+                [
+                    (
+                        "columns",
+                        "must be a list of column names, not a "
+                        f"{type(columns).__name__}",
+                    )
+                ]
+            )
         wanted = [str(name) for name in columns]
         missing = [name for name in wanted if name not in table]
         if missing:
@@ -144,8 +161,10 @@ def profile(
                 )
             ]
         )
+    names = {name: _column_name(name) for name in table}
+    _unique(names.values())
     sketched = {
-        _column_name(name): _sketch(kind, values, ds, np)
+        names[name]: _sketch(kind, values, ds, np)
         for name, (kind, values) in table.items()
     }
     return build_event(
@@ -163,8 +182,27 @@ def profile(
     )
 
 
+def _unique(names: Iterable[str]) -> None:
+    """Raises a ValidationError when two columns have one name (as text, cut
+    to MAX_NAME_LENGTH characters): one would hide the other."""
+    names = list(names)
+    if len(set(names)) < len(names):
+        seen: Dict[str, None] = {}
+        twice = [n for n in names if n in seen or seen.setdefault(n, None)]
+        raise ValidationError(
+            [
+                (
+                    "columns",
+                    f"two columns are named {twice[0][:64]!r} (as text, cut to "
+                    f"{MAX_NAME_LENGTH} characters); rename one or choose some "
+                    "with columns=",
+                )
+            ]
+        )
+
+
 def _column_name(name: Any) -> str:
-    text = str(name) or "(empty)"
+    text = _utf8(str(name)) or "(empty)"
     return text if len(text) <= MAX_NAME_LENGTH else text[:MAX_NAME_LENGTH]
 
 
@@ -177,33 +215,43 @@ def _columns_of(data: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
     if module == "pandas":
         if hasattr(data, "to_frame") and not hasattr(data, "columns"):
             data = data.to_frame(name=str(data.name or "value"))
+        _unique(map(str, data.columns))
         return len(data), {
             str(name): _pandas_column(data.iloc[:, i], np)
             for i, name in enumerate(data.columns)
         }
-    if module == "pyarrow":
+    if module == "pyarrow" and hasattr(data, "num_rows") and hasattr(data, "schema"):
+        _unique(data.schema.names)
         return data.num_rows, {
             name: _arrow_column(data.column(i), np)
             for i, name in enumerate(data.schema.names)
         }
-    if module == "polars":
+    if module == "pyarrow" and hasattr(data, "type") and hasattr(data, "null_count"):
+        return len(data), {"value": _arrow_column(data, np)}  # an (chunked) array
+    if module == "polars" and hasattr(data, "height"):
         return data.height, {s.name: _polars_column(s, np) for s in data}
+    if module == "polars" and hasattr(data, "to_frame") and hasattr(data, "dtype"):
+        return len(data), {data.name or "value": _polars_column(data, np)}
     if isinstance(data, np.ndarray):
         return _numpy_columns(data, np)
     if isinstance(data, Mapping):
         sizes = set()
         columns: Dict[str, _Column] = {}
+        _unique(map(str, data))
         for key, values in data.items():
             # A numpy array or a pandas Series is read as one (vectorised,
             # and its dtype kept: datetime64 values are dates, not numbers).
+            module = type(values).__module__
             if isinstance(values, np.ndarray) and values.ndim == 1:
                 columns[str(key)] = _numpy_column(values, np)
-            elif type(values).__module__.startswith("pandas") and (
+            elif module.startswith("pandas") and (
                 getattr(values, "ndim", 0) == 1 and hasattr(values, "dtype")
             ):
                 columns[str(key)] = _pandas_column(values, np)
+            elif module.startswith("pyarrow") and hasattr(values, "null_count"):
+                columns[str(key)] = _arrow_column(values, np)  # nulls are None
             else:
-                values = list(values)
+                values = _column_values(key, values, np)
                 columns[str(key)] = _infer(values, np)
             sizes.add(len(values))
         if len(sizes) > 1:
@@ -223,14 +271,34 @@ def _columns_of(data: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
     )
 
 
+def _column_values(key: Any, values: Any, np: Any) -> List[Any]:
+    """The values of one column of a mapping, as a list."""
+    problem = None
+    if isinstance(values, (str, bytes, Mapping)) or (
+        isinstance(values, np.ndarray) and values.ndim != 1
+    ):
+        problem = f"not {type(values).__name__}"
+    else:
+        try:
+            return list(values)
+        except TypeError:  # not iterable
+            problem = f"not {type(values).__name__}"
+    raise ValidationError(
+        [(f"data.{key}", f"a column must be a sequence of values, {problem}")]
+    )
+
+
 def _rows_to_columns(rows: Sequence[Mapping[str, Any]], np: Any) -> Dict[str, _Column]:
     names: Dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
+    _unique(map(str, names))
     return {str(name): _infer([row.get(name) for row in rows], np) for name in names}
 
 
 def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
+    if isinstance(array, np.matrix):  # its columns are 2-D
+        array = np.asarray(array)
     if array.dtype.names:
         return len(array), {
             name: _numpy_column(array[name], np) for name in array.dtype.names
@@ -245,25 +313,84 @@ def _numpy_columns(array: Any, np: Any) -> Tuple[int, Dict[str, _Column]]:
 
 
 def _numpy_column(values: Any, np: Any) -> _Column:
+    if isinstance(values, np.ma.MaskedArray):
+        values = _unmasked(values, np)
     kind = values.dtype.kind
+    if values.ndim != 1:  # a sub-array field: one array a row
+        return ColumnKind.OTHER, [str(v) for v in values.tolist()]
     if kind == "b":
         return ColumnKind.BOOLEAN, values.tolist()
     if kind in "iuf":
         return ColumnKind.NUMBER, np.asarray(values, dtype=np.float64)
     if kind == "M":
-        nanos = values.astype("datetime64[ns]").astype(np.int64)
-        return ColumnKind.DATETIME, _Nanos(nanos[~np.isnat(values)], len(values))
+        return ColumnKind.DATETIME, _Nanos(
+            _datetime64_nanos(values[~np.isnat(values)], np), len(values)
+        )
     return _infer(values.tolist(), np)
+
+
+def _unmasked(values: Any, np: Any) -> Any:
+    """A masked array's values with its masked ones missing (NaN, NaT or
+    None), as pandas reads it; they held whatever the array had there."""
+    mask = np.ma.getmaskarray(values)
+    data = np.ma.getdata(values)
+    if not mask.any():
+        return data
+    if data.dtype.kind in "iuf":
+        data = data.astype(np.float64)
+    elif data.dtype.kind in "mM":
+        data = data.copy()
+    else:
+        data = data.astype(object)
+    data[mask] = None  # NaN in floats, NaT in dates
+    return data
+
+
+_NANOS_PER = {
+    "W": 7 * 86_400 * 10**9,
+    "D": 86_400 * 10**9,
+    "h": 3_600 * 10**9,
+    "m": 60 * 10**9,
+    "s": 10**9,
+    "ms": 10**6,
+    "us": 10**3,
+}
+_INT64_MAX = 2**63 - 1
+
+
+def _datetime64_nanos(values: Any, np: Any) -> Any:
+    """Nanoseconds since the epoch of datetime64 ``values`` (no NaT): int64,
+    or Python ints (an object array) where some lie beyond int64 nanoseconds
+    (years before 1678 or after 2261), which astype() would wrap silently."""
+    if not values.size:
+        return np.empty(0, dtype=np.int64)
+    unit, step = np.datetime_data(values.dtype)
+    if unit in ("ns", "ps", "fs", "as"):  # within int64 nanoseconds
+        return values.astype("datetime64[ns]").astype(np.int64)
+    if unit in ("Y", "M"):  # of varying length: as days
+        values, unit, step = values.astype("datetime64[D]"), "D", 1
+    factor = _NANOS_PER[unit] * step
+    ticks = values.astype(np.int64)  # of its own unit
+    limit = _INT64_MAX // factor
+    if -limit <= int(ticks.min()) and int(ticks.max()) <= limit:
+        return ticks * factor
+    return np.array([tick * factor for tick in ticks.tolist()], dtype=object)
 
 
 def _pandas_values(series: Any) -> List[Any]:
     # Python values with None for every missing one (NaN, NA, NaT): pandas 3's
     # where(..., None) on object data writes NaN, not None.
-    missing = series.isna().tolist()
-    return [
-        None if gone else value
-        for value, gone in zip(series.astype(object).tolist(), missing)
-    ]
+    values = series.astype(object).tolist()
+    try:
+        missing = series.isna().tolist()
+    except ArithmeticError:  # pandas' isna() on a signaling Decimal NaN
+        import numpy
+
+        missing = [
+            v is None or _missing(v, numpy) or (type(v) is Decimal and v.is_nan())
+            for v in values
+        ]
+    return [None if gone else value for value, gone in zip(values, missing)]
 
 
 def _pandas_column(series: Any, np: Any) -> _Column:
@@ -273,13 +400,17 @@ def _pandas_column(series: Any, np: Any) -> _Column:
     dtype = series.dtype
     if types.is_bool_dtype(dtype):
         return ColumnKind.BOOLEAN, _pandas_values(series)
-    if types.is_numeric_dtype(dtype):
+    if types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype):
         return ColumnKind.NUMBER, series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(dtype, pandas.ArrowDtype) and types.is_datetime64_any_dtype(dtype):
+        import pyarrow  # pyarrow-backed dates and timestamps: read as pyarrow's
+
+        return _arrow_column(pyarrow.chunked_array(pyarrow.array(series)), np)
     if types.is_datetime64_any_dtype(dtype):
         if getattr(dtype, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        nanos = series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        present = nanos[~series.isna().to_numpy(dtype=bool)]
+        stamps = series.to_numpy()  # datetime64 of its own unit
+        present = _datetime64_nanos(stamps[~np.isnat(stamps)], np)
         return ColumnKind.DATETIME, _Nanos(present, len(series))
     values = _pandas_values(series)
     if isinstance(dtype, pandas.CategoricalDtype) or types.is_string_dtype(dtype):
@@ -295,22 +426,43 @@ def _arrow_column(column: Any, np: Any) -> _Column:
     t = column.type
     types = pyarrow.types
     if types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
-        floats = pyarrow.compute.cast(column, pyarrow.float64())
+        # Unsafe: an integer beyond 2**53 is rounded, as numpy rounds it.
+        floats = pyarrow.compute.cast(column, pyarrow.float64(), safe=False)
         return ColumnKind.NUMBER, _arrow_numpy(floats, np.float64, np)
     if types.is_timestamp(t) or types.is_date(t):
-        nanos = pyarrow.compute.drop_null(
-            pyarrow.compute.cast(
-                pyarrow.compute.cast(column, pyarrow.timestamp("ns")), pyarrow.int64()
-            )
-        )
-        return ColumnKind.DATETIME, _Nanos(
-            _arrow_numpy(nanos, np.int64, np), len(column)
-        )
+        # Their integers (UTC), no cast to nanoseconds: that refuses dates
+        # after 2261; _datetime64_nanos() takes them as Python ints.
+        unit = t.unit if types.is_timestamp(t) else "D" if types.is_date32(t) else "ms"
+        storage = pyarrow.int32() if types.is_date32(t) else pyarrow.int64()
+        ticks = pyarrow.compute.drop_null(pyarrow.compute.cast(column, storage))
+        stamps = _arrow_numpy(ticks, np.int64, np).view(f"datetime64[{unit}]")
+        return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(column))
     if types.is_boolean(t):
         return ColumnKind.BOOLEAN, column.to_pylist()
-    if types.is_dictionary(t):
-        column = pyarrow.compute.cast(column, t.value_type)
-    return _infer(column.to_pylist(), np)
+    if types.is_dictionary(t):  # read as its values' type
+        return _arrow_column(pyarrow.compute.cast(column, t.value_type), np)
+    try:
+        values = column.to_pylist()
+    except (OverflowError, ValueError):  # holds a date beyond Python's year 9999
+        return ColumnKind.OTHER, _arrow_texts(column)
+    return _infer(values, np)
+
+
+def _arrow_texts(column: Any) -> List[Optional[str]]:
+    """Each value of a pyarrow column as pyarrow writes it (which any date
+    survives), None for nulls."""
+    chunks = column.chunks if hasattr(column, "chunks") else [column]
+    return [
+        (
+            None
+            if gone
+            else chunk.slice(i, 1).to_string(
+                indent=0, window=1 << 30, skip_new_lines=True
+            )
+        )
+        for chunk in chunks
+        for i, gone in enumerate(chunk.is_null().to_pylist())
+    ]
 
 
 def _arrow_numpy(array: Any, dtype: Any, np: Any) -> Any:
@@ -337,9 +489,14 @@ def _polars_column(series: Any, np: Any) -> _Column:
         floats = series.cast(polars.Float64).fill_null(float("nan"))
         return ColumnKind.NUMBER, np.asarray(floats.to_numpy(), dtype=np.float64)
     if dtype.is_temporal() and dtype != polars.Time and dtype != polars.Duration:
-        nanos = series.cast(polars.Datetime("ns")).cast(polars.Int64).drop_nulls()
-        present = np.asarray(nanos.to_numpy(), dtype=np.int64)
-        return ColumnKind.DATETIME, _Nanos(present, len(series))
+        # As for pyarrow: its integers (days of a Date), no cast to ns.
+        unit = getattr(dtype, "time_unit", None) or "D"
+        storage = polars.Int32 if unit == "D" else polars.Int64
+        ticks = series.cast(storage).drop_nulls()
+        stamps = np.asarray(ticks.to_numpy(), dtype=np.int64).view(
+            f"datetime64[{unit}]"
+        )
+        return ColumnKind.DATETIME, _Nanos(_datetime64_nanos(stamps, np), len(series))
     if dtype == polars.Categorical or dtype == polars.Enum:
         series = series.cast(polars.Utf8)
     return _infer(series.to_list(), np)
@@ -363,10 +520,17 @@ _NUMBER_TYPES = frozenset((float, int, type(None)))
 def _infer(values: List[Any], np: Any) -> _Column:
     """The kind of a list of Python values, and the values to sketch."""
     types = set(map(type, values))
-    if float in types and types - _NUMBER_TYPES:
+    odd = types - _NUMBER_TYPES
+    if odd and not all(map(_real_number_type, odd)):
         # NaN among other kinds of values is a missing one (pandas writes a
-        # missing string as NaN, and to_dict() rows carry it).
-        values = [None if type(v) is float and v != v else v for v in values]
+        # missing string as NaN, and to_dict() rows carry it); so are pandas'
+        # NA and NaT and numpy's NaN and NaT scalars. (Among numbers NaN is
+        # a null already.)
+        if types <= _PLAIN_TYPES:  # only float NaN to look for: at C speed
+            if float in types:
+                values = [None if type(v) is float and v != v else v for v in values]
+        else:
+            values = [None if _missing(v, np) else v for v in values]
         types = set(map(type, values))
     nulls = _NONE in types
     exact = _EXACT_KINDS.get(frozenset(types - {_NONE}))
@@ -381,14 +545,16 @@ def _infer(values: List[Any], np: Any) -> _Column:
     for value in values:
         if value is None:
             continue
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, (bool, np.bool_)):
             kinds.add(ColumnKind.BOOLEAN)
         elif isinstance(value, str):
             kinds.add(ColumnKind.STRING)
-        elif isinstance(value, (int, float)) or type(value).__module__ == "numpy":
-            kinds.add(ColumnKind.NUMBER)
-        elif isinstance(value, dt.datetime):
-            kinds.add(ColumnKind.DATETIME)
+        elif isinstance(value, np.timedelta64):  # an integer to numpy
+            kinds.add(ColumnKind.OTHER)
+        elif isinstance(value, (int, float, np.integer, np.floating, Decimal)):
+            kinds.add(ColumnKind.NUMBER)  # Decimal: as pyarrow's decimals are
+        elif isinstance(value, (dt.date, np.datetime64)):
+            kinds.add(ColumnKind.DATETIME)  # a date: as pyarrow's date32 is
         else:
             kinds.add(ColumnKind.OTHER)
         if len(kinds) > 1:
@@ -407,14 +573,42 @@ def _infer(values: List[Any], np: Any) -> _Column:
         return kind, numbers
     if kind is ColumnKind.DATETIME:
         # pandas' NaT is a datetime that equals nothing, itself included.
-        return kind, [None if v is None or v != v else _nanos(v) for v in values]
+        return kind, [None if v is None or v != v else _nanos(v, np) for v in values]
     return kind, values
 
 
-def _nanos(value: dt.datetime) -> int:
+# Values of these exact types are never a null other than None and NaN.
+_PLAIN_TYPES = frozenset((float, int, str, bool, type(None), bytes))
+
+
+def _real_number_type(kind: type) -> bool:
+    """Whether values of ``kind`` are real numbers (numpy's too), not bools."""
+    import numpy
+
+    return issubclass(kind, (int, float, numpy.integer, numpy.floating)) and not (
+        issubclass(kind, (bool, numpy.bool_, numpy.timedelta64))
+    )
+
+
+def _missing(value: Any, np: Any) -> bool:
+    """Whether ``value`` is a null of pandas or numpy (or a float NaN)."""
+    if isinstance(value, (float, np.floating, np.datetime64, np.timedelta64)):
+        return bool(value != value)  # NaN and NaT equal nothing
+    name = type(value).__name__
+    return name in ("NAType", "NaTType") and type(value).__module__.startswith("pandas")
+
+
+def _nanos(value: Any, np: Any) -> int:
+    if isinstance(value, np.datetime64):
+        unit = np.datetime_data(value.dtype)[0]
+        if unit in ("ns", "ps", "fs", "as"):
+            return int(value.astype("datetime64[ns]").astype(np.int64))
+        return int(value.astype("datetime64[us]").astype(np.int64)) * 1000
+    if not isinstance(value, dt.datetime):  # a date: its midnight, UTC
+        value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    delta = value - _EPOCH
+    delta: dt.timedelta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
@@ -614,19 +808,33 @@ def merge_profiles(a: DataProfile, b: DataProfile) -> DataProfile:
 
     Raises:
         ImportError: ``datasketches`` or ``numpy`` is not installed.
-        ValueError: the sketch parameters differ.
+        ValidationError: ``b`` is not a DataProfile, the sketch parameters
+            differ, or a sketch cannot be read (a ValueError, as before).
     """
     if not isinstance(b, DataProfile):
-        raise TypeError(f"can only merge a DataProfile, not {type(b).__name__}")
+        raise ValidationError(
+            [("other", f"can only merge a DataProfile, not {type(b).__name__}")]
+        )
     parameters = ("kll_k", "hll_lg_k", "frequent_lg_max_k")
     if any(getattr(a, p) != getattr(b, p) for p in parameters):
-        raise ValueError("cannot merge profiles built with other sketch parameters")
+        raise ValidationError(
+            [("other", "cannot merge profiles built with other sketch parameters")]
+        )
+    if a.row_count + b.row_count > MAX_COUNT:  # every column's counts fit then
+        raise ValidationError(
+            [("row_count", f"the merged profile would count more than {MAX_COUNT}")]
+        )
     ds, _ = _libraries()
     columns: Dict[str, ColumnSketches] = {}
     for name in list(a.columns) + [n for n in b.columns if n not in a.columns]:
         left = a.columns.get(name) or _all_null(b.columns[name].kind, a.row_count, ds)
         right = b.columns.get(name) or _all_null(left.kind, b.row_count, ds)
-        columns[name] = _merge_columns(left, right, a.hll_lg_k, ds)
+        try:
+            columns[name] = _merge_columns(left, right, a.hll_lg_k, ds)
+        except _SketchError:
+            raise ValidationError(
+                [(f"columns.{name}", "a sketch is not DataSketches' serialized form")]
+            ) from None
     starts = [t for t in (a.window_start, b.window_start) if t is not None]
     ends = [t for t in (a.window_end, b.window_end) if t is not None]
     fields = {name: getattr(a, name) for name in type(a).model_fields}
@@ -675,14 +883,25 @@ def _merge_columns(
     return ColumnSketches(**fields)
 
 
+class _SketchError(Exception):
+    """A serialized sketch that DataSketches cannot read."""
+
+
+def _read(cls: Any, data: bytes) -> Any:
+    try:
+        return cls.deserialize(data)
+    except (ValueError, IndexError, RuntimeError) as exc:
+        raise _SketchError() from exc
+
+
 def _merge_hll(
     a: Optional[bytes], b: Optional[bytes], lg_k: int, ds: Any
 ) -> Optional[bytes]:
     if a is None or b is None:
         return a if b is None else b
     union = ds.hll_union(lg_k)
-    union.update(ds.hll_sketch.deserialize(a))
-    union.update(ds.hll_sketch.deserialize(b))
+    union.update(_read(ds.hll_sketch, a))
+    union.update(_read(ds.hll_sketch, b))
     result: bytes = union.get_result(ds.tgt_hll_type.HLL_4).serialize_compact()
     return result
 
@@ -690,8 +909,11 @@ def _merge_hll(
 def _merge_with(cls: Any, a: Optional[bytes], b: Optional[bytes]) -> Optional[bytes]:
     if a is None or b is None:
         return a if b is None else b
-    sketch = cls.deserialize(a)
-    sketch.merge(cls.deserialize(b))
+    sketch = _read(cls, a)
+    try:
+        sketch.merge(_read(cls, b))
+    except (ValueError, IndexError, RuntimeError) as exc:  # e.g. another k
+        raise _SketchError() from exc
     result: bytes = sketch.serialize()
     return result
 
@@ -811,6 +1033,7 @@ class RollingProfile:
         self._window: Optional[DataProfile] = None
         self._window_start = utc_now()
         self._columns: Dict[str, None] = {}
+        self._short_names: Set[str] = set()  # the known columns' profiled names
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -876,7 +1099,11 @@ class RollingProfile:
         for row in rows:
             for name in row:
                 if name not in known and len(known) < MAX_ROLLING_COLUMNS:
-                    known[name] = None
+                    # Not a second path of one cut name: profile() refuses it.
+                    short = _column_name(name)
+                    if short not in self._short_names:
+                        self._short_names.add(short)
+                        known[name] = None
         return {name: [row.get(name) for row in rows] for name in known}
 
     def emit(self) -> Optional[DataProfile]:
