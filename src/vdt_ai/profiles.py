@@ -405,7 +405,10 @@ def _pandas_column(series: Any, np: Any) -> _Column:
     if isinstance(dtype, pandas.ArrowDtype) and types.is_datetime64_any_dtype(dtype):
         import pyarrow  # pyarrow-backed dates and timestamps: read as pyarrow's
 
-        return _arrow_column(pyarrow.chunked_array(pyarrow.array(series)), np)
+        column = pyarrow.array(series)  # pandas 1.5 gives a ChunkedArray
+        if not hasattr(column, "chunks"):
+            column = pyarrow.chunked_array([column])
+        return _arrow_column(column, np)
     if types.is_datetime64_any_dtype(dtype):
         if getattr(dtype, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
