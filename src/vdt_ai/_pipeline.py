@@ -29,7 +29,12 @@ from pydantic_core import to_json
 
 from . import _log
 from ._jsonlike import valid_text
-from ._typed_fast import finite_number, plain_label, typed_fields_bytes
+from ._typed_fast import (
+    finite_number,
+    plain_label,
+    typed_fields_bytes,
+    typed_fields_of,
+)
 from ._uuid7 import as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
 from .codec._payloads import (
@@ -454,15 +459,7 @@ class Pipeline:
         model_name: Any = get("model_name")
         if not _name(model_name, MAX_NAME_LENGTH) or get("timestamp") is not None:
             return None
-        typed = typed_fields_bytes(
-            get("prediction_label"),
-            get("prediction_score"),
-            get("class_probabilities"),
-            get("embedding"),
-            get("embedding_name"),
-            get("feature_importance"),
-            self._embedding_dtype,
-        )
+        typed = typed_fields_of(get, self._embedding_dtype)
         if typed is None:
             return None
         envelope = self._envelope(get("tags"))
@@ -1153,15 +1150,7 @@ class Pipeline:
             get = row.get
             row_tail = rest
             if not keys <= _ROW_FIELDS:
-                row_typed = typed_fields_bytes(
-                    get("prediction_label"),
-                    get("prediction_score"),
-                    get("class_probabilities"),
-                    get("embedding"),
-                    get("embedding_name"),
-                    get("feature_importance"),
-                    dtype,
-                )
+                row_typed = typed_fields_of(get, dtype)
                 if row_typed is None:
                     return None
                 row_tail = rest + row_typed

@@ -14,7 +14,7 @@ bytes and errors.
 import math
 import struct
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from ._jsonlike import valid_text
 from .codec._payloads import write_typed_fields
@@ -196,4 +196,20 @@ def typed_fields_bytes(
         dtype,
         vector_name,
         importance,
+    )
+
+
+def typed_fields_of(
+    get: Callable[[str], Any], dtype: EmbeddingDType
+) -> Optional[bytes]:
+    """:func:`typed_fields_bytes` of the arguments that ``get`` reads by name
+    (a call's or a bulk row's ``dict.get``)."""
+    return typed_fields_bytes(
+        get("prediction_label"),
+        get("prediction_score"),
+        get("class_probabilities"),
+        get("embedding"),
+        get("embedding_name"),
+        get("feature_importance"),
+        dtype,
     )
