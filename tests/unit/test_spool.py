@@ -209,8 +209,11 @@ def test_append_many_writes_runs_across_segments_in_order(tmp_path: Path) -> Non
 
 def test_append_many_stops_at_the_cap_and_counts_what_fits(tmp_path: Path) -> None:
     sent = records(50)
-    frame = len(encode_record(sent[0]))
-    writer = SpoolWriter(tmp_path, max_bytes=len(MAGIC) + 20 * frame)
+    # The first 20 frames' own sizes: a record's timestamp varint may be a
+    # byte longer than another's (nanoseconds past 2**28), so 20 times the
+    # first frame's size did not always hold 20 frames.
+    cap = len(MAGIC) + sum(len(encode_record(record)) for record in sent[:20])
+    writer = SpoolWriter(tmp_path, max_bytes=cap)
     assert writer.append_many(sent) == 20
     writer.close()
     assert list(iter_records(tmp_path)) == sent[:20]
