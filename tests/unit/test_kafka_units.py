@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
@@ -289,9 +288,10 @@ def test_purged_reports_are_spooled_in_one_batch(tmp_path: Path) -> None:
     transport.spill_many = counting  # type: ignore[method-assign]
     for i in range(3000):
         client.log_metric("m", float(i))
-    started = time.monotonic()
+    # The batch count below is the check that close() does not append one
+    # record at a time; no wall-clock bound here (CI's matrix runs this on a
+    # loaded 2-core machine, where 3 s was once exceeded).
     client.close(0.5)
-    assert time.monotonic() - started < 3.0
     stats = client.stats()
     assert stats.spooled == 3000 and stats.failed == stats.dropped == 0, stats
     assert batches == [3000]  # one batch, not 3000 single appends
