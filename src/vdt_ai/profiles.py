@@ -716,6 +716,7 @@ def _number_sketches(values: Any, ds: Any, np: Any) -> ColumnSketches:
 _MURMUR_SEED = 9001
 _HLL_VECTOR_MIN_VALUES = 8 << HLL_LG_K
 _HLL_SAMPLE = 2 << HLL_LG_K
+_HASH_BLOCK = 32 * 1024  # values: 256 KiB a block array
 
 
 def _number_hll(numbers: Any, hll: Any, ds: Any, np: Any) -> Any:
@@ -737,19 +738,31 @@ def _number_hll(numbers: Any, hll: Any, ds: Any, np: Any) -> Any:
 
 
 def _slot_maxima(numbers: Any, np: Any) -> Any:
-    """A mask of ``numbers`` holding, for each HLL slot, the values that set
+    """The indices of ``numbers`` holding, for each HLL slot, the values that set
     its register (those of the slot's smallest second hash half: the most
     leading zeros); ``None`` when fewer than half the slots are filled."""
     slots = 1 << HLL_LG_K
-    first, second = _murmur3_doubles(numbers, np)
-    first &= np.uint64(slots - 1)
-    slot = first.view(np.int64)  # under 4,096: the same values, signed
+    size = int(numbers.size)
+    slot = np.empty(size, dtype=np.int64)
+    second = np.empty(size, dtype=np.uint64)
+    low = np.uint64(slots - 1)
+    # Hashed in blocks that stay in the CPU's cache: the ~25 passes of the
+    # hash over whole columns were bound by memory (1.5-2x slower at 1M).
+    for start in range(0, size, _HASH_BLOCK):
+        end = start + _HASH_BLOCK
+        first, second[start:end] = _murmur3_doubles(numbers[start:end], np)
+        first &= low
+        slot[start:end] = first.view(np.int64)  # under 4,096: same values
     empty = np.iinfo(np.uint64).max
     smallest = np.full(slots, empty, dtype=np.uint64)
     np.minimum.at(smallest, slot, second)
-    if int(np.count_nonzero(smallest != empty)) * 2 < slots:
+    filled = smallest != empty
+    if int(np.count_nonzero(filled)) * 2 < slots:
         return None
-    return second == smallest[slot]
+    # Only values at or under the largest slot minimum can be one: a pass of
+    # one comparison leaves a few percent to look up by slot.
+    near = np.flatnonzero(second <= smallest[filled].max())
+    return near[second[near] == smallest[slot[near]]]
 
 
 def _murmur3_doubles(numbers: Any, np: Any) -> Tuple[Any, Any]:
