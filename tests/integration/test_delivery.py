@@ -276,6 +276,26 @@ def test_tiny_buffer_with_broker_stopped_spills_to_disk_then_delivers(
     client.close()
 
 
+def test_a_burst_past_the_queue_bound_is_delivered_live(
+    prefix: str, tmp_path: Path
+) -> None:
+    # 40,000 calls as fast as one thread can make them: the 10,000-message
+    # queue fills with acked messages whose reports wait for the poll thread.
+    # A full queue serves those on the caller's thread before it spills (the
+    # old path spooled ~40% of such a burst while the broker was healthy).
+    client = kafka_client(prefix, spool_dir=tmp_path / "spool")
+    ids = set()
+    for i in range(40_000):
+        ids.add(str(client.log_model_call("m", {"user_id": i}, [1, 2, 3], 4.0)))
+    assert client.flush(120) == 0
+    stats = client.stats()
+    assert stats.delivered + stats.replayed == 40_000, stats
+    assert stats.spooled <= 4_000, stats
+    print(f"\nburst of 40,000: spooled {stats.spooled}")
+    assert_all_delivered(consume(topics_of(prefix), ids, timeout=120), ids)
+    client.close()
+
+
 def test_async_client_flushes_without_blocking_the_loop(
     prefix: str, tmp_path: Path
 ) -> None:

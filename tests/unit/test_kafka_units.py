@@ -420,3 +420,59 @@ def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     assert _forksafe._holders  # registered objects exist
+
+
+def test_a_full_queue_serves_waiting_reports_before_it_spills(
+    transport: KafkaTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reports waiting for the poll thread (starved of the GIL by a busy
+    # caller) are served on the caller's thread, outside the transport's lock
+    # (another client's report may need that client's lock), then the record
+    # is tried once more; it is spooled only if the queue is still full.
+    from vdt_ai.kafka import producer as shared_producers
+
+    # An earlier test may have run this process's exit shutdown.
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    shared = transport._attach_now()
+    real = shared.producer
+    served: List[Any] = []
+
+    class Serving:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def __len__(self) -> int:
+            return len(real)
+
+        def poll(self, timeout: float = -1) -> int:
+            owned = transport._lock._is_owned()  # type: ignore[attr-defined]
+            served.append((threading.current_thread(), owned, timeout))
+            return int(real.poll(timeout))
+
+    attempts: List[int] = []
+
+    def freed_by_serving(*args: Any, **kwargs: Any) -> None:
+        attempts.append(len(served))
+        if not served:
+            raise BufferError("queue full")
+
+    monkeypatch.setattr(shared, "producer", Serving())
+    transport._produce = freed_by_serving
+    record = encode(Metric(name="m", value=1.0))
+    counters = Counters()
+    assert transport.send(record, counters) is None
+    assert served == [(threading.current_thread(), False, 0)]
+    assert attempts == [0, 1]
+    assert counters.snapshot() == Stats()  # taken by the queue, not spooled
+
+    def always_full(*args: Any, **kwargs: Any) -> None:
+        attempts.append(len(served))
+        raise BufferError("queue full")
+
+    transport._produce = always_full
+    served.clear()
+    attempts.clear()
+    assert transport.send(record, counters) is None
+    assert len(served) == 1 and attempts == [0, 1]
+    assert counters.snapshot() == Stats(spooled=1)
+    monkeypatch.undo()

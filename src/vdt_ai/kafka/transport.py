@@ -1,15 +1,16 @@
 """KafkaTransport: produce without blocking, spool what Kafka does not take.
 
-The caller's thread only calls ``Producer.produce()``, which copies the record
-into librdkafka's bounded queue and returns. The shared producer's background
+The caller's thread calls ``Producer.produce()``, which copies the record into
+librdkafka's bounded queue and returns. The shared producer's background
 thread serves delivery reports: an ack counts ``delivered``; a failure is
 classified once (:mod:`vdt_ai.kafka.errors`): a record Kafka refuses for good
 is counted ``failed``; anything else (broker down past ``delivery_timeout``,
 refused credentials, purge at shutdown) writes the record to the disk spool,
 from which the replayer sends it again once Kafka acks messages. A full queue
-(``BufferError``) spools at once. Problems reach ``on_error`` through an SDK
-thread (:mod:`vdt_ai._notifier`), never from inside librdkafka's ``poll()``.
-"""
+(``BufferError``) first serves the reports already waiting, on the caller's
+thread, and spools the record if the queue is still full. Problems reach
+``on_error`` through an SDK thread (:mod:`vdt_ai._notifier`), never from inside
+librdkafka's ``poll()``."""
 
 import functools
 import os
@@ -153,9 +154,34 @@ class KafkaTransport(Transport):
                     headers=record.headers,
                     on_delivery=callback,
                 )
+                return None
+            except BufferError:
+                pass
+            except Exception as exc:  # KafkaException: refused at produce() time
+                self._refused(exc, record, counters, shared)
+                return None
+        # The queue is full. Under a steady stream it is mostly full of acked
+        # messages whose reports wait for the poll thread, which confluent-kafka
+        # gives the GIL once per report (a busy caller thread lets it have the
+        # GIL about every 5 ms): serve the reports waiting now from this thread,
+        # outside our lock (a report of another client sharing the producer
+        # may take that client's lock), then try once more before spilling.
+        # Bounded by what Kafka has already answered; nothing blocks.
+        serve_waiting_reports(shared)
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                self._produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    headers=record.headers,
+                    on_delivery=callback,
+                )
             except BufferError:
                 self.spill(record, counters, reason="queue full")
-            except Exception as exc:  # KafkaException: refused at produce() time
+            except Exception as exc:
                 self._refused(exc, record, counters, shared)
         return None
 
@@ -537,6 +563,14 @@ class KafkaTransport(Transport):
 
     def __repr__(self) -> str:
         return f"KafkaTransport(bootstrap_servers={self._settings.bootstrap_servers!r})"
+
+
+def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:
+    """Serves the delivery reports librdkafka holds ready, on this thread."""
+    try:
+        shared.producer.poll(0)
+    except Exception:  # pragma: no cover - a report's callback raised, or closed
+        pass
 
 
 def _reason(error: Any) -> str:
