@@ -827,7 +827,9 @@ def profile_command(
     except ImportError as exc:
         raise fail(str(exc), EXIT_USAGE)
     except ValidationError as exc:
-        raise fail(f"{file.name}: {exc.message}")
+        # profile()'s hints name its keyword; here the option says the same.
+        hint = exc.message.replace("with columns=", "with --column")
+        raise fail(f"{file.name}: {hint}")
     except (OSError, ValueError) as exc:
         raise fail(f"cannot read {file.name}: {exc}")
     if print_only:

@@ -88,3 +88,20 @@ def test_bad_files_fail_with_one_line(tmp_path: Path) -> None:
     result = run("profile", str(csv), "--dataset", "d", "--column", "zz")
     assert result.exit_code == 1 and "no such column(s): zz" in result.output
     assert "Traceback" not in result.output
+
+
+def test_too_many_or_clashing_columns_point_to_the_cli_option(tmp_path: Path) -> None:
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        ",".join(f"c{i}" for i in range(1_001)) + "\n" + "1," * 1_000 + "1\n"
+    )
+    result = run("profile", str(wide), "--dataset", "d")
+    assert result.exit_code == 1, result.output
+    assert "more than 1000; choose some with --column" in result.output
+    long = "x" * 300
+    clash = tmp_path / "clash.jsonl"
+    clash.write_text(json.dumps({long + "a": 1, long + "b": 2}) + "\n")
+    result = run("profile", str(clash), "--dataset", "d")
+    assert result.exit_code == 1, result.output
+    assert "rename one or choose some with --column" in result.output
+    assert "columns=" not in result.output
