@@ -594,9 +594,12 @@ def _real_number_type(kind: type) -> bool:
 
 
 def _missing(value: Any, np: Any) -> bool:
-    """Whether ``value`` is a null of pandas or numpy (or a float NaN)."""
+    """Whether ``value`` is a null of pandas or numpy (or a float or Decimal
+    NaN)."""
     if isinstance(value, (float, np.floating, np.datetime64, np.timedelta64)):
         return bool(value != value)  # NaN and NaT equal nothing
+    if isinstance(value, Decimal):  # as pandas reads it; != raises on sNaN
+        return value.is_nan()
     name = type(value).__name__
     return name in ("NAType", "NaTType") and type(value).__module__.startswith("pandas")
 

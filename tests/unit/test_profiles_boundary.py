@@ -201,6 +201,15 @@ def test_a_signaling_decimal_nan_in_a_pandas_column() -> None:
         assert (col.kind, col.count, col.null_count) == (ColumnKind.OTHER, 2, 2)
 
 
+@pytest.mark.parametrize("nan", ["NaN", "sNaN"])
+def test_a_decimal_nan_among_strings_in_rows_is_missing(nan: str) -> None:
+    # Before: a quiet Decimal NaN among strings counted as a value (pandas
+    # reads it as missing), so rows and their DataFrame disagreed.
+    rows = [{"a": "x"}, {"a": decimal.Decimal(nan)}, {"a": "y"}]
+    col = profile(rows).columns["a"]
+    assert (col.kind, col.count, col.null_count) == (ColumnKind.STRING, 2, 1)
+
+
 # -- numbers -------------------------------------------------------------------------
 
 
@@ -446,6 +455,8 @@ def _nulls_as_pandas(values: Any) -> int:
             nulls += 1  # NaN (pandas) and infinities (documented as nulls)
         elif isinstance(v, (np.datetime64, np.timedelta64)) and np.isnat(v):
             nulls += 1
+        elif isinstance(v, decimal.Decimal) and v.is_nan():
+            nulls += 1  # pd.isna(Decimal("NaN")) is True
     return nulls
 
 
