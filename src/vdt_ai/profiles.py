@@ -402,8 +402,10 @@ def _pandas_column(series: Any, np: Any) -> _Column:
         return ColumnKind.BOOLEAN, _pandas_values(series)
     if types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype):
         return ColumnKind.NUMBER, series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if isinstance(dtype, pandas.ArrowDtype) and types.is_datetime64_any_dtype(dtype):
-        import pyarrow  # pyarrow-backed dates and timestamps: read as pyarrow's
+    if isinstance(dtype, pandas.ArrowDtype):
+        # pyarrow-backed (dates, text, lists, structs...): read as pyarrow's,
+        # which keeps far dates that pandas' object conversion refuses.
+        import pyarrow
 
         column = pyarrow.array(series)  # pandas 1.5 gives a ChunkedArray
         if not hasattr(column, "chunks"):

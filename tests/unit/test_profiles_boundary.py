@@ -5,7 +5,7 @@ nothing else escapes profile(), DataProfile.merge() or log_data_profile()."""
 import datetime as dt
 import decimal
 import math
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import datasketches
 import numpy as np
@@ -208,6 +208,36 @@ def test_a_decimal_nan_among_strings_in_rows_is_missing(nan: str) -> None:
     rows = [{"a": "x"}, {"a": decimal.Decimal(nan)}, {"a": "y"}]
     col = profile(rows).columns["a"]
     assert (col.kind, col.count, col.null_count) == (ColumnKind.STRING, 2, 1)
+
+
+_FAR = 3 * 10**17  # microseconds after 1970: the year 11476
+
+
+@pytest.mark.parametrize(
+    "kind, values",
+    [
+        (pa.struct([("d", pa.timestamp("us"))]), [{"d": _FAR}, None, {"d": 0}]),
+        (pa.list_(pa.timestamp("us")), [[_FAR], None, [0, _FAR]]),
+        (pa.string(), ["x", None, "y"]),
+    ],
+    ids=["struct", "list", "string"],
+)
+def test_pyarrow_backed_pandas_columns_read_as_pyarrow(
+    kind: Any, values: List[Any]
+) -> None:
+    # Before: a pyarrow-backed struct holding a date past 9999 raised
+    # ValueError ("year 11476 is out of range") from pandas' object
+    # conversion; every pyarrow-backed column is now read as pyarrow's.
+    table = pa.table({"a": pa.array(values, kind)})
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype)
+    ours, theirs = _column(frame), _column(table)
+    assert (ours.kind, ours.count, ours.null_count) == (
+        theirs.kind,
+        theirs.count,
+        theirs.null_count,
+    )
+    assert (ours.count, ours.null_count) == (2, 1)
+    assert ours.distinct == theirs.distinct
 
 
 # -- numbers -------------------------------------------------------------------------
