@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
@@ -476,3 +477,98 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
     assert len(served) == 1 and attempts == [0, 1]
     assert counters.snapshot() == Stats(spooled=1)
     monkeypatch.undo()
+
+
+def test_an_interrupt_while_a_full_queue_serves_reports_loses_no_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full queue serves the waiting delivery reports on the caller's thread.
+    # On the main thread Python runs its signal handlers there, between two
+    # bytecodes of a delivery callback: a KeyboardInterrupt raised inside one
+    # cut that report short (confluent-kafka drops the rest of the callback),
+    # so its record was neither spooled nor counted, and the caller's own
+    # record was left unsettled too. The interrupt must still reach the
+    # caller, once both are settled.
+    from vdt_ai.kafka import producer as shared_producers
+    from vdt_ai.kafka import transport as transport_module
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD,
+            spool_dir=tmp_path / "spool",
+            handle_sigterm=False,
+            delivery_timeout=0.05,
+            max_buffer_kbytes=64,  # a queue of 1,000 messages
+        )
+    )
+    try:
+        shared = t._attach_now()
+        shared.stop()  # the reports are served by the caller only
+        counters = Counters()
+        record = encode(Metric(name="m", value=1.0))
+        for _ in range(1000):
+            assert t.send(record, counters) is None
+        assert counters.snapshot() == Stats()  # all 1,000 queued
+        time.sleep(1.5)  # every message has timed out: 1,000 failure reports
+        from vdt_ai.kafka.reports import record_from_report as real
+
+        interrupted: List[bool] = []
+
+        def interrupting(*args: Any) -> Any:
+            if not interrupted:
+                interrupted.append(True)
+                signal.raise_signal(signal.SIGINT)
+            return real(*args)
+
+        monkeypatch.setattr(transport_module, "record_from_report", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            t.send(record, counters)
+        assert interrupted
+        for _ in range(100):
+            if not len(shared):
+                break
+            shared.producer.poll(0.05)
+        assert len(shared) == 0
+        assert counters.snapshot() == Stats(spooled=1001)
+        assert len(list(iter_records(tmp_path / "spool"))) == 1001
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        t.close(0)
+
+
+def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
+    tmp_path: Path,
+) -> None:
+    # The SDK's SIGTERM handler closes every client; run from inside a
+    # delivery callback served on the main thread, it flushed the producer
+    # from inside its own poll(): that flush cannot serve the reports the
+    # outer poll holds (it waited out the deadline, then the purge's 5 s
+    # stall), and the process died with those records never spooled.
+    code = (
+        "import os, signal, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from vdt_ai import VDTClient\n"
+        "from vdt_ai.kafka import transport as t\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
+        "              shutdown_timeout=0.2, delivery_timeout=0.05,\n"
+        "              max_buffer_kbytes=64)\n"
+        "c.transport.shared.stop()  # the reports are served by the caller only\n"
+        "for i in range(1000): c.log_metric('m', float(i))\n"
+        "time.sleep(1.5)  # all timed out: 1,000 failure reports wait\n"
+        "real = t.record_from_report\n"
+        "def terminating(*args):\n"
+        "    t.record_from_report = real\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "    return real(*args)\n"
+        "t.record_from_report = terminating\n"
+        "c.log_metric('m', 1000.0)\n"
+        "time.sleep(30)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    assert len(list(iter_records(tmp_path))) == 1001
+    assert time.monotonic() - started < 5.0  # 1.5 s of it waits for the timeouts

@@ -14,6 +14,7 @@ librdkafka's ``poll()``."""
 
 import functools
 import os
+import signal
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -167,22 +168,28 @@ class KafkaTransport(Transport):
         # outside our lock (a report of another client sharing the producer
         # may take that client's lock), then try once more before spilling.
         # Bounded by what Kafka has already answered; nothing blocks.
-        serve_waiting_reports(shared)
-        with self._lock:
-            if self._closed:
-                return False
-            try:
-                self._produce(
-                    record.topic,
-                    record.value,
-                    record.key,
-                    headers=record.headers,
-                    on_delivery=callback,
-                )
-            except BufferError:
-                self.spill(record, counters, reason="queue full")
-            except Exception as exc:
-                self._refused(exc, record, counters, shared)
+        main = threading.current_thread() is threading.main_thread()
+        held = HeldSignals() if main else None
+        try:
+            serve_waiting_reports(shared)
+            with self._lock:
+                if self._closed:
+                    return False
+                try:
+                    self._produce(
+                        record.topic,
+                        record.value,
+                        record.key,
+                        headers=record.headers,
+                        on_delivery=callback,
+                    )
+                except BufferError:
+                    self.spill(record, counters, reason="queue full")
+                except Exception as exc:
+                    self._refused(exc, record, counters, shared)
+        finally:
+            if held is not None:
+                held.release()  # their handlers run now, with this record settled
         return None
 
     def send_report(self, record: Record, counters: Counters) -> None:
@@ -563,6 +570,49 @@ class KafkaTransport(Transport):
 
     def __repr__(self) -> str:
         return f"KafkaTransport(bootstrap_servers={self._settings.bootstrap_servers!r})"
+
+
+# Python runs signal handlers on the main thread, between two bytecodes: on a
+# delivery callback served there, a KeyboardInterrupt cuts the report short
+# (confluent-kafka drops the rest of the callback, so its record is neither
+# spooled nor counted, and turns the interrupt into a SystemError), and the
+# SDK's SIGTERM handler would flush the producer from inside its own poll()
+# (confluent-kafka then aborts the process). While the main thread serves
+# reports, the Python handlers of these signals are held (see HeldSignals).
+_HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
+class HeldSignals:
+    """Holds SIGINT's and SIGTERM's Python handlers (main thread only): a
+    signal that comes meanwhile is recorded, and :meth:`release` restores the
+    handlers and raises it again, so that its handler runs outside any
+    delivery callback."""
+
+    __slots__ = ("saved", "caught")
+
+    def __init__(self) -> None:
+        self.saved: List[Tuple[int, Any]] = []
+        self.caught: List[int] = []
+        for signum in _HELD_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
+                try:
+                    signal.signal(signum, self._catch)
+                except (ValueError, OSError):  # pragma: no cover - not main
+                    continue
+                self.saved.append((signum, handler))
+
+    def _catch(self, signum: int, frame: Any) -> None:
+        self.caught.append(signum)
+
+    def release(self) -> None:
+        """Restores the handlers; raises the signals held meanwhile."""
+        for signum, handler in self.saved:
+            signal.signal(signum, handler)
+        for signum in self.caught:
+            signal.raise_signal(signum)
 
 
 def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:
