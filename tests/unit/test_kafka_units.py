@@ -458,6 +458,8 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
             raise BufferError("queue full")
 
     monkeypatch.setattr(shared, "producer", Serving())
+    shared.stop()  # its "connection refused" reports must not race the test
+    shared.last_outcome_ok = True  # Kafka acks: the queue is full of acked
     transport._produce = freed_by_serving
     record = encode(Metric(name="m", value=1.0))
     counters = Counters()
@@ -473,9 +475,20 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
     transport._produce = always_full
     served.clear()
     attempts.clear()
+    shared.last_outcome_ok = True
     assert transport.send(record, counters) is None
     assert len(served) == 1 and attempts == [0, 1]
     assert counters.snapshot() == Stats(spooled=1)
+
+    # Kafka does not answer (the last report failed): the queue is full of
+    # unacked messages, serving finds nothing to free, so the record is
+    # spooled at once, at the cost it had before (an outage's every call).
+    shared.last_outcome_ok = False
+    served.clear()
+    attempts.clear()
+    assert transport.send(record, counters) is None
+    assert served == [] and attempts == [0]
+    assert counters.snapshot() == Stats(spooled=2)
     monkeypatch.undo()
 
 
@@ -511,6 +524,7 @@ def test_an_interrupt_while_a_full_queue_serves_reports_loses_no_record(
         for _ in range(1000):
             assert t.send(record, counters) is None
         assert counters.snapshot() == Stats()  # all 1,000 queued
+        shared.last_outcome_ok = True  # Kafka acked, then stopped answering
         time.sleep(1.5)  # every message has timed out: 1,000 failure reports
         from vdt_ai.kafka.reports import record_from_report as real
 
@@ -563,6 +577,7 @@ def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
         "    signal.raise_signal(signal.SIGTERM)\n"
         "    return real(*args)\n"
         "t.record_from_report = terminating\n"
+        "c.transport.shared.last_outcome_ok = True  # acked, then stopped\n"
         "c.log_metric('m', 1000.0)\n"
         "time.sleep(30)\n"
     )
@@ -572,3 +587,49 @@ def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
     assert result.returncode == -signal.SIGTERM
     assert len(list(iter_records(tmp_path))) == 1001
     assert time.monotonic() - started < 5.0  # 1.5 s of it waits for the timeouts
+
+
+def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close() may run whole while the caller serves reports outside the
+    # transport's lock: the record is then refused (never produced into a
+    # producer being shut down) and counted dropped, client_closed.
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    transport = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+        )
+    )
+    client = VDTClient(transport=transport, handle_sigterm=False)
+    shared = transport._attach_now()
+    shared.last_outcome_ok = True
+    real = shared.producer
+    produced: List[str] = []
+
+    class ClosingPoll:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def __len__(self) -> int:
+            return len(real)
+
+        def poll(self, timeout: float = -1) -> int:
+            client.close(0)  # runs whole meanwhile, on this thread
+            return 0
+
+    def full(topic: str, *args: Any, **kwargs: Any) -> None:
+        produced.append(topic)  # close() sends the client's final report too
+        raise BufferError("queue full")
+
+    monkeypatch.setattr(shared, "producer", ClosingPoll())
+    transport._produce = full
+    assert client.log_metric("m", 1.0) is None
+    assert produced.count("vdt.metrics") == 1  # not tried after close()
+    stats, reasons = client._counters.snapshot_with_reasons()
+    assert stats == Stats(accepted=1, dropped=1)
+    assert reasons["dropped"] == {"client_closed": 1}
+    assert not (tmp_path / "spool").exists()  # nothing spooled

@@ -157,7 +157,12 @@ class KafkaTransport(Transport):
                 )
                 return None
             except BufferError:
-                pass
+                if not shared.last_outcome_ok:
+                    # Kafka does not answer: the queue holds unacked messages
+                    # and serving would free nothing (an outage pays this on
+                    # every call).
+                    self.spill(record, counters, reason="queue full")
+                    return None
             except Exception as exc:  # KafkaException: refused at produce() time
                 self._refused(exc, record, counters, shared)
                 return None
