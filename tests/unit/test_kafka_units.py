@@ -633,3 +633,31 @@ def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
     assert stats == Stats(accepted=1, dropped=1)
     assert reasons["dropped"] == {"client_closed": 1}
     assert not (tmp_path / "spool").exists()  # nothing spooled
+
+
+def test_a_held_signal_reaches_an_asyncio_handler_once() -> None:
+    # asyncio's add_signal_handler is told through a wakeup fd, written when
+    # the signal came: the held signal is handed to the Python handler that
+    # was saved, not raised again (that ran the loop's callback twice).
+    import asyncio
+
+    from vdt_ai.kafka.transport import HeldSignals
+
+    async def main() -> List[int]:
+        calls: List[int] = []
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, calls.append, 1)
+        try:
+            held = HeldSignals()
+            signal.raise_signal(signal.SIGTERM)
+            held.release()
+            await asyncio.sleep(0.1)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+        return calls
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert asyncio.run(main()) == [1]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

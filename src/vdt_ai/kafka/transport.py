@@ -592,14 +592,14 @@ _HELD_SIGNALS = tuple(
 class HeldSignals:
     """Holds SIGINT's and SIGTERM's Python handlers (main thread only): a
     signal that comes meanwhile is recorded, and :meth:`release` restores the
-    handlers and raises it again, so that its handler runs outside any
-    delivery callback."""
+    handlers and calls them with it, outside any delivery callback. (Called,
+    not raised again: a wakeup fd, as asyncio's, was written once already.)"""
 
     __slots__ = ("saved", "caught")
 
     def __init__(self) -> None:
-        self.saved: List[Tuple[int, Any]] = []
-        self.caught: List[int] = []
+        self.saved: Dict[int, Any] = {}
+        self.caught: List[Tuple[int, Any]] = []
         for signum in _HELD_SIGNALS:
             handler = signal.getsignal(signum)
             if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
@@ -607,17 +607,18 @@ class HeldSignals:
                     signal.signal(signum, self._catch)
                 except (ValueError, OSError):  # pragma: no cover - not main
                     continue
-                self.saved.append((signum, handler))
+                self.saved[signum] = handler
 
     def _catch(self, signum: int, frame: Any) -> None:
-        self.caught.append(signum)
+        self.caught.append((signum, frame))
 
     def release(self) -> None:
-        """Restores the handlers; raises the signals held meanwhile."""
-        for signum, handler in self.saved:
+        """Restores the handlers; calls them with the signals held meanwhile."""
+        for signum, handler in self.saved.items():
             signal.signal(signum, handler)
-        for signum in self.caught:
-            signal.raise_signal(signum)
+        caught, self.caught = self.caught, []
+        for signum, frame in caught:
+            self.saved[signum](signum, frame)
 
 
 def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:
