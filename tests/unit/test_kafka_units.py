@@ -661,3 +661,38 @@ def test_a_held_signal_reaches_an_asyncio_handler_once() -> None:
         assert asyncio.run(main()) == [1]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_late_spill_while_the_late_roll_runs_is_rolled_too(
+    transport: KafkaTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After close() beside another client, late reports spill into this
+    # spool and a timer closes the segment shortly after. A spill while that
+    # timer's roll ran (it fsyncs outside the writer's lock, 100 ms and more
+    # on a busy disk) opened a new segment and saw the timer still alive: no
+    # roll was scheduled, so that segment stayed open and locked, and no
+    # replayer could take it while the process lived (seen: 490 records of a
+    # closed client's purge, not replayed by a new client in 90 s).
+    from vdt_ai.kafka import transport as transport_module
+
+    monkeypatch.setattr(transport_module, "LATE_ROLL_SECONDS", 0.05)
+    transport._spool_left_open = True
+    counters = Counters()
+    record = encode(Metric(name="m", value=1.0))
+    real_roll = transport.spool.roll
+    rolls: List[Any] = []
+
+    def roll() -> Any:
+        path = real_roll()
+        rolls.append(path)
+        if len(rolls) == 1:  # a report spilled as the roll ends
+            transport.spill(record, counters, reason="late")
+        return path
+
+    monkeypatch.setattr(transport.spool, "roll", roll)
+    transport.spill(record, counters, reason="late")
+    deadline = time.monotonic() + 5
+    while len(rolls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(rolls) == 2 and all(rolls), rolls
+    assert counters.snapshot() == Stats(spooled=2)

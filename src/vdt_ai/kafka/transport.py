@@ -411,6 +411,9 @@ class KafkaTransport(Transport):
         timer.start()
 
     def _late_roll_now(self) -> None:
+        # A spill while this roll runs (its fsync is outside the writer's
+        # lock) opens a new segment: it must schedule a roll of its own.
+        self._late_roll = None
         try:
             self.spool.roll()
         except OSError:  # pragma: no cover - the next spill tries again
