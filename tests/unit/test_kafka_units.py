@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
@@ -457,6 +458,8 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
             raise BufferError("queue full")
 
     monkeypatch.setattr(shared, "producer", Serving())
+    shared.stop()  # its "connection refused" reports must not race the test
+    shared.last_outcome_ok = True  # Kafka acks: the queue is full of acked
     transport._produce = freed_by_serving
     record = encode(Metric(name="m", value=1.0))
     counters = Counters()
@@ -472,7 +475,222 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
     transport._produce = always_full
     served.clear()
     attempts.clear()
+    shared.last_outcome_ok = True
     assert transport.send(record, counters) is None
     assert len(served) == 1 and attempts == [0, 1]
     assert counters.snapshot() == Stats(spooled=1)
+
+    # Kafka does not answer (the last report failed): the queue is full of
+    # unacked messages, serving finds nothing to free, so the record is
+    # spooled at once, at the cost it had before (an outage's every call).
+    shared.last_outcome_ok = False
+    served.clear()
+    attempts.clear()
+    assert transport.send(record, counters) is None
+    assert served == [] and attempts == [0]
+    assert counters.snapshot() == Stats(spooled=2)
     monkeypatch.undo()
+
+
+def test_an_interrupt_while_a_full_queue_serves_reports_loses_no_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full queue serves the waiting delivery reports on the caller's thread.
+    # On the main thread Python runs its signal handlers there, between two
+    # bytecodes of a delivery callback: a KeyboardInterrupt raised inside one
+    # cut that report short (confluent-kafka drops the rest of the callback),
+    # so its record was neither spooled nor counted, and the caller's own
+    # record was left unsettled too. The interrupt must still reach the
+    # caller, once both are settled.
+    from vdt_ai.kafka import producer as shared_producers
+    from vdt_ai.kafka import transport as transport_module
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD,
+            spool_dir=tmp_path / "spool",
+            handle_sigterm=False,
+            delivery_timeout=0.05,
+            max_buffer_kbytes=64,  # a queue of 1,000 messages
+        )
+    )
+    try:
+        shared = t._attach_now()
+        shared.stop()  # the reports are served by the caller only
+        counters = Counters()
+        record = encode(Metric(name="m", value=1.0))
+        for _ in range(1000):
+            assert t.send(record, counters) is None
+        assert counters.snapshot() == Stats()  # all 1,000 queued
+        shared.last_outcome_ok = True  # Kafka acked, then stopped answering
+        time.sleep(2.0)  # timed out (librdkafka scans each second): 1,000 reports
+        from vdt_ai.kafka.reports import record_from_report as real
+
+        interrupted: List[bool] = []
+
+        def interrupting(*args: Any) -> Any:
+            if not interrupted:
+                interrupted.append(True)
+                signal.raise_signal(signal.SIGINT)
+            return real(*args)
+
+        monkeypatch.setattr(transport_module, "record_from_report", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            t.send(record, counters)
+        assert interrupted
+        for _ in range(100):
+            if not len(shared):
+                break
+            shared.producer.poll(0.05)
+        assert len(shared) == 0
+        assert counters.snapshot() == Stats(spooled=1001)
+        assert len(list(iter_records(tmp_path / "spool"))) == 1001
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        t.close(0)
+
+
+def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
+    tmp_path: Path,
+) -> None:
+    # The SDK's SIGTERM handler closes every client; run from inside a
+    # delivery callback served on the main thread, it flushed the producer
+    # from inside its own poll(): that flush cannot serve the reports the
+    # outer poll holds (it waited out the deadline, then the purge's 5 s
+    # stall), and the process died with those records never spooled.
+    code = (
+        "import os, signal, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from vdt_ai import VDTClient\n"
+        "from vdt_ai.kafka import transport as t\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
+        "              shutdown_timeout=0.2, delivery_timeout=0.05,\n"
+        "              max_buffer_kbytes=64)\n"
+        "c.transport.shared.stop()  # the reports are served by the caller only\n"
+        "for i in range(1000): c.log_metric('m', float(i))\n"
+        "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
+        "real = t.record_from_report\n"
+        "def terminating(*args):\n"
+        "    t.record_from_report = real\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "    return real(*args)\n"
+        "t.record_from_report = terminating\n"
+        "c.transport.shared.last_outcome_ok = True  # acked, then stopped\n"
+        "c.log_metric('m', 1000.0)\n"
+        "time.sleep(30)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    assert len(list(iter_records(tmp_path))) == 1001
+
+
+def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close() may run whole while the caller serves reports outside the
+    # transport's lock: the record is then refused (never produced into a
+    # producer being shut down) and counted dropped, client_closed.
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    transport = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+        )
+    )
+    client = VDTClient(transport=transport, handle_sigterm=False)
+    shared = transport._attach_now()
+    shared.last_outcome_ok = True
+    real = shared.producer
+    produced: List[str] = []
+
+    class ClosingPoll:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def __len__(self) -> int:
+            return len(real)
+
+        def poll(self, timeout: float = -1) -> int:
+            client.close(0)  # runs whole meanwhile, on this thread
+            return 0
+
+    def full(topic: str, *args: Any, **kwargs: Any) -> None:
+        produced.append(topic)  # close() sends the client's final report too
+        raise BufferError("queue full")
+
+    monkeypatch.setattr(shared, "producer", ClosingPoll())
+    transport._produce = full
+    assert client.log_metric("m", 1.0) is None
+    assert produced.count("vdt.metrics") == 1  # not tried after close()
+    stats, reasons = client._counters.snapshot_with_reasons()
+    assert stats == Stats(accepted=1, dropped=1)
+    assert reasons["dropped"] == {"client_closed": 1}
+    assert not (tmp_path / "spool").exists()  # nothing spooled
+
+
+def test_a_held_signal_reaches_an_asyncio_handler_once() -> None:
+    # asyncio's add_signal_handler is told through a wakeup fd, written when
+    # the signal came: the held signal is handed to the Python handler that
+    # was saved, not raised again (that ran the loop's callback twice).
+    import asyncio
+
+    from vdt_ai.kafka.transport import HeldSignals
+
+    async def main() -> List[int]:
+        calls: List[int] = []
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, calls.append, 1)
+        try:
+            held = HeldSignals()
+            signal.raise_signal(signal.SIGTERM)
+            held.release()
+            await asyncio.sleep(0.1)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+        return calls
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert asyncio.run(main()) == [1]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_late_spill_while_the_late_roll_runs_is_rolled_too(
+    transport: KafkaTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After close() beside another client, late reports spill into this
+    # spool and a timer closes the segment shortly after. A spill while that
+    # timer's roll ran (it fsyncs outside the writer's lock, 100 ms and more
+    # on a busy disk) opened a new segment and saw the timer still alive: no
+    # roll was scheduled, so that segment stayed open and locked, and no
+    # replayer could take it while the process lived (seen: 490 records of a
+    # closed client's purge, not replayed by a new client in 90 s).
+    from vdt_ai.kafka import transport as transport_module
+
+    monkeypatch.setattr(transport_module, "LATE_ROLL_SECONDS", 0.05)
+    transport._spool_left_open = True
+    counters = Counters()
+    record = encode(Metric(name="m", value=1.0))
+    real_roll = transport.spool.roll
+    rolls: List[Any] = []
+
+    def roll() -> Any:
+        path = real_roll()
+        rolls.append(path)
+        if len(rolls) == 1:  # a report spilled as the roll ends
+            transport.spill(record, counters, reason="late")
+        return path
+
+    monkeypatch.setattr(transport.spool, "roll", roll)
+    transport.spill(record, counters, reason="late")
+    deadline = time.monotonic() + 5
+    while len(rolls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(rolls) == 2 and all(rolls), rolls
+    assert counters.snapshot() == Stats(spooled=2)

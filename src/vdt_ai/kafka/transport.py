@@ -14,6 +14,7 @@ librdkafka's ``poll()``."""
 
 import functools
 import os
+import signal
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -156,7 +157,12 @@ class KafkaTransport(Transport):
                 )
                 return None
             except BufferError:
-                pass
+                if not shared.last_outcome_ok:
+                    # Kafka does not answer: the queue holds unacked messages
+                    # and serving would free nothing (an outage pays this on
+                    # every call).
+                    self.spill(record, counters, reason="queue full")
+                    return None
             except Exception as exc:  # KafkaException: refused at produce() time
                 self._refused(exc, record, counters, shared)
                 return None
@@ -167,22 +173,28 @@ class KafkaTransport(Transport):
         # outside our lock (a report of another client sharing the producer
         # may take that client's lock), then try once more before spilling.
         # Bounded by what Kafka has already answered; nothing blocks.
-        serve_waiting_reports(shared)
-        with self._lock:
-            if self._closed:
-                return False
-            try:
-                self._produce(
-                    record.topic,
-                    record.value,
-                    record.key,
-                    headers=record.headers,
-                    on_delivery=callback,
-                )
-            except BufferError:
-                self.spill(record, counters, reason="queue full")
-            except Exception as exc:
-                self._refused(exc, record, counters, shared)
+        main = threading.current_thread() is threading.main_thread()
+        held = HeldSignals() if main else None
+        try:
+            serve_waiting_reports(shared)
+            with self._lock:
+                if self._closed:
+                    return False
+                try:
+                    self._produce(
+                        record.topic,
+                        record.value,
+                        record.key,
+                        headers=record.headers,
+                        on_delivery=callback,
+                    )
+                except BufferError:
+                    self.spill(record, counters, reason="queue full")
+                except Exception as exc:
+                    self._refused(exc, record, counters, shared)
+        finally:
+            if held is not None:
+                held.release()  # their handlers run now, with this record settled
         return None
 
     def send_report(self, record: Record, counters: Counters) -> None:
@@ -399,6 +411,9 @@ class KafkaTransport(Transport):
         timer.start()
 
     def _late_roll_now(self) -> None:
+        # A spill while this roll runs (its fsync is outside the writer's
+        # lock) opens a new segment: it must schedule a roll of its own.
+        self._late_roll = None
         try:
             self.spool.roll()
         except OSError:  # pragma: no cover - the next spill tries again
@@ -563,6 +578,50 @@ class KafkaTransport(Transport):
 
     def __repr__(self) -> str:
         return f"KafkaTransport(bootstrap_servers={self._settings.bootstrap_servers!r})"
+
+
+# Python runs signal handlers on the main thread, between two bytecodes: on a
+# delivery callback served there, a KeyboardInterrupt cuts the report short
+# (confluent-kafka drops the rest of the callback, so its record is neither
+# spooled nor counted, and turns the interrupt into a SystemError), and the
+# SDK's SIGTERM handler would flush the producer from inside its own poll()
+# (confluent-kafka then aborts the process). While the main thread serves
+# reports, the Python handlers of these signals are held (see HeldSignals).
+_HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
+class HeldSignals:
+    """Holds SIGINT's and SIGTERM's Python handlers (main thread only): a
+    signal that comes meanwhile is recorded, and :meth:`release` restores the
+    handlers and calls them with it, outside any delivery callback. (Called,
+    not raised again: a wakeup fd, as asyncio's, was written once already.)"""
+
+    __slots__ = ("saved", "caught")
+
+    def __init__(self) -> None:
+        self.saved: Dict[int, Any] = {}
+        self.caught: List[Tuple[int, Any]] = []
+        for signum in _HELD_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
+                try:
+                    signal.signal(signum, self._catch)
+                except (ValueError, OSError):  # pragma: no cover - not main
+                    continue
+                self.saved[signum] = handler
+
+    def _catch(self, signum: int, frame: Any) -> None:
+        self.caught.append((signum, frame))
+
+    def release(self) -> None:
+        """Restores the handlers; calls them with the signals held meanwhile."""
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+        caught, self.caught = self.caught, []
+        for signum, frame in caught:
+            self.saved[signum](signum, frame)
 
 
 def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:
