@@ -489,6 +489,22 @@ def test_a_full_queue_serves_waiting_reports_before_it_spills(
     assert transport.send(record, counters) is None
     assert served == [] and attempts == [0]
     assert counters.snapshot() == Stats(spooled=2)
+
+    # The producer failed fatally while the reports were served: the record
+    # goes to the spool, not to the dead producer's queue.
+    def fatal_meanwhile(timeout: float = -1) -> int:
+        served.append(timeout)
+        shared.dead = True
+        return 0
+
+    monkeypatch.setattr(Serving, "poll", lambda self, timeout=-1: fatal_meanwhile())
+    shared.last_outcome_ok = True
+    served.clear()
+    attempts.clear()
+    assert transport.send(record, counters) is None
+    assert len(served) == 1 and attempts == [0]
+    assert counters.snapshot() == Stats(spooled=3)
+    shared.dead = False
     monkeypatch.undo()
 
 

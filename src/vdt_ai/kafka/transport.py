@@ -180,6 +180,11 @@ class KafkaTransport(Transport):
             with self._lock:
                 if self._closed:
                     return False
+                if self._shared is not shared or shared.dead:
+                    # Failed fatally (or was replaced) meanwhile: its
+                    # produce() and this callback are the old producer's.
+                    self.spill(record, counters, reason="queue full")
+                    return None
                 try:
                     self._produce(
                         record.topic,
