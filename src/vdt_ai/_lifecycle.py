@@ -22,7 +22,8 @@ It runs from:
   the default action and sends SIGTERM again: the process still ends "killed
   by SIGTERM", with its events acked or spooled first. A SIGTERM that arrives
   while a ``close()`` or the exit procedure already runs does not cut it
-  short: it is held until that finishes, then delivered. A program with a
+  short: it is held until that finishes, then delivered (``flush()`` holds
+  it too, ending early: see :func:`term_pending`). A program with a
   SIGTERM handler of its own keeps it (and exits through ``atexit``);
   ``handle_sigterm=False`` opts out. The handler runs between two bytecodes of
   the main thread, possibly inside an SDK call, so the SDK's locks on that path
@@ -93,6 +94,11 @@ def closing() -> Iterator[None]:
                 # A close() ended, but other clients and the producers still
                 # hold records: run the whole exit procedure before dying.
                 close_all()
+
+
+def term_pending() -> bool:
+    """Whether a SIGTERM waits for the close in progress to end."""
+    return bool(_state["term_pending"])
 
 
 def close_all(timeout: Optional[float] = None) -> None:

@@ -603,6 +603,39 @@ def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
     assert len(list(iter_records(tmp_path))) == 1001
 
 
+def test_sigterm_while_flush_serves_reports_on_the_main_thread_spools_everything(
+    tmp_path: Path,
+) -> None:
+    # A user's flush() on the main thread serves the delivery reports there;
+    # the SDK's SIGTERM handler, run inside one, flushed the producer from
+    # inside that flush and the process died with all 1,000 records lost.
+    # Now the signal waits for the flush's current slice, then the exit
+    # procedure spools them and the process ends by SIGTERM.
+    code = (
+        "import signal, sys, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from vdt_ai import VDTClient\n"
+        "from vdt_ai.kafka import transport as t\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
+        "              shutdown_timeout=0.2, delivery_timeout=0.05)\n"
+        "c.transport.shared.stop()  # the reports are served by flush() only\n"
+        "for i in range(1000): c.log_metric('m', float(i))\n"
+        "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
+        "real = t.record_from_report\n"
+        "def terminating(*args):\n"
+        "    t.record_from_report = real\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "    return real(*args)\n"
+        "t.record_from_report = terminating\n"
+        "c.flush(30)\n"
+        "sys.exit(3)  # not reached: SIGTERM ends the process within the flush\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    assert result.returncode == -signal.SIGTERM
+    assert len(list(iter_records(tmp_path))) == 1000
+
+
 def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,9 @@ from .reports import record_from_report
 
 ErrorCallback = Callable[[VDTError], None]
 
+# flush() waits in slices this long: a SIGTERM waits at most one slice.
+_FLUSH_SLICE_SECONDS = 0.2
+
 # After a producer could not be built at run time, sends go to the spool for
 # this long before the next try (doubling up to the maximum).
 _ATTACH_BACKOFF_SECONDS = 1.0
@@ -535,7 +538,19 @@ class KafkaTransport(Transport):
         pending = 0
         shared = self._shared
         if shared is not None and shared.pid == os.getpid():
-            pending = shared.flush(wait)
+            # On the main thread the reports are served here, and a SIGTERM's
+            # handler would run inside one: its exit procedure flushed the
+            # producer from inside this flush and the process died with every
+            # queued record lost. Held until a slice of the wait ends, then
+            # the exit procedure runs (and the process ends, as SIGTERM asks).
+            with _lifecycle.closing():
+                while True:
+                    left = deadline - time.monotonic()
+                    pending = shared.flush(max(0.0, min(left, _FLUSH_SLICE_SECONDS)))
+                    if not pending or left <= _FLUSH_SLICE_SECONDS:
+                        break
+                    if _lifecycle.term_pending():
+                        break
         pending += self.replayer.wait_idle(max(0.0, deadline - time.monotonic()))
         try:
             self.spool.flush()
