@@ -568,6 +568,54 @@ def test_an_interrupt_while_a_full_queue_serves_reports_loses_no_record(
         t.close(0)
 
 
+def test_an_interrupt_while_flush_serves_reports_loses_no_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # flush() on the main thread serves the reports there: a Ctrl-C inside
+    # one cut it short, so its record was neither spooled nor counted. Held
+    # while a slice serves, it comes out of flush() between two slices.
+    from vdt_ai.kafka import producer as shared_producers
+    from vdt_ai.kafka import transport as transport_module
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD,
+            spool_dir=tmp_path / "spool",
+            handle_sigterm=False,
+            delivery_timeout=0.05,
+        )
+    )
+    try:
+        shared = t._attach_now()
+        shared.stop()  # the reports are served by flush() only
+        counters = Counters()
+        record = encode(Metric(name="m", value=1.0))
+        for _ in range(1000):
+            assert t.send(record, counters) is None
+        time.sleep(2.0)  # timed out (librdkafka scans each second): 1,000 reports
+        from vdt_ai.kafka.reports import record_from_report as real
+
+        interrupted: List[bool] = []
+
+        def interrupting(*args: Any) -> Any:
+            if not interrupted:
+                interrupted.append(True)
+                signal.raise_signal(signal.SIGINT)
+            return real(*args)
+
+        monkeypatch.setattr(transport_module, "record_from_report", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            t.flush(30)
+        assert interrupted and len(shared) == 0
+        assert counters.snapshot() == Stats(spooled=1000)
+        assert len(list(iter_records(tmp_path / "spool"))) == 1000
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        t.close(0)
+
+
 def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
     tmp_path: Path,
 ) -> None:

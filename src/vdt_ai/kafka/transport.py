@@ -543,10 +543,21 @@ class KafkaTransport(Transport):
             # producer from inside this flush and the process died with every
             # queued record lost. Held until a slice of the wait ends, then
             # the exit procedure runs (and the process ends, as SIGTERM asks).
+            # A Ctrl-C likewise cut a report short (its record neither spooled
+            # nor counted): on the main thread both signals are held while a
+            # slice serves reports and handled between slices.
+            main = threading.current_thread() is threading.main_thread()
             with _lifecycle.closing():
                 while True:
                     left = deadline - time.monotonic()
-                    pending = shared.flush(max(0.0, min(left, _FLUSH_SLICE_SECONDS)))
+                    held = HeldSignals() if main else None
+                    try:
+                        pending = shared.flush(
+                            max(0.0, min(left, _FLUSH_SLICE_SECONDS))
+                        )
+                    finally:
+                        if held is not None:
+                            held.release()  # KeyboardInterrupt comes out here
                     if not pending or left <= _FLUSH_SLICE_SECONDS:
                         break
                     if _lifecycle.term_pending():
