@@ -608,7 +608,13 @@ def test_an_interrupt_while_flush_serves_reports_loses_no_record(
         monkeypatch.setattr(transport_module, "record_from_report", interrupting)
         with pytest.raises(KeyboardInterrupt):
             t.flush(30)
-        assert interrupted and len(shared) == 0
+        # On a loaded machine some records may not have timed out yet when
+        # the interrupt comes out: they wait in the producer, none is lost.
+        assert interrupted
+        assert counters.snapshot().spooled + len(shared) == 1000
+        deadline = time.monotonic() + 30
+        while len(shared) and time.monotonic() < deadline:
+            t.flush(0.2)  # serves the rest: every record spooled
         assert counters.snapshot() == Stats(spooled=1000)
         assert len(list(iter_records(tmp_path / "spool"))) == 1000
     finally:
