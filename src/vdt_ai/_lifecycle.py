@@ -23,7 +23,8 @@ It runs from:
   by SIGTERM", with its events acked or spooled first. A SIGTERM that arrives
   while a ``close()`` or the exit procedure already runs does not cut it
   short: it is held until that finishes, then delivered (``flush()`` holds
-  it too, ending early: see :func:`term_pending`). A program with a
+  it too, ending early: see :func:`term_pending`; a Ctrl-C is held the same
+  way, see :func:`closing`). A program with a
   SIGTERM handler of its own keeps it (and exits through ``atexit``);
   ``handle_sigterm=False`` opts out. The handler runs between two bytecodes of
   the main thread, possibly inside an SDK call, so the SDK's locks on that path
@@ -38,14 +39,17 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from . import _forksafe
+from ._held_signals import HeldSignals
 
 _closeables: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _exit_hooks: List[Callable[[Optional[float]], None]] = []
 _lock = threading.RLock()
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
+# The main thread's closing() depth and the signals its outermost one holds.
+_main: Dict[str, Any] = {"depth": 0, "held": None}
 _state = {
     "closing": 0,  # close() calls and exit procedures in progress
     "exiting": 0,  # exit procedures (close_all) in progress
@@ -77,7 +81,20 @@ def add_exit_hook(hook: Callable[[Optional[float]], None]) -> None:
 
 @contextlib.contextmanager
 def closing() -> Iterator[None]:
-    """Marks a close in progress: a SIGTERM meanwhile waits until it ends."""
+    """Marks a close in progress: a SIGTERM meanwhile waits until it ends.
+
+    On the main thread, the outermost ``closing()`` also holds SIGINT's and
+    SIGTERM's Python handlers (:class:`HeldSignals`): the reports served
+    inside run on this thread, and a KeyboardInterrupt in one lost every
+    record still queued. The waits inside end early on a held Ctrl-C
+    (:func:`interrupted`); the handlers run when the outermost one ends,
+    after everything was delivered or spooled.
+    """
+    held: Optional[HeldSignals] = None
+    if threading.current_thread() is threading.main_thread():
+        _main["depth"] += 1
+        if _main["depth"] == 1:
+            held = _main["held"] = HeldSignals()
     with _lock:
         _state["closing"] += 1
     try:
@@ -87,6 +104,11 @@ def closing() -> Iterator[None]:
             _state["closing"] -= 1
             deliver = _state["closing"] == 0 and _state["term_pending"]
             in_exit = _state["exiting"] > 0
+        if threading.current_thread() is threading.main_thread():
+            _main["depth"] -= 1
+        if held is not None:
+            _main["held"] = None
+            held.release()  # KeyboardInterrupt comes out here
         if deliver:
             if in_exit:
                 _die_by_sigterm()  # the exit procedure is done
@@ -98,7 +120,21 @@ def closing() -> Iterator[None]:
 
 def term_pending() -> bool:
     """Whether a SIGTERM waits for the close in progress to end."""
-    return bool(_state["term_pending"])
+    return bool(_state["term_pending"]) or _held(getattr(signal, "SIGTERM", None))
+
+
+def interrupted() -> bool:
+    """Whether a Ctrl-C (SIGINT) waits for the close in progress to end.
+
+    Waits for acks stop then: what is queued is spooled at once, and the
+    KeyboardInterrupt comes out when the close ends.
+    """
+    return _held(signal.SIGINT)
+
+
+def _held(signum: Optional[int]) -> bool:
+    held = _main["held"]
+    return signum is not None and held is not None and held.has(signum)
 
 
 def close_all(timeout: Optional[float] = None) -> None:
@@ -175,6 +211,15 @@ def install_process_hooks(handle_sigterm: bool = True) -> None:
 
 
 def _after_fork_in_child() -> None:
+    # fork() from inside a close: the child starts with no close in progress
+    # and its own handlers (the signals held in the parent stay the parent's).
+    held, _main["held"] = _main["held"], None
+    _main["depth"] = 0
+    if held is not None:
+        try:
+            held.restore()
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
     _state["closing"] = 0
     _state["exiting"] = 0
     _state["term_pending"] = False

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -690,6 +691,101 @@ def test_sigterm_while_flush_serves_reports_on_the_main_thread_spools_everything
     assert len(list(iter_records(tmp_path))) == 1000
 
 
+def _run_with_a_client(
+    tmp_path: Path, body: str, **settings: Any
+) -> "subprocess.CompletedProcess[str]":
+    """Runs ``body`` in a fresh interpreter after ``c = VDTClient(...)``: a
+    dead broker, the spool in ``tmp_path``, ``settings`` added; ``t`` is
+    vdt_ai.kafka.transport."""
+    extra = "".join(f", {name}={value!r}" for name, value in settings.items())
+    code = (
+        "import os, signal, sys, threading, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from vdt_ai import VDTClient\n"
+        "from vdt_ai.kafka import transport as t\n"
+        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r}"
+        f"{extra})\n" + textwrap.dedent(body)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+
+
+_INTERRUPT_THE_FIRST_REPORT = """
+for i in range(1000): c.log_metric('m', float(i))
+real = t.record_from_report
+def interrupting(*args):
+    t.record_from_report = real
+    signal.raise_signal(signal.SIGINT)
+    return real(*args)
+t.record_from_report = interrupting
+"""
+
+
+def test_a_ctrl_c_while_close_serves_reports_spools_every_record(
+    tmp_path: Path,
+) -> None:
+    # close() on the main thread purges what Kafka did not ack and serves
+    # the reports there, each spooling its record. A Ctrl-C inside one
+    # stopped the serving: the rest stayed in the producer, which was
+    # dropped from the registry, and all 1,000 records were lost. Now
+    # closing() holds the signal: everything is spooled, then the
+    # KeyboardInterrupt comes out of close().
+    result = _run_with_a_client(
+        tmp_path,
+        _INTERRUPT_THE_FIRST_REPORT + """
+try:
+    c.close()
+except KeyboardInterrupt:
+    print('interrupted')
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.stdout.strip() == "interrupted", result.stderr[-2000:]
+    assert len(list(iter_records(tmp_path))) == 1000
+
+
+def test_a_ctrl_c_while_the_exit_procedure_serves_reports_spools_every_record(
+    tmp_path: Path,
+) -> None:
+    # The same, for a client dropped without close(): the exit procedure
+    # purges the producer it left (all 1,000 were lost).
+    result = _run_with_a_client(
+        tmp_path, _INTERRUPT_THE_FIRST_REPORT + "del c\n", shutdown_timeout=0.5
+    )
+    assert "KeyboardInterrupt" in result.stderr
+    assert len(list(iter_records(tmp_path))) == 1000
+
+
+def test_a_ctrl_c_ends_the_wait_of_close_and_spools_what_is_queued(
+    tmp_path: Path,
+) -> None:
+    # Held while close() waits for acks, a Ctrl-C ends that wait at the
+    # next slice (not at the 120 s deadline): what is queued is spooled, then
+    # the interrupt comes out.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+for i in range(100): c.log_metric('m', float(i))
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+start = time.monotonic()
+try:
+    c.close()
+except KeyboardInterrupt:
+    print('interrupted', time.monotonic() - start)
+""",
+        shutdown_timeout=120.0,
+    )
+    word, seconds = result.stdout.split()
+    assert word == "interrupted" and float(seconds) < 60, result.stderr[-2000:]
+    assert len(list(iter_records(tmp_path))) == 100
+
+
 def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -742,7 +838,7 @@ def test_a_held_signal_reaches_an_asyncio_handler_once() -> None:
     # was saved, not raised again (that ran the loop's callback twice).
     import asyncio
 
-    from vdt_ai.kafka.transport import HeldSignals
+    from vdt_ai._held_signals import HeldSignals
 
     async def main() -> List[int]:
         calls: List[int] = []

@@ -350,13 +350,39 @@ def _drain(producers: List[SharedProducer], timeout: float) -> None:
     for shared in producers:
         queued = len(shared)
         reserve = min(timeout, 0.1 + queued * _SPOOL_SECONDS_PER_RECORD)
-        shared.flush(deadline - reserve - time.monotonic())
+        flush_until(shared, deadline - reserve)
     for shared in producers:
         shared.finalizing = True
         if len(shared) > 0:
             shared.purge_and_serve()
     for shared in producers:
         shared.stop()
+
+
+# flush_until() waits in slices this long: a held signal waits at most one.
+FLUSH_SLICE_SECONDS = 0.2
+
+
+def flush_until(
+    shared: SharedProducer,
+    deadline: float,
+    stop: Callable[[], bool] = _lifecycle.interrupted,
+) -> int:
+    """Serves reports until none is pending, ``deadline`` or ``stop()``.
+
+    In slices of :data:`FLUSH_SLICE_SECONDS`: a Ctrl-C held by
+    ``_lifecycle.closing()`` ends the wait for acks within one slice (what is
+    still queued is then purged into the spool, and the interrupt comes out
+    after).
+
+    Returns:
+        Messages still queued or in flight.
+    """
+    while True:
+        left = deadline - time.monotonic()
+        pending = shared.flush(max(0.0, min(left, FLUSH_SLICE_SECONDS)))
+        if not pending or left <= FLUSH_SLICE_SECONDS or stop():
+            return pending
 
 
 # What spooling one purged record costs (rebuild headers, frame, write; about

@@ -14,12 +14,12 @@ librdkafka's ``poll()``."""
 
 import functools
 import os
-import signal
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _forksafe, _lifecycle, _log
+from .._held_signals import HeldSignals
 from .._notifier import DEFAULT_INTERVAL_SECONDS, ErrorNotifier
 from ..codec import Record
 from ..config import Settings
@@ -33,9 +33,6 @@ from .replay import Replayer
 from .reports import record_from_report
 
 ErrorCallback = Callable[[VDTError], None]
-
-# flush() waits in slices this long: a SIGTERM waits at most one slice.
-_FLUSH_SLICE_SECONDS = 0.2
 
 # After a producer could not be built at run time, sends go to the spool for
 # this long before the next try (doubling up to the maximum).
@@ -537,36 +534,22 @@ class KafkaTransport(Transport):
         deadline = time.monotonic() + wait
         pending = 0
         shared = self._shared
-        if shared is not None and shared.pid == os.getpid():
-            # On the main thread the reports are served here, and a SIGTERM's
-            # handler would run inside one: its exit procedure flushed the
-            # producer from inside this flush and the process died with every
-            # queued record lost. Held until a slice of the wait ends, then
-            # the exit procedure runs (and the process ends, as SIGTERM asks).
-            # A Ctrl-C likewise cut a report short (its record neither spooled
-            # nor counted): on the main thread both signals are held while a
-            # slice serves reports and handled between slices.
-            main = threading.current_thread() is threading.main_thread()
-            with _lifecycle.closing():
-                while True:
-                    left = deadline - time.monotonic()
-                    held = HeldSignals() if main else None
-                    try:
-                        pending = shared.flush(
-                            max(0.0, min(left, _FLUSH_SLICE_SECONDS))
-                        )
-                    finally:
-                        if held is not None:
-                            held.release()  # KeyboardInterrupt comes out here
-                    if not pending or left <= _FLUSH_SLICE_SECONDS:
-                        break
-                    if _lifecycle.term_pending():
-                        break
-        pending += self.replayer.wait_idle(max(0.0, deadline - time.monotonic()))
-        try:
-            self.spool.flush()
-        except OSError:  # pragma: no cover
-            pass
+        # On the main thread the reports are served here: closing() holds
+        # SIGINT and SIGTERM meanwhile (a KeyboardInterrupt inside a report
+        # lost its record; the SDK's SIGTERM handler flushed the producer from
+        # inside this flush, and the process died with every queued record
+        # lost). The wait goes in slices and ends at the first held signal,
+        # whose handler runs as closing() ends.
+        with _lifecycle.closing():
+            if shared is not None and shared.pid == os.getpid():
+                pending = shared_producers.flush_until(shared, deadline, _signalled)
+                if _signalled():
+                    deadline = time.monotonic()
+            pending += self.replayer.wait_idle(max(0.0, deadline - time.monotonic()))
+            try:
+                self.spool.flush()
+            except OSError:  # pragma: no cover
+                pass
         return pending
 
     def close(self, timeout: Optional[float] = None) -> None:
@@ -594,7 +577,7 @@ class KafkaTransport(Transport):
                 if last:
                     shared.remove_purge_listener(self._spool_purged)
                 if not last:
-                    shared.flush(max(0.0, deadline - time.monotonic()))
+                    shared_producers.flush_until(shared, deadline)
             try:
                 if last or shared is None:
                     self.spool.close()  # no report of ours can come back now
@@ -611,48 +594,9 @@ class KafkaTransport(Transport):
         return f"KafkaTransport(bootstrap_servers={self._settings.bootstrap_servers!r})"
 
 
-# Python runs signal handlers on the main thread, between two bytecodes: on a
-# delivery callback served there, a KeyboardInterrupt cuts the report short
-# (confluent-kafka drops the rest of the callback, so its record is neither
-# spooled nor counted, and turns the interrupt into a SystemError), and the
-# SDK's SIGTERM handler would flush the producer from inside its own poll()
-# (confluent-kafka then aborts the process). While the main thread serves
-# reports, the Python handlers of these signals are held (see HeldSignals).
-_HELD_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
-)
-
-
-class HeldSignals:
-    """Holds SIGINT's and SIGTERM's Python handlers (main thread only): a
-    signal that comes meanwhile is recorded, and :meth:`release` restores the
-    handlers and calls them with it, outside any delivery callback. (Called,
-    not raised again: a wakeup fd, as asyncio's, was written once already.)"""
-
-    __slots__ = ("saved", "caught")
-
-    def __init__(self) -> None:
-        self.saved: Dict[int, Any] = {}
-        self.caught: List[Tuple[int, Any]] = []
-        for signum in _HELD_SIGNALS:
-            handler = signal.getsignal(signum)
-            if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
-                try:
-                    signal.signal(signum, self._catch)
-                except (ValueError, OSError):  # pragma: no cover - not main
-                    continue
-                self.saved[signum] = handler
-
-    def _catch(self, signum: int, frame: Any) -> None:
-        self.caught.append((signum, frame))
-
-    def release(self) -> None:
-        """Restores the handlers; calls them with the signals held meanwhile."""
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
-        caught, self.caught = self.caught, []
-        for signum, frame in caught:
-            self.saved[signum](signum, frame)
+def _signalled() -> bool:
+    # flush() ends at a held SIGTERM too: the exit procedure then runs.
+    return _lifecycle.term_pending() or _lifecycle.interrupted()
 
 
 def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:

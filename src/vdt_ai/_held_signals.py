@@ -1,0 +1,72 @@
+"""Holding SIGINT and SIGTERM while the main thread serves delivery reports.
+
+Python runs signal handlers on the main thread, between two bytecodes. On a
+delivery callback served there, a KeyboardInterrupt cuts the report short:
+confluent-kafka drops the rest of the callback (its record is neither spooled
+nor counted) and stops serving, so a Ctrl-C during ``close()`` lost every
+record still queued. The SDK's SIGTERM handler would flush the producer from
+inside its own ``poll()``. While the main thread serves reports, the Python
+handlers of these signals are replaced by one that only records the signal;
+:meth:`HeldSignals.release` puts them back and calls them, outside any
+callback.
+"""
+
+import signal
+from typing import Any, Dict, List, Optional, Tuple
+
+HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)
+)
+
+
+class HeldSignals:
+    """Holds SIGINT's and SIGTERM's Python handlers (main thread only).
+
+    A signal that comes meanwhile is recorded, and :meth:`release` restores
+    the handlers and calls them with it. Called, not raised again: a wakeup
+    fd, as asyncio's, was written once already.
+    """
+
+    __slots__ = ("saved", "caught")
+
+    def __init__(self) -> None:
+        self.saved: Dict[int, Any] = {}
+        self.caught: List[Tuple[int, Any]] = []
+        for signum in HELD_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
+                try:
+                    signal.signal(signum, self._catch)
+                except (ValueError, OSError):  # pragma: no cover - not main
+                    continue
+                self.saved[signum] = handler
+
+    def _catch(self, signum: int, frame: Any) -> None:
+        self.caught.append((signum, frame))
+
+    def has(self, signum: Optional[int] = None) -> bool:
+        """Whether a signal (``signum``, or any) came while held."""
+        return any(signum is None or s == signum for s, _ in self.caught)
+
+    def restore(self) -> None:
+        """Puts the saved handlers back without calling them."""
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+    def release(self) -> None:
+        """Restores the handlers; calls them with the signals held meanwhile.
+
+        Every held signal's handler runs; the first exception one of them
+        raised (KeyboardInterrupt from SIGINT's default) comes out after.
+        """
+        self.restore()
+        caught, self.caught = self.caught, []
+        first: Optional[BaseException] = None
+        for signum, frame in caught:
+            try:
+                self.saved[signum](signum, frame)
+            except BaseException as exc:
+                if first is None:
+                    first = exc
+        if first is not None:
+            raise first
