@@ -10,6 +10,14 @@ import pytest
 from vdt_ai import VDTClient, _log
 from vdt_ai.testing import MemoryTransport
 
+from ._examples import SCALE, examples
+
+if SCALE != 1:  # the properties without a count of their own (100 by default)
+    from hypothesis import settings
+
+    settings.register_profile("scaled", max_examples=examples(100))
+    settings.load_profile("scaled")
+
 # Spark's driver JVM in the tests (tests/integrations/test_spark.py, the Spark
 # blocks of the docs and examples/spark_example.py, run in subprocesses that
 # inherit this): a JVM that lives for seconds spends most of its CPU in the

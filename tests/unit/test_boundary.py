@@ -19,6 +19,7 @@ from vdt_ai.policy import is_sensitive_key
 from vdt_ai.spool import iter_events
 from vdt_ai.testing import MemoryTransport, find_event
 
+from .._examples import examples
 from ..conftest import API_KEY
 
 UTC = dt.timezone.utc
@@ -297,7 +298,7 @@ _timestamps = st.none() | st.datetimes(
     )
 )
 _FUZZ = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -33,6 +33,7 @@ from vdt_ai.models import (
 )
 from vdt_ai.proto import events_pb2 as pb
 
+from .._examples import examples
 from ..conftest import API_KEY, KEY_ID, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -347,7 +348,7 @@ def job_runs(draw: Any) -> JobRun:
     )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(model_calls | metrics | ground_truths | data_qualities() | job_runs())
 def test_any_valid_event_round_trips(event: Event) -> None:
     record = encode(event, max_event_bytes=10 * 1024 * 1024)
@@ -356,7 +357,7 @@ def test_any_valid_event_round_trips(event: Event) -> None:
     assert type(decoded) is type(event)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=200))
 def test_decode_of_random_bytes_never_crashes_otherwise(value: bytes) -> None:
     try:

@@ -22,6 +22,8 @@ from vdt_ai.models import (
 )
 from vdt_ai.proto import events_pb2 as pb
 
+from .._examples import examples
+
 UTC = dt.timezone.utc
 
 
@@ -311,7 +313,7 @@ def assert_same_event_bytes(ours: bytes, official: bytes) -> None:
 # matrix runs beside the broker suites) one example took 273 ms against the
 # 200 ms default and hypothesis called the test flaky.
 @settings(
-    max_examples=400,
+    max_examples=examples(400),
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much],
 )

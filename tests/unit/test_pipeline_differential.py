@@ -23,6 +23,7 @@ from vdt_ai.codec import decode
 from vdt_ai.codec._reference import reference_value
 from vdt_ai.testing import MemoryTransport
 
+from .._examples import examples
 from .test_codec_wire import assert_same_event_bytes
 
 UTC = dt.timezone.utc
@@ -269,7 +270,7 @@ _examples.update(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(arguments=_model_call, client_settings=_client_settings)
 def test_log_model_call_fast_equals_reference(
     arguments: Dict[str, Any],
@@ -308,7 +309,7 @@ _simple_call = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=700, deadline=None)
+@settings(max_examples=examples(700), deadline=None)
 @given(arguments=_simple_call, client_settings=_client_settings)
 def test_simple_log_model_call_fast_equals_reference(
     arguments: Dict[str, Any],
@@ -360,7 +361,7 @@ _common = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=700, deadline=None)
+@settings(max_examples=examples(700), deadline=None)
 @given(
     rows=st.lists(_mostly(_row_only, _model_call), max_size=4),
     common=_mostly(st.fixed_dictionaries({"model_name": st.just("rec")}), _common),
@@ -400,7 +401,7 @@ _metric_args = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(arguments=_metric_args, client_settings=_client_settings)
 def test_log_metric_fast_equals_reference(
     arguments: Dict[str, Any], client_settings: Dict[str, Any]
@@ -415,7 +416,7 @@ def test_log_metric_fast_equals_reference(
     _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     metrics=_mostly(
         st.dictionaries(st.sampled_from(["loss", "acc", "lr"]), _metric_values),
@@ -436,7 +437,7 @@ def test_log_metrics_fast_equals_reference(
     _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     request_id=_names,
     actual=_json,
@@ -484,7 +485,7 @@ _times = st.none() | _mostly(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     dataset_name=_names,
     record_count=_counts,
@@ -524,7 +525,7 @@ def test_log_data_quality_fast_equals_reference(
     _compare(_run(True, call, **client_settings), _run(False, call, **client_settings))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     job_name=_names,
     status=_mostly(

@@ -35,6 +35,8 @@ from vdt_ai.profiles import (
 from vdt_ai.spool import iter_events
 from vdt_ai.testing import MemoryTransport
 
+from .._examples import examples
+
 UTC = dt.timezone.utc
 # KLL's normalized rank error (99% confidence, both sides of a merge) and
 # HLL's relative error at 3 standard deviations, from the libraries' own
@@ -244,7 +246,7 @@ def frames(draw: Any) -> pd.DataFrame:
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

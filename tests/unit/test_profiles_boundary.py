@@ -19,6 +19,8 @@ from vdt_ai import ColumnKind, ColumnSketches, DataProfile, ValidationError, VDT
 from vdt_ai.profiles import RollingProfile, profile
 from vdt_ai.testing import MemoryTransport
 
+from .._examples import examples
+
 polars: Any
 try:
     import polars
@@ -490,7 +492,11 @@ def _nulls_as_pandas(values: Any) -> int:
     return nulls
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     st.lists(st.dictionaries(st.sampled_from("abc"), _cells, max_size=3), max_size=8)
 )

@@ -31,6 +31,8 @@ from vdt_ai.spool import (
 )
 from vdt_ai.transport import Counters, Stats
 
+from .._examples import examples
+
 
 def records(n: int) -> List[Record]:
     # Same-sized records: proto3 leaves out zero values, so avoid them.
@@ -320,7 +322,7 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     max_bytes=st.integers(100, 20_000),
     segment=st.integers(1, 3000),

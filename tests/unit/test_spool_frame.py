@@ -21,6 +21,8 @@ from vdt_ai.spool import (
 )
 from vdt_ai.transport import Counters
 
+from .._examples import examples
+
 # Valid Unicode (no lone surrogates, which neither encoder can write).
 _SURROGATES: "Tuple[Literal['Cs']]" = ("Cs",)
 texts = st.text(st.characters(blacklist_categories=_SURROGATES), max_size=40)
@@ -43,7 +45,7 @@ def official(record: Record) -> bytes:
     return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(records)
 def test_frame_equals_the_generated_encoder(record: Record) -> None:
     assert encode_record(record) == official(record)
@@ -156,7 +158,7 @@ pool_headers = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["t", "u"]), blobs, pool_headers)))
 def test_record_sequences_equal_the_generated_encoder(
     batch: List[Tuple[str, bytes, List[Tuple[str, bytes]]]],

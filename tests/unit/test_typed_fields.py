@@ -31,6 +31,7 @@ from vdt_ai.proto import events_pb2 as pb
 from vdt_ai.spool import iter_events
 from vdt_ai.testing import MemoryTransport
 
+from .._examples import examples
 from .test_codec_wire import TYPED_MODEL_CALL_FIELDS, assert_same_event_bytes
 
 API_KEY = "vdt_abcdefabcdef_" + "A" * 32
@@ -73,7 +74,7 @@ ground_truth_typed = st.tuples(
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much],
 )
@@ -120,7 +121,7 @@ def assert_typed_fields(event: Any, typed: Dict[str, Any], dtype: str) -> None:
         assert event.embedding_name == typed.get("embedding_name")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     label=st.none() | st.text(max_size=10),
     score=st.none() | st.floats(allow_nan=False, allow_infinity=False),
@@ -178,7 +179,7 @@ def test_offline_spool_round_trips_typed_fields(tmp_path: Path) -> None:
     assert (truth.actual_label, truth.actual_score) == ("dog", 0.0)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     calls=st.lists(client_typed, min_size=1, max_size=6),
     truths=st.lists(ground_truth_typed, max_size=3),
