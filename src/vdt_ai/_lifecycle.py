@@ -83,10 +83,10 @@ def add_exit_hook(hook: Callable[[Optional[float]], None]) -> None:
 def closing() -> Iterator[None]:
     """Marks a close in progress: a SIGTERM meanwhile waits until it ends.
 
-    On the main thread, the outermost ``closing()`` also holds SIGINT's and
-    SIGTERM's Python handlers (:class:`HeldSignals`): the reports served
-    inside run on this thread, and a KeyboardInterrupt in one lost every
-    record still queued. The waits inside end early on a held Ctrl-C
+    On the main thread, the outermost ``closing()`` also holds every Python
+    signal handler (:class:`HeldSignals`): the reports served inside run on
+    this thread, and a KeyboardInterrupt (or any handler's exception) in one
+    lost every record still queued. The waits inside end early on a held Ctrl-C
     (:func:`interrupted`); the handlers run when the outermost one ends,
     after everything was delivered or spooled.
     """
@@ -108,7 +108,7 @@ def closing() -> Iterator[None]:
             _main["depth"] -= 1
         if held is not None:
             _main["held"] = None
-            held.release()  # KeyboardInterrupt comes out here
+            held.release()  # a KeyboardInterrupt comes out here
         if deliver:
             if in_exit:
                 _die_by_sigterm()  # the exit procedure is done

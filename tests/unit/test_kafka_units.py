@@ -631,30 +631,20 @@ def test_sigterm_while_a_full_queue_serves_reports_spools_everything(
     # from inside its own poll(): that flush cannot serve the reports the
     # outer poll holds (it waited out the deadline, then the purge's 5 s
     # stall), and the process died with those records never spooled.
-    code = (
-        "import os, signal, time, warnings\n"
-        "warnings.simplefilter('ignore')\n"
-        "from vdt_ai import VDTClient\n"
-        "from vdt_ai.kafka import transport as t\n"
-        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
-        "              shutdown_timeout=0.2, delivery_timeout=0.05,\n"
-        "              max_buffer_kbytes=64)\n"
+    result = _run_with_a_client(
+        tmp_path,
         "c.transport.shared.stop()  # the reports are served by the caller only\n"
-        "for i in range(1000): c.log_metric('m', float(i))\n"
-        "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
-        "real = t.record_from_report\n"
-        "def terminating(*args):\n"
-        "    t.record_from_report = real\n"
-        "    signal.raise_signal(signal.SIGTERM)\n"
-        "    return real(*args)\n"
-        "t.record_from_report = terminating\n"
-        "c.transport.shared.last_outcome_ok = True  # acked, then stopped\n"
+        + _LOG_1000
+        + "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
+        + _signal_in_the_next_report("SIGTERM")
+        + "c.transport.shared.last_outcome_ok = True  # acked, then stopped\n"
         "c.log_metric('m', 1000.0)\n"
-        "time.sleep(30)\n"
+        "time.sleep(30)\n",
+        shutdown_timeout=0.2,
+        delivery_timeout=0.05,
+        max_buffer_kbytes=64,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
-    assert result.returncode == -signal.SIGTERM
+    assert result.returncode == -signal.SIGTERM, result.stderr[-2000:]
     assert len(list(iter_records(tmp_path))) == 1001
 
 
@@ -666,28 +656,18 @@ def test_sigterm_while_flush_serves_reports_on_the_main_thread_spools_everything
     # inside that flush and the process died with all 1,000 records lost.
     # Now the signal waits for the flush's current slice, then the exit
     # procedure spools them and the process ends by SIGTERM.
-    code = (
-        "import signal, sys, time, warnings\n"
-        "warnings.simplefilter('ignore')\n"
-        "from vdt_ai import VDTClient\n"
-        "from vdt_ai.kafka import transport as t\n"
-        f"c = VDTClient(bootstrap_servers={DEAD!r}, spool_dir={str(tmp_path)!r},\n"
-        "              shutdown_timeout=0.2, delivery_timeout=0.05)\n"
+    result = _run_with_a_client(
+        tmp_path,
         "c.transport.shared.stop()  # the reports are served by flush() only\n"
-        "for i in range(1000): c.log_metric('m', float(i))\n"
-        "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
-        "real = t.record_from_report\n"
-        "def terminating(*args):\n"
-        "    t.record_from_report = real\n"
-        "    signal.raise_signal(signal.SIGTERM)\n"
-        "    return real(*args)\n"
-        "t.record_from_report = terminating\n"
-        "c.flush(30)\n"
-        "sys.exit(3)  # not reached: SIGTERM ends the process within the flush\n"
+        + _LOG_1000
+        + "time.sleep(2.0)  # all timed out: 1,000 failure reports wait\n"
+        + _signal_in_the_next_report("SIGTERM")
+        + "c.flush(30)\n"
+        "sys.exit(3)  # not reached: SIGTERM ends the process within the flush\n",
+        shutdown_timeout=0.2,
+        delivery_timeout=0.05,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VDT_AI_")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
-    assert result.returncode == -signal.SIGTERM
+    assert result.returncode == -signal.SIGTERM, result.stderr[-2000:]
     assert len(list(iter_records(tmp_path))) == 1000
 
 
@@ -716,15 +696,20 @@ def _run_with_a_client(
     )
 
 
-_INTERRUPT_THE_FIRST_REPORT = """
-for i in range(1000): c.log_metric('m', float(i))
+def _signal_in_the_next_report(signal_name: str) -> str:
+    """Script lines: the next delivery report served raises ``signal_name``
+    on its thread (the signal's handler runs inside the callback)."""
+    return f"""
 real = t.record_from_report
-def interrupting(*args):
+def signalling(*args):
     t.record_from_report = real
-    signal.raise_signal(signal.SIGINT)
+    signal.raise_signal(signal.{signal_name})
     return real(*args)
-t.record_from_report = interrupting
+t.record_from_report = signalling
 """
+
+
+_LOG_1000 = "for i in range(1000): c.log_metric('m', float(i))\n"
 
 
 def test_a_ctrl_c_while_close_serves_reports_spools_every_record(
@@ -738,7 +723,7 @@ def test_a_ctrl_c_while_close_serves_reports_spools_every_record(
     # KeyboardInterrupt comes out of close().
     result = _run_with_a_client(
         tmp_path,
-        _INTERRUPT_THE_FIRST_REPORT + """
+        _LOG_1000 + _signal_in_the_next_report("SIGINT") + """
 try:
     c.close()
 except KeyboardInterrupt:
@@ -756,7 +741,9 @@ def test_a_ctrl_c_while_the_exit_procedure_serves_reports_spools_every_record(
     # The same, for a client dropped without close(): the exit procedure
     # purges the producer it left (all 1,000 were lost).
     result = _run_with_a_client(
-        tmp_path, _INTERRUPT_THE_FIRST_REPORT + "del c\n", shutdown_timeout=0.5
+        tmp_path,
+        _LOG_1000 + _signal_in_the_next_report("SIGINT") + "del c\n",
+        shutdown_timeout=0.5,
     )
     assert "KeyboardInterrupt" in result.stderr
     assert len(list(iter_records(tmp_path))) == 1000
@@ -784,6 +771,69 @@ except KeyboardInterrupt:
     word, seconds = result.stdout.split()
     assert word == "interrupted" and float(seconds) < 60, result.stderr[-2000:]
     assert len(list(iter_records(tmp_path))) == 100
+
+
+def test_any_signal_handler_that_raises_inside_close_waits_for_its_end(
+    tmp_path: Path,
+) -> None:
+    # Not only Ctrl-C: any Python handler that raises (a SIGALRM timeout,
+    # gunicorn's SIGQUIT/SIGABRT calling sys.exit) cut the purge's serving
+    # short, and the 1,000 queued records were lost. Every handler is held
+    # while close() runs, and runs (raising) as it ends.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+def timeout(signum, frame):
+    raise TimeoutError('the caller timed out')
+signal.signal(signal.SIGUSR1, timeout)
+"""
+        + _LOG_1000
+        + _signal_in_the_next_report("SIGUSR1")
+        + """
+try:
+    c.close()
+except TimeoutError as exc:
+    print(exc)
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.stdout.strip() == "the caller timed out", result.stderr[-2000:]
+    assert len(list(iter_records(tmp_path))) == 1000
+
+
+def test_a_drain_cut_short_leaves_the_producer_to_the_exit_procedure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last close() unlists the producer; if its drain raised, nothing
+    # would ever serve or spool what was still queued.
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    t = KafkaTransport(
+        load_settings(bootstrap_servers=DEAD, spool_dir=tmp_path, handle_sigterm=False)
+    )
+    shared = t._attach_now()
+    counters = Counters()
+    for _ in range(10):
+        assert t.send(encode(Metric(name="m", value=1.0)), counters) is None
+
+    def failing(producers: Any, timeout: float) -> None:
+        raise RuntimeError("cut short")
+
+    drain = shared_producers._drain
+    monkeypatch.setattr(shared_producers, "_drain", failing)
+    try:
+        with pytest.raises(RuntimeError):
+            shared_producers.release(shared, 0.1)
+        # shutdown_all() drains the listed producers and those retiring
+        assert shared in shared_producers._retiring
+    finally:
+        monkeypatch.setattr(shared_producers, "_drain", drain)
+        drain([shared], 1.0)
+        if shared in shared_producers._retiring:
+            shared_producers._retiring.remove(shared)
+        t.close(0)
+    assert counters.snapshot().spooled == 10
 
 
 def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(

@@ -330,13 +330,21 @@ def release(shared: SharedProducer, timeout: float) -> bool:
         if shared._users > 0:
             return False
         shared.finalizing = True  # acquire() builds a new one from now on
+    drained = False
     try:
         if shared.pid == os.getpid() and not shared.dead:
             _drain([shared], timeout)
+        drained = True
     finally:
         with _lock:
             if _registry.get(shared._conf_key) is shared:
                 del _registry[shared._conf_key]
+            if not drained and shared not in _retiring:
+                # An exception cut the drain short (a signal handler's, run
+                # inside a delivery callback): unlisted, the records still
+                # queued were lost with the producer; the exit procedure
+                # drains what is left.
+                _retiring.append(shared)
     return True
 
 

@@ -534,12 +534,12 @@ class KafkaTransport(Transport):
         deadline = time.monotonic() + wait
         pending = 0
         shared = self._shared
-        # On the main thread the reports are served here: closing() holds
-        # SIGINT and SIGTERM meanwhile (a KeyboardInterrupt inside a report
-        # lost its record; the SDK's SIGTERM handler flushed the producer from
+        # On the main thread the reports are served here: closing() holds the
+        # signal handlers meanwhile (a KeyboardInterrupt inside a report lost
+        # its record; the SDK's SIGTERM handler flushed the producer from
         # inside this flush, and the process died with every queued record
-        # lost). The wait goes in slices and ends at the first held signal,
-        # whose handler runs as closing() ends.
+        # lost). The wait goes in slices and ends at a held SIGINT or SIGTERM;
+        # the handlers run as closing() ends.
         with _lifecycle.closing():
             if shared is not None and shared.pid == os.getpid():
                 pending = shared_producers.flush_until(shared, deadline, _signalled)
