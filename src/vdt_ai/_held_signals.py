@@ -41,14 +41,21 @@ class HeldSignals:
     def __init__(self) -> None:
         self.saved: Dict[int, Any] = {}
         self.caught: List[Tuple[int, Any]] = []
-        for signum in HELD_SIGNALS:
-            handler = _getsignal(signum)
-            if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
-                try:
-                    _setsignal(signum, self._catch)
-                except (ValueError, OSError):  # pragma: no cover - not main
-                    continue
-                self.saved[signum] = handler
+        try:
+            for signum in HELD_SIGNALS:
+                handler = _getsignal(signum)
+                if callable(handler):  # SIG_DFL/SIG_IGN run no Python code
+                    self.saved[signum] = handler  # before: restore() sees it
+                    try:
+                        _setsignal(signum, self._catch)
+                    except (ValueError, OSError):  # pragma: no cover - not main
+                        del self.saved[signum]
+        except BaseException:
+            # A handler that ran meanwhile raised (sys.exit in a SIGTERM
+            # handler, a SIGALRM timeout): nothing stays held, or every later
+            # Ctrl-C is lost.
+            self.restore()
+            raise
 
     def _catch(self, signum: int, frame: Any) -> None:
         self.caught.append((signum, frame))

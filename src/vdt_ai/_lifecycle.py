@@ -91,24 +91,40 @@ def closing() -> Iterator[None]:
     after everything was delivered or spooled.
     """
     held: Optional[HeldSignals] = None
-    if threading.current_thread() is threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        # Held before counted: a handler raising before the hold leaves
+        # nothing counted (a depth left above 0 held nothing ever again).
+        if _main["depth"] == 0:
+            held = HeldSignals()
+            _main["held"] = held
         _main["depth"] += 1
-        if _main["depth"] == 1:
-            held = _main["held"] = HeldSignals()
+    pid = os.getpid()
     with _lock:
         _state["closing"] += 1
     try:
         yield
     finally:
-        with _lock:
-            _state["closing"] -= 1
-            deliver = _state["closing"] == 0 and _state["term_pending"]
-            in_exit = _state["exiting"] > 0
-        if threading.current_thread() is threading.main_thread():
-            _main["depth"] -= 1
+        if os.getpid() == pid:
+            _end_closing(main, held)
+        # else: forked inside; _after_fork_in_child reset the child's state,
+        # and what was held belongs to the parent.
+
+
+def _end_closing(main: bool, held: Optional[HeldSignals]) -> None:
+    with _lock:
+        _state["closing"] -= 1
+        deliver = _state["closing"] == 0 and _state["term_pending"]
+        in_exit = _state["exiting"] > 0
+    if main:
+        _main["depth"] -= 1
+    try:
         if held is not None:
             _main["held"] = None
             held.release()  # a KeyboardInterrupt comes out here
+    finally:
+        # Even so: a SIGTERM that waited for this close is delivered (the
+        # process ends by it; a KeyboardInterrupt must not keep it alive).
         if deliver:
             if in_exit:
                 _die_by_sigterm()  # the exit procedure is done

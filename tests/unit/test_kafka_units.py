@@ -836,6 +836,111 @@ def test_a_drain_cut_short_leaves_the_producer_to_the_exit_procedure(
     assert counters.snapshot().spooled == 10
 
 
+def test_a_sigterm_waiting_for_a_close_is_not_lost_to_a_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    # A SIGTERM that came while another thread closed waits for the last
+    # close in progress to end. When that is the main thread's, and a Ctrl-C
+    # was held meanwhile, the KeyboardInterrupt came out of closing() before
+    # the SIGTERM was delivered: the process went on running, SIGTERM lost.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+from vdt_ai import _lifecycle as L
+for i in range(100): c.log_metric('m', float(i))
+L.install_process_hooks()
+entered, done = threading.Event(), threading.Event()
+def other_close():
+    with L.closing():
+        entered.set()
+        done.wait()
+th = threading.Thread(target=other_close)
+th.start()
+entered.wait()
+os.kill(os.getpid(), signal.SIGTERM)
+while not L._state['term_pending']:
+    time.sleep(0.01)
+try:
+    with L.closing():
+        done.set()
+        th.join()
+        signal.raise_signal(signal.SIGINT)
+except KeyboardInterrupt:
+    pass
+print('alive')
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr[-2000:])
+    assert "alive" not in result.stdout
+    assert len(list(iter_records(tmp_path))) == 100
+
+
+def test_a_signal_handler_raising_while_closing_holds_leaves_nothing_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A handler (a program's SIGTERM handler calling sys.exit) may run while
+    # closing() replaces the handlers one by one. It left those replaced so
+    # far by the recorder for good (every later Ctrl-C swallowed) and the
+    # depth counted up, so no later close held anything.
+    from vdt_ai import _held_signals
+
+    real = _held_signals._setsignal
+
+    def a_sigterm_comes(signum: int, handler: Any) -> Any:
+        previous = real(signum, handler)
+        if signum == signal.SIGTERM and handler is not mine:
+            raise SystemExit(3)  # the program's SIGTERM handler ran here
+        return previous
+
+    def mine(signum: int, frame: Any) -> None:
+        pass  # pragma: no cover
+
+    before = signal.getsignal(signal.SIGINT)
+    sigterm = signal.signal(signal.SIGTERM, mine)
+    try:
+        monkeypatch.setattr(_held_signals, "_setsignal", a_sigterm_comes)
+        with pytest.raises(SystemExit):
+            with _lifecycle.closing():
+                pass  # pragma: no cover
+        monkeypatch.undo()
+        assert signal.getsignal(signal.SIGINT) is before
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert _lifecycle._main == {"depth": 0, "held": None}
+    finally:
+        monkeypatch.undo()
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, sigterm)
+        _lifecycle._main.update(depth=0, held=None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_a_fork_inside_a_close_leaves_the_child_a_working_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    # A child forked on the main thread inside closing() goes on inside it:
+    # as it ended there, it counted the closes in progress below zero (no
+    # later close in the child held Ctrl-C, nor let SIGTERM wait) and
+    # delivered the parent's held Ctrl-C in the child.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+from vdt_ai import _lifecycle as L
+with L.closing():
+    signal.raise_signal(signal.SIGINT)  # the parent's, held
+    pid = os.fork()
+if pid == 0:
+    print('child', L._main['depth'], L._state['closing'], flush=True)
+    with L.closing():
+        print('child holds', L._main['held'] is not None, flush=True)
+    os._exit(0)
+""",
+    )
+    assert "child 0 0" in result.stdout, (result.stdout, result.stderr[-2000:])
+    assert "child holds True" in result.stdout
+    assert result.returncode == -signal.SIGINT  # the parent's Ctrl-C
+
+
 def test_a_client_closed_while_a_full_queue_serves_reports_counts_it_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
