@@ -838,6 +838,35 @@ def test_a_drain_cut_short_leaves_the_producer_to_the_exit_procedure(
     assert counters.snapshot().spooled == 10
 
 
+def test_a_ctrl_c_ends_the_wait_of_flush_for_the_replay(tmp_path: Path) -> None:
+    # flush() waits for the spool's replay too; closing() holds Ctrl-C for
+    # the whole flush, and that wait did not look at it: with a backlog and
+    # no broker, the KeyboardInterrupt came out after the whole timeout (15 s
+    # here), where it came at once before Ctrl-C was held.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+for i in range(100): c.log_metric('m', float(i))
+c.close()
+c = VDTClient(bootstrap_servers=c._settings.bootstrap_servers,
+              spool_dir=c._settings.spool_dir, shutdown_timeout=0.5)
+assert c._transport.replayer.wait_idle(0.3) == 1  # 100 records to replay
+timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+timer.daemon = True
+timer.start()
+start = time.monotonic()
+try:
+    c.flush(15)
+except KeyboardInterrupt:
+    print('interrupted', time.monotonic() - start)
+""",
+        shutdown_timeout=0.5,
+    )
+    word, seconds = result.stdout.split()
+    assert word == "interrupted" and float(seconds) < 5, result.stderr[-2000:]
+    assert len(list(iter_records(tmp_path))) == 100
+
+
 def test_a_sigterm_waiting_for_a_close_is_not_lost_to_a_ctrl_c(
     tmp_path: Path,
 ) -> None:

@@ -38,7 +38,7 @@ from ..codec import Record
 from ..spool import SpoolWriter
 from ..transport import Counters
 from . import errors as kafka_errors
-from .producer import SharedProducer
+from .producer import FLUSH_SLICE_SECONDS, SharedProducer
 from .reports import record_from_report
 
 IDLE_CHECK_SECONDS = 5.0
@@ -179,16 +179,32 @@ class Replayer:
             self._thread.start()
         self._wake.set()
 
-    def wait_idle(self, timeout: float) -> int:
+    def wait_idle(
+        self, timeout: float, stop: Optional[Callable[[], bool]] = None
+    ) -> int:
         """Waits up to ``timeout`` for the spool to be empty (or replay to stop).
+
+        Args:
+            timeout: seconds.
+            stop: when given, the wait goes in slices of
+                :data:`~vdt_ai.kafka.producer.FLUSH_SLICE_SECONDS` and ends
+                when it returns ``True`` (a Ctrl-C held by a close).
 
         Returns:
             0 when idle, else 1 as a sign that spooled records remain.
         """
         if self._thread is None:
             return 0
-        self._wake.set()
-        return 0 if self._idle.wait(timeout) else 1
+        self._wake.set()  # once: a wake-up each slice would undo the backoff
+        if stop is None:
+            return 0 if self._idle.wait(timeout) else 1
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self._idle.wait(max(0.0, min(left, FLUSH_SLICE_SECONDS))):
+                return 0
+            if left <= FLUSH_SLICE_SECONDS or stop():
+                return 1
 
     def stop(self, join_timeout: float = 0.0) -> None:
         """Stops the loop after the segment in progress.

@@ -545,7 +545,9 @@ class KafkaTransport(Transport):
                 pending = shared_producers.flush_until(shared, deadline, _signalled)
                 if _signalled():
                     deadline = time.monotonic()
-            pending += self.replayer.wait_idle(max(0.0, deadline - time.monotonic()))
+            pending += self.replayer.wait_idle(
+                max(0.0, deadline - time.monotonic()), _signalled
+            )
             try:
                 self.spool.flush()
             except OSError:  # pragma: no cover
