@@ -832,11 +832,14 @@ class VDTClient:
             The number of events still pending (0 when all settled).
         """
         wait = self._settings.shutdown_timeout if timeout is None else timeout
-        try:
-            return self._transport.flush(wait)
-        except Exception as exc:  # never hurt the caller
-            _log.log_once("flush-error", "ERROR", "flush failed", error=repr(exc))
-            return 0
+        # The signal handlers held meanwhile run as this ends, outside the
+        # except: an exception of theirs (a SIGALRM timeout) is the caller's.
+        with _lifecycle.closing():
+            try:
+                return self._transport.flush(wait)
+            except Exception as exc:  # never hurt the caller
+                _log.log_once("flush-error", "ERROR", "flush failed", error=repr(exc))
+                return 0
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Flushes and releases the transport. Later ``log_*`` calls are dropped.

@@ -803,6 +803,31 @@ except TimeoutError as exc:
     assert len(list(iter_records(tmp_path))) == 1000
 
 
+def test_an_exception_of_a_held_handler_comes_out_of_client_flush(
+    tmp_path: Path,
+) -> None:
+    # The transport's flush() held the handlers and ran them as it ended,
+    # inside VDTClient.flush()'s "never hurt the caller" except: a SIGALRM
+    # timeout's TimeoutError was logged as "flush failed" and flush()
+    # returned 0, as if everything had settled.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+def timeout(signum, frame):
+    raise TimeoutError('the caller timed out')
+signal.signal(signal.SIGALRM, timeout)
+for i in range(100): c.log_metric('m', float(i))
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+try:
+    print('returned', c.flush(1.0))
+except TimeoutError as exc:
+    print(exc)
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.stdout.strip() == "the caller timed out", result.stderr[-2000:]
+
+
 def test_a_drain_cut_short_leaves_the_producer_to_the_exit_procedure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
