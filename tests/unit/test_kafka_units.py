@@ -751,6 +751,29 @@ def test_a_ctrl_c_while_the_exit_procedure_serves_reports_spools_every_record(
     assert len(list(iter_records(tmp_path))) == 1000
 
 
+def _ctrl_c_during(call: str, after: float) -> str:
+    """Script lines: runs ``call``; a Ctrl-C (sent to the process, as a
+    terminal does) comes ``after`` seconds; prints ``interrupted <seconds>``
+    when the KeyboardInterrupt comes out."""
+    return f"""
+timer = threading.Timer({after}, os.kill, (os.getpid(), signal.SIGINT))
+timer.daemon = True
+timer.start()
+start = time.monotonic()
+try:
+    {call}
+except KeyboardInterrupt:
+    print('interrupted', time.monotonic() - start)
+"""
+
+
+def _assert_interrupted_within(
+    result: "subprocess.CompletedProcess[str]", seconds: float
+) -> None:
+    word, took = result.stdout.split()
+    assert word == "interrupted" and float(took) < seconds, result.stderr[-2000:]
+
+
 def test_a_ctrl_c_ends_the_wait_of_close_and_spools_what_is_queued(
     tmp_path: Path,
 ) -> None:
@@ -759,19 +782,11 @@ def test_a_ctrl_c_ends_the_wait_of_close_and_spools_what_is_queued(
     # the interrupt comes out.
     result = _run_with_a_client(
         tmp_path,
-        """
-for i in range(100): c.log_metric('m', float(i))
-threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-start = time.monotonic()
-try:
-    c.close()
-except KeyboardInterrupt:
-    print('interrupted', time.monotonic() - start)
-""",
+        "for i in range(100): c.log_metric('m', float(i))\n"
+        + _ctrl_c_during("c.close()", after=0.5),
         shutdown_timeout=120.0,
     )
-    word, seconds = result.stdout.split()
-    assert word == "interrupted" and float(seconds) < 60, result.stderr[-2000:]
+    _assert_interrupted_within(result, 60)
     assert len(list(iter_records(tmp_path))) == 100
 
 
@@ -876,19 +891,10 @@ c.close()
 c = VDTClient(bootstrap_servers=c._settings.bootstrap_servers,
               spool_dir=c._settings.spool_dir, shutdown_timeout=0.5)
 assert c._transport.replayer.wait_idle(0.3) == 1  # 100 records to replay
-timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-timer.daemon = True
-timer.start()
-start = time.monotonic()
-try:
-    c.flush(15)
-except KeyboardInterrupt:
-    print('interrupted', time.monotonic() - start)
-""",
+""" + _ctrl_c_during("c.flush(15)", after=0.3),
         shutdown_timeout=0.5,
     )
-    word, seconds = result.stdout.split()
-    assert word == "interrupted" and float(seconds) < 5, result.stderr[-2000:]
+    _assert_interrupted_within(result, 5)
     assert len(list(iter_records(tmp_path))) == 100
 
 
