@@ -687,13 +687,16 @@ def _number_sketches(values: Any, ds: Any, np: Any) -> ColumnSketches:
         "null_count": int(values.size) - count,
     }
     if count:
-        numbers = np.ascontiguousarray(numbers, dtype=np.float64)
-        if not numbers.flags.writeable:  # the vectorised update refuses those
-            numbers = numbers.copy()
+        # Sorted once (a copy, so the vectorised update may write it): KLL
+        # takes sorted values about twice as fast (its compactions sort
+        # sorted runs; its error bound holds for any order, and measured
+        # here the rank error is lower, not higher), min and max are its
+        # ends, and the distinct values are found without another sort.
+        numbers = np.sort(numbers.astype(np.float64, copy=False))
         kll.update(numbers)
-        hll = _number_hll(numbers, hll, ds, np)
-        fields["min"] = float(numbers.min())
-        fields["max"] = float(numbers.max())
+        hll = _number_hll(numbers, hll, ds, np, ordered=True)
+        fields["min"] = float(numbers[0])
+        fields["max"] = float(numbers[-1])
         with np.errstate(all="ignore"):
             mean = float(numbers.mean())
             stddev = float(numbers.std())
@@ -724,8 +727,11 @@ _HLL_SAMPLE = 2 << HLL_LG_K
 _HASH_BLOCK = 32 * 1024  # values: 256 KiB a block array
 
 
-def _number_hll(numbers: Any, hll: Any, ds: Any, np: Any) -> Any:
-    """``hll`` updated with ``numbers`` (finite float64), or its equivalent."""
+def _number_hll(
+    numbers: Any, hll: Any, ds: Any, np: Any, ordered: bool = False
+) -> Any:
+    """``hll`` updated with ``numbers`` (finite float64; ``ordered``: sorted
+    ascending), or its equivalent."""
     slots = 1 << HLL_LG_K
     size = int(numbers.size)
     if size >= _HLL_VECTOR_MIN_VALUES:
@@ -738,7 +744,11 @@ def _number_hll(numbers: Any, hll: Any, ds: Any, np: Any) -> Any:
                 union.update(hll)
                 union.update(hll)  # a second merge marks the result out of order
                 return union.get_result(ds.tgt_hll_type.HLL_4)
-    _update_all(hll.update, np.unique(numbers).tolist())
+    if ordered:
+        distinct = numbers[np.concatenate(([True], numbers[1:] != numbers[:-1]))]
+    else:
+        distinct = np.unique(numbers)
+    _update_all(hll.update, distinct.tolist())
     return hll
 
 
