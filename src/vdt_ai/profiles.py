@@ -727,9 +727,7 @@ _HLL_SAMPLE = 2 << HLL_LG_K
 _HASH_BLOCK = 32 * 1024  # values: 256 KiB a block array
 
 
-def _number_hll(
-    numbers: Any, hll: Any, ds: Any, np: Any, ordered: bool = False
-) -> Any:
+def _number_hll(numbers: Any, hll: Any, ds: Any, np: Any, ordered: bool = False) -> Any:
     """``hll`` updated with ``numbers`` (finite float64; ``ordered``: sorted
     ascending), or its equivalent."""
     slots = 1 << HLL_LG_K
@@ -761,13 +759,20 @@ def _slot_maxima(numbers: Any, np: Any) -> Any:
     slot = np.empty(size, dtype=np.int64)
     second = np.empty(size, dtype=np.uint64)
     low = np.uint64(slots - 1)
+    block = min(size, _HASH_BLOCK)
+    first = np.empty(block, dtype=np.uint64)
+    scratch = np.empty(block, dtype=np.uint64)
     # Hashed in blocks that stay in the CPU's cache: the ~25 passes of the
     # hash over whole columns were bound by memory (1.5-2x slower at 1M).
+    # Every step writes into these buffers or the outputs: no temporaries.
     for start in range(0, size, _HASH_BLOCK):
-        end = start + _HASH_BLOCK
-        first, second[start:end] = _murmur3_doubles(numbers[start:end], np)
-        first &= low
-        slot[start:end] = first.view(np.int64)  # under 4,096: same values
+        end = min(start + _HASH_BLOCK, size)
+        n = end - start
+        _murmur3_doubles(
+            numbers[start:end], first[:n], second[start:end], scratch[:n], np
+        )
+        # The slot (under 4,096) written straight into the int64 output.
+        np.bitwise_and(first[:n], low, out=slot[start:end].view(np.uint64))
     empty = np.iinfo(np.uint64).max
     smallest = np.full(slots, empty, dtype=np.uint64)
     np.minimum.at(smallest, slot, second)
@@ -780,29 +785,29 @@ def _slot_maxima(numbers: Any, np: Any) -> Any:
     return near[second[near] == smallest[slot[near]]]
 
 
-def _murmur3_doubles(numbers: Any, np: Any) -> Tuple[Any, Any]:
+def _murmur3_doubles(
+    numbers: Any, first: Any, second: Any, scratch: Any, np: Any
+) -> None:
     """MurmurHash3_x64_128 of each float64's 8 bytes (seed 9001), as
-    DataSketches' HLL hashes a double: the two 64-bit halves."""
+    DataSketches' HLL hashes a double: the two 64-bit halves, written into
+    ``first`` and ``second`` (uint64 arrays of ``numbers``' length;
+    ``scratch`` is one more)."""
     u64 = np.uint64
-    first = (numbers + 0.0).view(u64)  # + 0.0: -0.0 is 0.0; a copy
-    scratch = np.empty_like(first)
+    np.add(numbers, 0.0, out=first.view(np.float64))  # + 0.0: -0.0 is 0.0
     # One 8-byte tail block k1, no full 16-byte blocks; in place throughout.
     first *= u64(0x87C37B91114253D5)
     np.right_shift(first, u64(33), out=scratch)
     np.left_shift(first, u64(31), out=first)
     first |= scratch  # rotl64(k1, 31)
     first *= u64(0x4CF5AD432745937F)
-    length = u64(8)
-    seed = u64(_MURMUR_SEED)
-    first ^= seed ^ length  # h1 = seed ^ k1, then h1 ^= length
-    second = seed ^ length  # h2 ^= length (a scalar until h2 += h1)
-    first += second
-    second = first + second
+    mixed = u64(_MURMUR_SEED) ^ u64(8)  # the seed, then ^= length, in both
+    first ^= mixed  # h1 = seed ^ k1, then h1 ^= length
+    first += mixed  # h1 += h2
+    np.add(first, mixed, out=second)  # h2 += h1
     _fmix64(first, scratch, np)
     _fmix64(second, scratch, np)
     first += second
     second += first
-    return first, second
 
 
 def _fmix64(k: Any, scratch: Any, np: Any) -> None:

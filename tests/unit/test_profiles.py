@@ -398,7 +398,8 @@ def test_numpy_hashes_numbers_as_datasketches_does() -> None:
             [0.0, -0.0, 1.0, -1.0, 5e-324, 1.7e308, -1.7e308],
         ]
     )
-    first, second = _murmur3_doubles(values, np)
+    first, second, scratch = (np.empty(values.size, dtype=np.uint64) for _ in "123")
+    _murmur3_doubles(values, first, second, scratch, np)
     for value, h1, h2 in zip(values.tolist(), first.tolist(), second.tolist()):
         sketch = datasketches.hll_sketch(HLL_LG_K)
         sketch.update(value)
