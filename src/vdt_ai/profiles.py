@@ -82,9 +82,17 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _TRUE_FALSE = {True: "true", False: "false"}
 
 # A column ready to sketch: (kind, values). Numbers: a float64 numpy array
-# with NaN for nulls. Datetimes: int64 nanoseconds with None for nulls, as
-# a list. Others: a list with None for nulls.
+# with NaN for nulls (in an _OwnedFloats when made here). Datetimes: int64
+# nanoseconds with None for nulls, as a list. Others: a list with None for
+# nulls.
 _Column = Tuple[ColumnKind, Any]
+
+
+class _OwnedFloats(NamedTuple):
+    """A number column's float64 array made here (not the caller's): it may
+    be sorted in place."""
+
+    values: Any
 
 
 class _Nanos(NamedTuple):
@@ -433,7 +441,7 @@ def _arrow_column(column: Any, np: Any) -> _Column:
     if types.is_integer(t) or types.is_floating(t) or types.is_decimal(t):
         # Unsafe: an integer beyond 2**53 is rounded, as numpy rounds it.
         floats = pyarrow.compute.cast(column, pyarrow.float64(), safe=False)
-        return ColumnKind.NUMBER, _arrow_numpy(floats, np.float64, np)
+        return ColumnKind.NUMBER, _OwnedFloats(_arrow_numpy(floats, np.float64, np))
     if types.is_timestamp(t) or types.is_date(t):
         # Their integers (UTC), no cast to nanoseconds: that refuses dates
         # after 2261; _datetime64_nanos() takes them as Python ints.
@@ -625,6 +633,8 @@ def _nanos(value: Any, np: Any) -> int:
 
 def _sketch(kind: ColumnKind, values: Any, ds: Any, np: Any) -> ColumnSketches:
     if kind is ColumnKind.NUMBER:
+        if isinstance(values, _OwnedFloats):
+            return _number_sketches(values.values, ds, np, owned=True)
         return _number_sketches(values, ds, np)
     if isinstance(values, _Nanos):
         return _datetime_sketches(values, ds, np)
@@ -675,9 +685,15 @@ def _datetime_sketches(values: _Nanos, ds: Any, np: Any) -> ColumnSketches:
     return ColumnSketches(**fields)
 
 
-def _number_sketches(values: Any, ds: Any, np: Any) -> ColumnSketches:
+def _number_sketches(
+    values: Any, ds: Any, np: Any, owned: bool = False
+) -> ColumnSketches:
+    """``owned``: ``values`` (float64) was made here and may be reordered."""
     finite = np.isfinite(values)
-    numbers = values if finite.all() else values[finite]
+    if finite.all():
+        numbers = values
+    else:
+        numbers, owned = values[finite], True
     count = int(numbers.size)
     kll = ds.kll_doubles_sketch(KLL_K)
     hll = ds.hll_sketch(HLL_LG_K, ds.tgt_hll_type.HLL_4)
@@ -692,7 +708,10 @@ def _number_sketches(values: Any, ds: Any, np: Any) -> ColumnSketches:
         # sorted runs; its error bound holds for any order, and measured
         # here the rank error is lower, not higher), min and max are its
         # ends, and the distinct values are found without another sort.
-        numbers = np.sort(numbers.astype(np.float64, copy=False))
+        if owned:
+            numbers.sort()
+        else:
+            numbers = np.sort(numbers.astype(np.float64, copy=False))
         kll.update(numbers)
         hll = _number_hll(numbers, hll, ds, np, ordered=True)
         fields["min"] = float(numbers[0])

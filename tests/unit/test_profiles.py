@@ -449,3 +449,36 @@ def test_few_distinct_numbers_in_a_long_column() -> None:
     assert abs(estimate - 1_000) <= HLL_ERROR * 1_000
     out_of_order = 16  # the preamble's flag: fed one distinct value at a time
     assert not image[5] & out_of_order
+
+
+@pytest.mark.parametrize("nulls", [False, True], ids=["finite", "with-nan"])
+@pytest.mark.parametrize("kind", ["numpy", "pandas", "pyarrow", "rows"])
+def test_profile_leaves_the_callers_data_as_it_was(kind: str, nulls: bool) -> None:
+    # Number columns are sorted for the sketches: in place only when the
+    # array was made here (pyarrow's, read into a new array), never the
+    # caller's own.
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=50_000)
+    if nulls:
+        values[::97] = np.nan
+    original = values.copy()
+    data: Any = {
+        "numpy": values,
+        "pandas": pd.DataFrame({"x": values}),
+        "pyarrow": pa.table({"x": values}),
+        "rows": [{"x": v} for v in values.tolist()],
+    }[kind]
+    made = profile(data)
+    column = next(iter(made.columns.values()))
+    finite = original[np.isfinite(original)]
+    assert column.count == finite.size
+    assert (column.min, column.max) == (finite.min(), finite.max())
+    if kind == "pandas":
+        values = data["x"].to_numpy()
+    elif kind == "pyarrow":
+        values = data.column("x").to_numpy()
+    elif kind == "rows":
+        values = np.array([row["x"] for row in data])
+    np.testing.assert_array_equal(values, original)
+    quantiles = datasketches.kll_doubles_sketch.deserialize(column.quantiles)
+    assert abs(quantiles.get_quantile(0.5) - np.median(finite)) < 0.05
