@@ -81,7 +81,7 @@ def rolling() -> None:
     )
 
 
-def spark() -> None:
+def spark(rounds: int) -> None:
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -125,15 +125,20 @@ def spark() -> None:
     rounds_base: List[float] = []
     rounds_prof: List[float] = []
     rounds_ship: List[float] = []
-    for _ in range(3):
+    for _ in range(rounds):
         rounds_base.append(median_time(baseline, 1))
         rounds_prof.append(median_time(one_pass, 1))
         rounds_ship.append(median_time(transfer, 1))
     a, b = statistics.median(rounds_base), statistics.median(rounds_prof)
     c = statistics.median(rounds_ship)
+    # Each round's ratio to the baseline measured just before it: the
+    # machine's slow phases hit both sides of a round alike.
+    ratios = sorted(p / q for p, q in zip(rounds_prof, rounds_base))
     print(
-        f"Spark local[2], 1M rows x 20 double columns (cached): profile=True "
-        f"{b:.2f} s, count() + agg(min, max) {a:.2f} s ({b / a:.2f}x); "
+        f"Spark local[2], 1M rows x 20 double columns (cached), {rounds} rounds: "
+        f"profile=True {b:.2f} s, count() + agg(min, max) {a:.2f} s ({b / a:.2f}x; "
+        f"per-round ratios median {statistics.median(ratios):.2f}x, "
+        f"{ratios[0]:.2f}-{ratios[-1]:.2f}); "
         f"rows shipped to Python workers only {c:.2f} s ({c / a:.2f}x)"
     )
     session.stop()
@@ -142,8 +147,9 @@ def spark() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--spark", action="store_true", help="run the Spark figure")
+    parser.add_argument("--spark-rounds", type=int, default=5)
     args = parser.parse_args()
     numbers()
     rolling()
     if args.spark:
-        spark()
+        spark(args.spark_rounds)
