@@ -86,6 +86,12 @@ def main() -> int:
     for label, budget in (("no summaries", 0.0), ("every call summarised", None)):
         nets[label] = nn.Identity()
         vdt_torch.monitor_module(nets[label], "m", client, summary_budget=budget)
+    # A client that logs 1 call in 100: sampling is decided before the work.
+    sampled = VDTClient(transport=memory, sample_rate=0.01)
+    nets["sample_rate=0.01"] = nn.Identity()
+    vdt_torch.monitor_module(
+        nets["sample_rate=0.01"], "m", sampled, summary_budget=None
+    )
     figures: Dict[str, List[List[float]]] = {label: [] for label in nets}
     with torch.inference_mode():
         for net in nets.values():

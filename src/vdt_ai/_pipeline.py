@@ -91,6 +91,8 @@ _METRIC = EventType.METRIC
 _GROUND_TRUTH = EventType.GROUND_TRUTH
 _DATA_QUALITY = EventType.DATA_QUALITY
 _JOB_RUN = EventType.JOB_RUN
+# An event's id (a UUIDv7's int) and time (time.time_ns()), drawn together.
+Stamp = Tuple[int, int]
 # _send_fast()'s "not sent, too large": the reference path makes the error.
 _TOO_LARGE = object()
 # How many distinct tag sets _envelope() remembers (cleared when full).
@@ -524,14 +526,55 @@ class Pipeline:
             return True
         return False
 
-    def model_call(self, arguments: Dict[str, Any]) -> Optional[UUID]:
-        """One model call (``arguments`` as log_model_call's, None = not given)."""
+    def model_call(
+        self, arguments: Dict[str, Any], drawn: Optional[Stamp] = None
+    ) -> Optional[UUID]:
+        """One model call (``arguments`` as log_model_call's, None = not given);
+        ``drawn``: its id and time, drawn earlier by :meth:`draw`."""
         prepared = self._envelope_and_payload(arguments, False) if self.fast else None
         if prepared is not None:
-            sent = self._send_fast(_MODEL_CALL, prepared[0], prepared[1])
+            sent = self._send_fast(_MODEL_CALL, prepared[0], prepared[1], drawn)
             if sent is not _TOO_LARGE:
                 return sent  # type: ignore[no-any-return]
-        return self._model_call_reference(arguments)
+        return self._model_call_reference(arguments, drawn)
+
+    def draw(self) -> Optional[Stamp]:
+        """An event's id and time (as :func:`next_stamp`), drawn before the
+        caller does the work of the event; None when sampling drops it
+        (counted). Sending it later with these does not sample again:
+        the same id gives the same answer."""
+        drawn = next_stamp()
+        if self.sample_below < SAMPLE_SPACE and self._sampled_out(drawn[0]):
+            return None
+        return drawn
+
+    def model_call_writer(
+        self, common: Dict[str, Any]
+    ) -> Callable[[Optional[Stamp], Any, Any, Any], Optional[UUID]]:
+        """A sender of model calls that share ``common`` (``model_name``,
+        ``model_version``, ``tags``): their checks and bytes are made once,
+        each call then costs its own ``input_data``, ``prediction`` and
+        ``latency_ms`` only (as a bulk row's do). The integrations' hooks use
+        it; anything the fast path does not take goes the reference way."""
+        write = self._row_writer(common) if common.keys() <= _SHARED_KEYS else None
+        send = self._send_fast
+
+        def send_call(
+            drawn: Optional[Stamp], input_data: Any, prediction: Any, latency_ms: Any
+        ) -> Optional[UUID]:
+            row = {
+                "input_data": input_data,
+                "prediction": prediction,
+                "latency_ms": latency_ms,
+            }
+            written = write(row) if write is not None else None
+            if written is not None:
+                sent = send(_MODEL_CALL, written[0], written[1], drawn)
+                if sent is not _TOO_LARGE:
+                    return sent  # type: ignore[no-any-return]
+            return self.model_call({**_NO_ARGUMENTS, **common, **row}, drawn)
+
+        return send_call
 
     def simple_model_call(
         self,
@@ -613,12 +656,18 @@ class Pipeline:
             self._simple_names[model_name] = entry
         return entry
 
-    def _send_fast(self, event_type: EventType, rest: bytes, key: bytes) -> Any:
+    def _send_fast(
+        self,
+        event_type: EventType,
+        rest: bytes,
+        key: bytes,
+        drawn: Optional[Stamp] = None,
+    ) -> Any:
         """Stamps ``rest`` (an event's bytes after id and timestamp) with a
-        new id and the time, and submits it: the id, None when sampled out or
-        dropped, or ``_TOO_LARGE`` (nothing sent: the reference path then
-        makes the exact error)."""
-        event_id, now_ns = next_stamp()
+        new id and the time (or those ``drawn`` earlier), and submits it: the id, None
+        when sampled out or dropped, or ``_TOO_LARGE`` (nothing sent: the
+        reference path then makes the exact error)."""
+        event_id, now_ns = next_stamp() if drawn is None else drawn
         if self.sample_below < SAMPLE_SPACE and self._sampled_out(event_id):
             return None
         raw_id = event_id.to_bytes(16, "big")
@@ -980,7 +1029,9 @@ class Pipeline:
             None if metrics is None else to_json(metrics),
         )
 
-    def _model_call_reference(self, arguments: Dict[str, Any]) -> Optional[UUID]:
+    def _model_call_reference(
+        self, arguments: Dict[str, Any], drawn: Optional[Stamp] = None
+    ) -> Optional[UUID]:
         fields = dict(arguments)
         tags = fields.pop("tags", None)
         timestamp = fields.pop("timestamp", None)
@@ -996,6 +1047,10 @@ class Pipeline:
             if failed:
                 fields.setdefault("error_type", None)
                 fields.setdefault("error_message", None)
+        if drawn is not None:
+            fields["event_id"] = as_uuid(drawn[0])
+            if timestamp is None:
+                timestamp = datetime_of(drawn[1])
         return self.emit(ModelCall, fields, tags, timestamp, trace_id, span_id)
 
     # -- the bulk path -------------------------------------------------------------
@@ -1201,6 +1256,9 @@ class Pipeline:
 
 
 _ARGUMENT_SET = frozenset(MODEL_CALL_ARGUMENTS)
+_NO_ARGUMENTS = dict.fromkeys(MODEL_CALL_ARGUMENTS)
+# What model_call_writer()'s calls may share.
+_SHARED_KEYS = frozenset(("model_name", "model_version", "tags"))
 # Record's fields as one tuple, without the NamedTuple's Python-level __new__
 # (0.25 us less per event).
 _new_record = tuple.__new__

@@ -13,6 +13,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from vdt_ai import Metric, ModelCall, ValidationError, VDTClient
+from vdt_ai._call_sender import CallSender
 from vdt_ai.integrations import pytorch
 from vdt_ai.integrations.pytorch import log_training_step, monitor_module
 from vdt_ai.testing import MemoryTransport
@@ -75,7 +76,7 @@ def test_internal_failure_leaves_the_output_unchanged(
     net = model()
     x = torch.randn(3, 4)
     expected = net(x)
-    monkeypatch.setattr(client, "log_model_call", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(CallSender, "send", lambda *a, **k: 1 / 0)
     handle = monitor_module(net, "mlp", client)
     torch.testing.assert_close(net(x), expected)
     assert client.stats().integration_errors == 1
@@ -866,13 +867,13 @@ def test_ready_summaries_are_logged_by_the_next_calls_the_rest_by_the_thread(
     # A thread taking the GIL for each call costs the caller more than the
     # logging: calls whose values have arrived are logged by the next call.
     senders: List[str] = []
-    log = client.log_model_call
+    send = CallSender.send
 
-    def recording_log(*args: Any, **kwargs: Any) -> Any:
+    def recording_send(*args: Any, **kwargs: Any) -> Any:
         senders.append(threading.current_thread().name)
-        return log(*args, **kwargs)
+        return send(*args, **kwargs)
 
-    monkeypatch.setattr(client, "log_model_call", recording_log)
+    monkeypatch.setattr(CallSender, "send", recording_send)
     # The thread lingers long enough for the six calls on a loaded machine.
     monkeypatch.setattr(pytorch, "LINGER_S", 2.0)
     fake_cuda.gate.set()  # the "device" is done at once
@@ -912,6 +913,7 @@ def test_hooks_cpu_bench_runs(
     assert set(rows) == {
         "no summaries",
         "every call summarised",
+        "sample_rate=0.01",
         "log_model_call alone",
     }
     assert all(float(value) == float(value) for row in rows.values() for value in row)
@@ -977,3 +979,36 @@ def test_summaries_stay_out_of_autograd_and_grad_mode_is_restored(
         assert not torch.is_grad_enabled()
     assert pytorch.flush(10)
     client.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_sampled_out_and_disabled_calls_cost_no_hook_work(
+    memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    # Sampling is decided in the pre-hook: a dropped call builds no summary
+    # and records no event; a kept one is logged once (not sampled again).
+    client = VDTClient(transport=memory, sample_rate=0.2, enabled=enabled)
+    built: List[int] = []
+    summaries = pytorch._Summaries
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return summaries(*args, **kwargs)
+
+    monkeypatch.setattr(pytorch, "_Summaries", counting)
+    net = model()
+    monitor_module(net, "mlp", client, summary_budget=None)
+    x = torch.randn(2, 4)
+    expected = net(x)
+    for _ in range(1000):
+        torch.testing.assert_close(net(x), expected)
+    assert pytorch.flush(10)
+    calls = memory.events_of(ModelCall)
+    stats = client.stats()
+    if not enabled:
+        assert built == [] and calls == [] and stats.sampled_out == 0
+        return
+    assert len(built) == len(calls) == stats.accepted
+    assert stats.sampled_out + len(calls) == 1001  # with the first call
+    assert 120 <= len(calls) <= 280  # 200 expected: 5 standard deviations
+    assert all("max" in c.prediction for c in calls)

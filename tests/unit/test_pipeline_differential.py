@@ -68,9 +68,9 @@ def _run(
         if fast:
             reference = _pipeline.Pipeline._model_call_reference
 
-            def counted(self: Any, arguments: Dict[str, Any]) -> Any:
+            def counted(self: Any, arguments: Dict[str, Any], *drawn: Any) -> Any:
                 _examples["fell back"] += 1
-                return reference(self, arguments)
+                return reference(self, arguments, *drawn)
 
             patch.setattr(_pipeline.Pipeline, "_model_call_reference", counted)
             emit = _pipeline.Pipeline.emit

@@ -41,6 +41,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from .._call_sender import CallSender
 from ..client import VDTClient
 from ._common import report, require, resolve, sample_rows
 
@@ -647,13 +648,27 @@ def monitor_module(
             budget["credit"] = credit
         return summary_budget > 0 and credit >= 0
 
-    def stack() -> List[Tuple[float, Any, Any, Any]]:
-        starts: Optional[List[Tuple[float, Any, Any, Any]]] = getattr(
-            local, "starts", None
-        )
+    def stack() -> List[Tuple[Any, ...]]:
+        starts: Optional[List[Tuple[Any, ...]]] = getattr(local, "starts", None)
         if starts is None:
             starts = local.starts = []
         return starts
+
+    # The senders of this module's calls, by (summarised, CUDA latency): the
+    # tags differ, the rest is shared and encoded once per client.
+    senders: Dict[Tuple[bool, bool], CallSender] = {}
+
+    def sender(target: VDTClient, summarised: bool, cuda: bool, mod: Any) -> Any:
+        found = senders.get((summarised, cuda))
+        if found is None or found.client is not target:
+            tags = {"framework": "torch", "module": type(mod).__name__}
+            if not summarised:
+                tags["summary"] = "skipped"
+            if cuda:
+                tags["latency"] = "cuda_event"
+            found = CallSender(target, model_name, model_version, tags)
+            senders[summarised, cuda] = found
+        return found
 
     def before(mod: Any, inputs: Any) -> None:
         try:
@@ -669,10 +684,16 @@ def monitor_module(
             if backend is not None and backend.capturing():
                 # Inside a CUDA graph capture: a query or a wait would break
                 # it, and a captured value is read by nobody. Not monitored.
-                starts.append((_CAPTURED, None, None, None))
+                starts.append((_CAPTURED, None, None, None, None, None))
+                return
+            # Sampling is decided first: a call it drops costs no more.
+            target = resolve(client)
+            drawn = sender(target, True, False, mod).draw()
+            if drawn is None:
+                starts.append((_CAPTURED, None, None, None, None, None))
                 return
             event = backend.event(device, True) if backend is not None else None
-            starts.append((time.perf_counter(), event, backend, device))
+            starts.append((time.perf_counter(), event, backend, device, target, drawn))
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
@@ -682,9 +703,16 @@ def monitor_module(
             started: Optional[float] = None
             start_event: Any = None
             end_event: Any = None
+            target: Optional[VDTClient] = None
+            drawn: Any = None
             if starts:
-                started, start_event, backend, device = starts.pop()
+                started, start_event, backend, device, target, drawn = starts.pop()
                 if started is _CAPTURED:
+                    return
+            if target is None:  # an after() without its before()
+                target = resolve(client)
+                drawn = sender(target, True, False, mod).draw()
+                if drawn is None:
                     return
             now = time.perf_counter()
             host_ms = (now - (started or now)) * 1e3
@@ -711,11 +739,8 @@ def monitor_module(
                         _take(first, index),
                         _take(output, index),
                     ]
-            tags = {"framework": "torch", "module": type(mod).__name__}
-            if not summarised:
-                tags["summary"] = "skipped"
+            send = sender(target, summarised, end_event is not None, mod).send
             if end_event is not None:
-                tags["latency"] = "cuda_event"
                 input_data["host_latency_ms"] = host_ms
 
             def finish(values: List[float], rows: List[Any]) -> None:
@@ -723,18 +748,10 @@ def monitor_module(
                 latency = host_ms
                 if end_event is not None:
                     latency = float(start_event.elapsed_time(end_event))
-                log = resolve(client)
-                log.log_model_call(
-                    model_name,
-                    input_data=input_data,
-                    prediction=prediction,
-                    latency_ms=latency,
-                    model_version=model_version,
-                    tags=tags,
-                )
+                send(drawn, input_data, prediction, latency)
                 if rows:
                     rows_in, rows_out = rows
-                    log.log_model_calls(
+                    target.log_model_calls(
                         [
                             {"input_data": _finite(i), "prediction": _finite(o)}
                             for i, o in zip(rows_in, rows_out)
