@@ -424,6 +424,97 @@ def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
     assert _forksafe._holders  # registered objects exist
 
 
+def _dead_transport(spool: Path, **settings: Any) -> KafkaTransport:
+    """A transport on the dead broker whose spool is never replayed (the
+    replay's "spooled records remain" would add 1 to flush())."""
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=spool, handle_sigterm=False, **settings
+        )
+    )
+    t.replayer.stop()
+    return t
+
+
+def test_flush_returns_this_transports_unsettled_records_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # flush() returned len(producer), librdkafka's rd_kafka_outq_len(): every
+    # message of the shared producer (other clients' too) plus the reports,
+    # errors and log lines waiting to be served. A client with nothing
+    # pending was told 10 (another client's records), or 11-12 (an error).
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    busy = _dead_transport(tmp_path / "busy")
+    idle = _dead_transport(tmp_path / "idle")
+    try:
+        assert busy._attach_now() is idle._attach_now()  # one shared producer
+        counters = Counters()
+        for _ in range(10):
+            assert busy.send(encode(Metric(name="m", value=1.0)), counters) is None
+        assert len(busy.shared) >= 10  # queued for delivery_timeout (120 s)
+        assert idle.flush(0) == 0
+        assert busy.flush(0) == 10
+        assert counters.snapshot() == Stats()  # none settled: all 10 pending
+    finally:
+        idle.close(0)
+        busy.close(0)
+
+
+@pytest.mark.parametrize("how", ["timed out", "purged"])
+def test_flush_counts_spooled_records_as_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # A failed report spools its record at once; a purged one is held and
+    # spooled with its purge's batch (the close/exit/fatal path): either way
+    # it is no longer pending once on disk.
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    timed_out = how == "timed out"
+    t = _dead_transport(tmp_path, delivery_timeout=0.05 if timed_out else 120.0)
+    try:
+        shared = t._attach_now()
+        counters = Counters()
+        for _ in range(10):
+            assert t.send(encode(Metric(name="m", value=1.0)), counters) is None
+        if not timed_out:
+            assert t.flush(0) == 10
+            shared.purge_and_serve()
+        deadline = time.monotonic() + 30
+        while counters.snapshot().spooled < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counters.snapshot() == Stats(spooled=10)
+        assert t.flush(0) == 0
+    finally:
+        t.close(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_flush_in_a_forked_child_does_not_count_the_parents_records(
+    tmp_path: Path,
+) -> None:
+    # The parent's queued records stay in the parent's producer: the child
+    # never sees their reports, so counting them would make them pending
+    # there forever.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+for i in range(10): c.log_metric('m', float(i))
+pid = os.fork()
+if pid == 0:
+    c.log_metric('m', 10.0)
+    print('child', c.flush(0), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print('parent', c.flush(0))
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.stdout.split() == ["child", "1", "parent", "10"], result.stderr
+
+
 def test_a_full_queue_serves_waiting_reports_before_it_spills(
     transport: KafkaTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
