@@ -24,6 +24,8 @@ from vdt_ai.integrations.spark import (
 )
 from vdt_ai.testing import MemoryTransport
 
+from .._broker import under_broker_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = "127.0.0.1:9092"
 
@@ -196,7 +198,8 @@ def test_quality_failure_is_counted_not_raised(
 def test_executor_side_model_calls_reach_the_broker(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "kafka-dev"), "up"], check=True)
+    kafka_dev = ["bash", str(ROOT / "scripts" / "kafka-dev")]
+    subprocess.run(under_broker_lock([*kafka_dev, "up"]), check=True)
     prefix = "spark" + uuid.uuid4().hex[:8]
 
     def predict(batch: pd.DataFrame) -> pd.DataFrame:
