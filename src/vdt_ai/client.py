@@ -829,7 +829,9 @@ class VDTClient:
             timeout: seconds; default ``shutdown_timeout``.
 
         Returns:
-            The number of events still pending (0 when all settled).
+            How many of this client's events are still pending: sent and
+            neither acked, spooled nor refused yet, plus 1 while spooled
+            events wait for their replay (0: none queued, the spool empty).
         """
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         # The signal handlers held meanwhile run as this ends, outside the

@@ -1,25 +1,22 @@
 """Prints what the documentation tests ran and what they did not, and why."""
 
-import shutil
 import subprocess
 from typing import Any, Iterator
 
 import pytest
 
+from .._broker import under_broker_lock
 from ._blocks import ROOT, all_blocks, sessions
 
 KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
-BROKER_LOCK = "/tmp/vdt-broker.lock"
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[None]:
     """The dev broker, started when not answering (never skipped)."""
     if subprocess.run(["bash", KAFKA_DEV, "status"], capture_output=True).returncode:
-        # Under the lock that every broker start/stop on a shared machine takes.
-        lock = ["flock", BROKER_LOCK] if shutil.which("flock") else []
         done = subprocess.run(
-            lock + ["bash", KAFKA_DEV, "up"],
+            under_broker_lock(["bash", KAFKA_DEV, "up"]),
             capture_output=True,
             text=True,
             timeout=600,

@@ -17,6 +17,8 @@ from confluent_kafka import Consumer
 from vdt_ai import decode
 from vdt_ai.codec import LOGGED_SUFFIXES, Record
 
+from .._broker import under_broker_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
 BOOTSTRAP = "127.0.0.1:9092"
@@ -28,9 +30,13 @@ pytestmark = pytest.mark.integration
 
 
 def kafka_dev(command: str) -> None:
-    """Runs scripts/kafka-dev COMMAND; fails the test when it fails."""
+    """Runs scripts/kafka-dev COMMAND (up, down, kill, pause, resume) under the
+    broker's lock; fails the test when it fails."""
     result = subprocess.run(
-        ["bash", KAFKA_DEV, command], capture_output=True, text=True, timeout=300
+        under_broker_lock(["bash", KAFKA_DEV, command]),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, f"kafka-dev {command}: {result.stderr[-2000:]}"
 

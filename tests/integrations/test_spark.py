@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,12 +16,15 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from vdt_ai import DataQuality, JobRun, JobStatus, ModelCall, VDTClient, decode
+from vdt_ai._registry import shared_client
 from vdt_ai.integrations.spark import (
     log_dataframe_quality,
     monitor_batches,
     monitor_spark_job,
 )
 from vdt_ai.testing import MemoryTransport
+
+from .._broker import under_broker_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = "127.0.0.1:9092"
@@ -194,7 +198,8 @@ def test_quality_failure_is_counted_not_raised(
 def test_executor_side_model_calls_reach_the_broker(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "kafka-dev"), "up"], check=True)
+    kafka_dev = ["bash", str(ROOT / "scripts" / "kafka-dev")]
+    subprocess.run(under_broker_lock([*kafka_dev, "up"]), check=True)
     prefix = "spark" + uuid.uuid4().hex[:8]
 
     def predict(batch: pd.DataFrame) -> pd.DataFrame:
@@ -231,6 +236,41 @@ def test_user_errors_in_batches_propagate(spark: SparkSession, tmp_path: Path) -
     )
     with pytest.raises(Exception, match="model exploded"):
         scored.collect()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+def test_a_signal_handlers_exception_during_the_last_flush_reaches_the_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # VDTClient.flush() holds the process's signal handlers while it waits
+    # and runs them as it ends: a handler's exception (a SIGALRM timeout)
+    # comes out of flush(). The partition's last flush reported it as an
+    # integration error and the task went on as if no signal had come.
+    # (No JVM needed: the function mapInPandas would call, run directly.)
+    settings = {"bootstrap_servers": "127.0.0.1:1", "spool_dir": str(tmp_path)}
+    run = monitor_batches(lambda batch: batch, "m", settings, flush_timeout=0.2)
+    client = shared_client({**settings, "handle_sigterm": False})  # the worker's
+    real_flush = client._transport.flush
+
+    def signalled_during(timeout: float) -> int:
+        monkeypatch.undo()  # once (close() flushes too)
+        signal.raise_signal(signal.SIGUSR1)  # held: its handler runs at the end
+        return real_flush(timeout)
+
+    def timeout(signum: int, frame: Any) -> None:
+        raise TimeoutError("the task timed out")
+
+    monkeypatch.setattr(client._transport, "flush", signalled_during)
+    previous = signal.signal(signal.SIGUSR1, timeout)
+    try:
+        batches = run(iter([pd.DataFrame({"id": [1, 2]})]))
+        assert list(next(batches)["id"]) == [1, 2]
+        with pytest.raises(TimeoutError, match="the task timed out"):
+            next(batches)  # the partition's end: its flush
+        assert client.stats().integration_errors == 0
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        client.close(0)
 
 
 def _consume_all(topic: str, expected: int) -> List[Any]:

@@ -3,7 +3,6 @@
 and every event is counted by id with a consumer."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from confluent_kafka import Consumer
 
 from vdt_ai.codec import LOGGED_SUFFIXES
 
+from .._broker import under_broker_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "recipes"
 KAFKA_DEV = str(ROOT / "scripts" / "kafka-dev")
@@ -27,9 +28,8 @@ BOOTSTRAP = "127.0.0.1:9092"
 def broker() -> Iterator[str]:
     """The dev broker, started (under the shared lock) when not answering."""
     if subprocess.run(["bash", KAFKA_DEV, "status"], capture_output=True).returncode:
-        lock = ["flock", "/tmp/vdt-broker.lock"] if shutil.which("flock") else []
         done = subprocess.run(
-            lock + ["bash", KAFKA_DEV, "up"],
+            under_broker_lock(["bash", KAFKA_DEV, "up"]),
             capture_output=True,
             text=True,
             timeout=600,

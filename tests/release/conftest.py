@@ -10,47 +10,16 @@ import fcntl
 import os
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Set
+from typing import Dict, Iterator, Optional
 
 import pytest
+
+from .._broker import BROKER_LOCK, lock_held_above, under_broker_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEV = ROOT / "scripts" / "kafka-dev"
 BOOTSTRAP = "127.0.0.1:9092"
-BROKER_LOCK = Path("/tmp/vdt-broker.lock")
-
-
-def _ancestors() -> Set[int]:
-    pids = set()
-    pid = os.getpid()
-    while pid > 1 and pid not in pids:
-        pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent
-    return pids
-
-
-def lock_held_above(path: Path = BROKER_LOCK) -> bool:
-    """True when this process or one of its ancestors holds a flock on ``path``."""
-    try:
-        st = path.stat()
-        locks = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return False
-    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    ancestors = _ancestors()
-    for line in locks:
-        fields = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" (a waiter has "->")
-        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK":
-            continue
-        pid, where = int(fields[4]), fields[5]
-        if where.lower() == ident.lower() and pid in ancestors:
-            return True
-    return False
+READ_ONLY = ("status", "logs")
 
 
 @pytest.fixture
@@ -70,9 +39,13 @@ def broker_lock() -> Iterator[None]:
 def kafka_dev(
     *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None
 ) -> "subprocess.CompletedProcess[str]":
-    """Runs scripts/kafka-dev with ``args`` (and ``env`` added to the environment)."""
+    """Runs scripts/kafka-dev with ``args`` (and ``env`` added to the environment);
+    under the broker's lock unless it only reads (``status``, ``logs``)."""
+    command = ["bash", str(KAFKA_DEV), *args]
+    if args[0] not in READ_ONLY:
+        command = under_broker_lock(command)
     return subprocess.run(
-        ["bash", str(KAFKA_DEV), *args],
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -424,6 +424,97 @@ def test_locks_held_at_fork_are_fresh_in_the_child() -> None:
     assert _forksafe._holders  # registered objects exist
 
 
+def _dead_transport(spool: Path, **settings: Any) -> KafkaTransport:
+    """A transport on the dead broker whose spool is never replayed (the
+    replay's "spooled records remain" would add 1 to flush())."""
+    t = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=spool, handle_sigterm=False, **settings
+        )
+    )
+    t.replayer.stop()
+    return t
+
+
+def test_flush_returns_this_transports_unsettled_records_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # flush() returned len(producer), librdkafka's rd_kafka_outq_len(): every
+    # message of the shared producer (other clients' too) plus the reports,
+    # errors and log lines waiting to be served. A client with nothing
+    # pending was told 10 (another client's records), or 11-12 (an error).
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    busy = _dead_transport(tmp_path / "busy")
+    idle = _dead_transport(tmp_path / "idle")
+    try:
+        assert busy._attach_now() is idle._attach_now()  # one shared producer
+        counters = Counters()
+        for _ in range(10):
+            assert busy.send(encode(Metric(name="m", value=1.0)), counters) is None
+        assert len(busy.shared) >= 10  # queued for delivery_timeout (120 s)
+        assert idle.flush(0) == 0
+        assert busy.flush(0) == 10
+        assert counters.snapshot() == Stats()  # none settled: all 10 pending
+    finally:
+        idle.close(0)
+        busy.close(0)
+
+
+@pytest.mark.parametrize("how", ["timed out", "purged"])
+def test_flush_counts_spooled_records_as_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # A failed report spools its record at once; a purged one is held and
+    # spooled with its purge's batch (the close/exit/fatal path): either way
+    # it is no longer pending once on disk.
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    timed_out = how == "timed out"
+    t = _dead_transport(tmp_path, delivery_timeout=0.05 if timed_out else 120.0)
+    try:
+        shared = t._attach_now()
+        counters = Counters()
+        for _ in range(10):
+            assert t.send(encode(Metric(name="m", value=1.0)), counters) is None
+        if not timed_out:
+            assert t.flush(0) == 10
+            shared.purge_and_serve()
+        deadline = time.monotonic() + 30
+        while counters.snapshot().spooled < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counters.snapshot() == Stats(spooled=10)
+        assert t.flush(0) == 0
+    finally:
+        t.close(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork only")
+def test_flush_in_a_forked_child_does_not_count_the_parents_records(
+    tmp_path: Path,
+) -> None:
+    # The parent's queued records stay in the parent's producer: the child
+    # never sees their reports, so counting them would make them pending
+    # there forever.
+    result = _run_with_a_client(
+        tmp_path,
+        """
+for i in range(10): c.log_metric('m', float(i))
+pid = os.fork()
+if pid == 0:
+    c.log_metric('m', 10.0)
+    print('child', c.flush(0), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print('parent', c.flush(0))
+""",
+        shutdown_timeout=0.5,
+    )
+    assert result.stdout.split() == ["child", "1", "parent", "10"], result.stderr
+
+
 def test_a_full_queue_serves_waiting_reports_before_it_spills(
     transport: KafkaTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -725,15 +816,10 @@ def test_a_ctrl_c_while_close_serves_reports_spools_every_record(
     # KeyboardInterrupt comes out of close().
     result = _run_with_a_client(
         tmp_path,
-        _LOG_1000 + _signal_in_the_next_report("SIGINT") + """
-try:
-    c.close()
-except KeyboardInterrupt:
-    print('interrupted')
-""",
+        _LOG_1000 + _signal_in_the_next_report("SIGINT") + _outcome_of("c.close()"),
         shutdown_timeout=0.5,
     )
-    assert result.stdout.strip() == "interrupted", result.stderr[-2000:]
+    _assert_came_out(result, "KeyboardInterrupt")
     assert len(list(iter_records(tmp_path))) == 1000
 
 
@@ -751,27 +837,54 @@ def test_a_ctrl_c_while_the_exit_procedure_serves_reports_spools_every_record(
     assert len(list(iter_records(tmp_path))) == 1000
 
 
+def _outcome_of(call: str) -> str:
+    """Script lines: runs the expression ``call``, then prints what came out
+    of it (an exception's type name, or ``returned``), the seconds it took,
+    and the exception's message (or the value returned)."""
+    return f"""
+start = time.monotonic()
+try:
+    outcome = ('returned', {call})
+except BaseException as exc:
+    outcome = (type(exc).__name__, exc)
+print(outcome[0], time.monotonic() - start, outcome[1])
+"""
+
+
+def _assert_came_out(
+    result: "subprocess.CompletedProcess[str]",
+    expected: str,
+    message: str = "",
+    within: float = 120.0,
+) -> None:
+    """Asserts that the call of :func:`_outcome_of` raised ``expected`` (an
+    exception type's name) saying ``message``, within ``within`` seconds."""
+    parts = result.stdout.split(maxsplit=2)
+    assert len(parts) >= 2, result.stderr[-2000:]
+    came_out, seconds, said = parts[0], float(parts[1]), "".join(parts[2:]).strip()
+    assert (came_out, said) == (expected, message), result.stderr[-2000:]
+    assert seconds < within, result.stderr[-2000:]
+
+
 def _ctrl_c_during(call: str, after: float) -> str:
     """Script lines: runs ``call``; a Ctrl-C (sent to the process, as a
-    terminal does) comes ``after`` seconds; prints ``interrupted <seconds>``
-    when the KeyboardInterrupt comes out."""
+    terminal does) comes ``after`` seconds; prints what came out
+    (:func:`_outcome_of`)."""
     return f"""
 timer = threading.Timer({after}, os.kill, (os.getpid(), signal.SIGINT))
 timer.daemon = True
 timer.start()
-start = time.monotonic()
-try:
-    {call}
-except KeyboardInterrupt:
-    print('interrupted', time.monotonic() - start)
+""" + _outcome_of(call)
+
+
+def _raising_timeout_on(signal_name: str) -> str:
+    """Script lines: the handler of ``signal_name`` raises TimeoutError('the
+    caller timed out'), as a SIGALRM timeout does."""
+    return f"""
+def timeout(signum, frame):
+    raise TimeoutError('the caller timed out')
+signal.signal(signal.{signal_name}, timeout)
 """
-
-
-def _assert_interrupted_within(
-    result: "subprocess.CompletedProcess[str]", seconds: float
-) -> None:
-    word, took = result.stdout.split()
-    assert word == "interrupted" and float(took) < seconds, result.stderr[-2000:]
 
 
 def test_a_ctrl_c_ends_the_wait_of_close_and_spools_what_is_queued(
@@ -786,7 +899,7 @@ def test_a_ctrl_c_ends_the_wait_of_close_and_spools_what_is_queued(
         + _ctrl_c_during("c.close()", after=0.5),
         shutdown_timeout=120.0,
     )
-    _assert_interrupted_within(result, 60)
+    _assert_came_out(result, "KeyboardInterrupt", within=60)
     assert len(list(iter_records(tmp_path))) == 100
 
 
@@ -799,22 +912,13 @@ def test_any_signal_handler_that_raises_inside_close_waits_for_its_end(
     # while close() runs, and runs (raising) as it ends.
     result = _run_with_a_client(
         tmp_path,
-        """
-def timeout(signum, frame):
-    raise TimeoutError('the caller timed out')
-signal.signal(signal.SIGUSR1, timeout)
-"""
+        _raising_timeout_on("SIGUSR1")
         + _LOG_1000
         + _signal_in_the_next_report("SIGUSR1")
-        + """
-try:
-    c.close()
-except TimeoutError as exc:
-    print(exc)
-""",
+        + _outcome_of("c.close()"),
         shutdown_timeout=0.5,
     )
-    assert result.stdout.strip() == "the caller timed out", result.stderr[-2000:]
+    _assert_came_out(result, "TimeoutError", "the caller timed out")
     assert len(list(iter_records(tmp_path))) == 1000
 
 
@@ -827,20 +931,13 @@ def test_an_exception_of_a_held_handler_comes_out_of_client_flush(
     # returned 0, as if everything had settled.
     result = _run_with_a_client(
         tmp_path,
-        """
-def timeout(signum, frame):
-    raise TimeoutError('the caller timed out')
-signal.signal(signal.SIGALRM, timeout)
-for i in range(100): c.log_metric('m', float(i))
-signal.setitimer(signal.ITIMER_REAL, 0.2)
-try:
-    print('returned', c.flush(1.0))
-except TimeoutError as exc:
-    print(exc)
-""",
+        _raising_timeout_on("SIGALRM")
+        + "for i in range(100): c.log_metric('m', float(i))\n"
+        + "signal.setitimer(signal.ITIMER_REAL, 0.2)\n"
+        + _outcome_of("c.flush(1.0)"),
         shutdown_timeout=0.5,
     )
-    assert result.stdout.strip() == "the caller timed out", result.stderr[-2000:]
+    _assert_came_out(result, "TimeoutError", "the caller timed out")
 
 
 def test_a_drain_cut_short_leaves_the_producer_to_the_exit_procedure(
@@ -895,7 +992,7 @@ assert c._transport.replayer.wait_idle(0.3) == 1  # 100 records to replay
 """ + _ctrl_c_during("c.flush(60)", after=0.3),
         shutdown_timeout=0.5,
     )
-    _assert_interrupted_within(result, 30)
+    _assert_came_out(result, "KeyboardInterrupt", within=30)
     assert len(list(iter_records(tmp_path))) == 100
 
 

@@ -13,6 +13,7 @@ thread, and spools the record if the queue is still full. Problems reach
 librdkafka's ``poll()``."""
 
 import functools
+import itertools
 import os
 import threading
 import time
@@ -25,7 +26,13 @@ from ..codec import Record
 from ..config import Settings
 from ..exceptions import ConfigError, TransportError, VDTError
 from ..spool import SpoolAppendError, SpoolWriter, spool_size
-from ..transport import SPOOL_FULL, SPOOL_WRITE_ERROR, Counters, Transport
+from ..transport import (
+    SPOOL_FULL,
+    SPOOL_WRITE_ERROR,
+    Counters,
+    Transport,
+    _count_value,
+)
 from . import errors as kafka_errors
 from . import producer as shared_producers
 from .config import CONF_TO_SETTING, producer_config
@@ -86,6 +93,16 @@ class KafkaTransport(Transport):
         self._purge_error: Any = None
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
+        # What flush() returns: records produced less those whose delivery
+        # report has been handled (acked, spooled or failed). Not
+        # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
+        # errors and log lines waiting to be served, and the producer's
+        # other users' records. _produced and _settled_in_batches change
+        # under _lock; _settled is ticked by the reports, which several
+        # threads may serve at once (next() on it is atomic).
+        self._produced = 0
+        self._settled = itertools.count()
+        self._settled_in_batches = 0
         # Guards attach/close: the replay thread may attach while the client
         # closes; a producer attached after close would never be released.
         self._lock = threading.RLock()
@@ -155,6 +172,7 @@ class KafkaTransport(Transport):
                     headers=record.headers,
                     on_delivery=callback,
                 )
+                self._produced += 1
                 return None
             except BufferError:
                 if not shared.last_outcome_ok:
@@ -193,6 +211,7 @@ class KafkaTransport(Transport):
                         headers=record.headers,
                         on_delivery=callback,
                     )
+                    self._produced += 1
                 except BufferError:
                     self.spill(record, counters, reason="queue full")
                 except Exception as exc:
@@ -252,17 +271,23 @@ class KafkaTransport(Transport):
         assert shared is not None
         purged = kafka_errors.purge_codes()
         hold = self._hold_purged
+        settled = self._settled.__next__
 
         def on_delivery(error: Any, message: Any) -> None:
             if error is None:
                 tick()
                 shared.last_outcome_ok = True
+                settled()
             elif not (
                 shared.purging
                 and error.code() in purged
                 and hold(shared, counters, error, message)
             ):
-                failed(error, message)
+                try:
+                    failed(error, message)
+                finally:
+                    settled()
+            # else settled once _spool_purged has written its batch
 
         self._callbacks[id(counters)] = on_delivery
         return on_delivery
@@ -312,9 +337,14 @@ class KafkaTransport(Transport):
             if group is None:
                 group = groups[id(counters)] = (counters, [])
             group[1].append(record_from_report(message, key_id))
+        count = len(batch)
         del batch
-        for counters, records in groups.values():
-            self.spill_many(records, counters, reason=_reason(error))
+        try:
+            for counters, records in groups.values():
+                self.spill_many(records, counters, reason=_reason(error))
+        finally:
+            with self._lock:
+                self._settled_in_batches += count
 
     def _refused(
         self,
@@ -458,6 +488,10 @@ class KafkaTransport(Transport):
             shared = self._shared
             if shared is not None and shared.pid == os.getpid() and not shared.dead:
                 return shared
+            if shared is not None and shared.pid != os.getpid():
+                # Forked: the parent's records are the parent's to settle.
+                self._produced = self._settled_in_batches = 0
+                self._settled = itertools.count()
             shared = shared_producers.acquire(
                 self._conf, self._settings.shutdown_timeout
             )
@@ -528,7 +562,9 @@ class KafkaTransport(Transport):
         """Waits for queued records and the spool replay, up to ``timeout``.
 
         Returns:
-            Records still queued in memory or waiting in the spool.
+            This transport's records whose delivery report has not been
+            handled yet (neither acked nor spooled nor failed), plus 1 while
+            the spool replay has not finished (spooled records remain).
         """
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
@@ -542,9 +578,10 @@ class KafkaTransport(Transport):
         # the handlers run as closing() ends.
         with _lifecycle.closing():
             if shared is not None and shared.pid == os.getpid():
-                pending = shared_producers.flush_until(shared, deadline, _signalled)
+                shared_producers.flush_until(shared, deadline, _signalled)
                 if _signalled():
                     deadline = time.monotonic()
+                pending = self._records_in_flight()
             pending += self.replayer.wait_idle(
                 max(0.0, deadline - time.monotonic()), _signalled
             )
@@ -553,6 +590,13 @@ class KafkaTransport(Transport):
             except OSError:  # pragma: no cover
                 pass
         return pending
+
+    def _records_in_flight(self) -> int:
+        with self._lock:  # no send() between its produce() and its count
+            return max(
+                0,
+                self._produced - self._settled_in_batches - _count_value(self._settled),
+            )
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Flushes up to ``timeout``; what is not acked by then is spooled.
