@@ -18,6 +18,7 @@ from vdt_ai.testing import MemoryTransport
 from .._examples import examples
 from .test_pipeline_differential import (
     _compare,
+    _examples,
     _json,
     _keys,
     _mostly,
@@ -79,11 +80,16 @@ def test_a_sender_sends_what_log_model_call_sends(
     def via_log(client: VDTClient) -> Optional[Any]:
         return client.log_model_call(**arguments)
 
-    for fast in (True, False):
-        _compare(
-            _run(fast, _via_sender(arguments), **client_settings),
-            _run(fast, via_log, **client_settings),
-        )
+    counts = _examples.copy()  # that module's own tally of its examples
+    try:
+        for fast in (True, False):
+            _compare(
+                _run(fast, _via_sender(arguments), **client_settings),
+                _run(fast, via_log, **client_settings),
+            )
+    finally:
+        _examples.clear()
+        _examples.update(counts)
 
 
 def test_sampling_drops_calls_at_the_draw_once_and_counts_them() -> None:

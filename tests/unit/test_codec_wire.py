@@ -343,3 +343,22 @@ def test_timestamp_body(value: int) -> None:
 
     expected = Timestamp(seconds=value, nanos=999_999_000).SerializeToString()
     assert _wire.timestamp(value, 999_999_000) == expected
+
+
+@settings(max_examples=examples(300))
+@given(raw=st.binary(min_size=16, max_size=16))
+def test_uuid_text_is_the_canonical_form(raw: bytes) -> None:
+    import uuid
+
+    from vdt_ai.codec import uuid_text
+
+    assert uuid_text(raw) == str(uuid.UUID(bytes=raw)).encode()
+    headers = Encoder(api_key_id="k").headers(EventType.METRIC, raw)
+    assert headers[1] == ("vdt-event-id", uuid_text(raw))
+    assert [name for name, _ in headers] == [
+        "vdt-event-type",
+        "vdt-event-id",
+        "vdt-schema-version",
+        "content-type",
+        "vdt-api-key-id",
+    ]

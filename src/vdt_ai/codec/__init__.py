@@ -69,11 +69,15 @@ def topic_for(event_type: EventType, topic_prefix: str = DEFAULT_TOPIC_PREFIX) -
     return f"{topic_prefix}.{TOPIC_SUFFIXES[event_type]}"
 
 
+_join_dashed = b"-".join
+
+
 def uuid_text(raw: bytes) -> bytes:
     """The canonical 36-character form of a 16-byte UUID (faster than str())."""
-    # Hex bytes joined as bytes: no str made and encoded (a third faster).
+    # Hex bytes joined as bytes, in one join: no str made and encoded, no
+    # intermediate concatenations (0.75 -> 0.54 us).
     h = _hexlify(raw)
-    return h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:]
+    return _join_dashed((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
 
 
 _source_cache: Dict[int, Tuple[Source, bytes]] = {}
@@ -128,13 +132,16 @@ class Encoder:
         ]
         if api_key_id:
             self.tail.append((HEADER_API_KEY_ID, api_key_id.encode()))
+        self._tail = tuple(self.tail)
 
     def headers(self, event_type: EventType, event_id: bytes) -> Headers:
         """The headers of an event of ``event_type`` with the 16-byte ``event_id``."""
+        # One list display, no concatenation (runs once per event).
         return [
             self.type_headers[event_type],
             (HEADER_EVENT_ID, uuid_text(event_id)),
-        ] + self.tail
+            *self._tail,
+        ]
 
     def too_large(self, size: int, event_type: EventType) -> ValidationError:
         """The error for an encoded event of ``size`` bytes over the limit."""
