@@ -19,28 +19,16 @@ from .._examples import examples
 from .test_pipeline_differential import (
     _compare,
     _examples,
-    _json,
-    _keys,
-    _mostly,
-    _names,
-    _numbers,
-    _plain_text,
+    _model_call,
     _run,
-    _text,
 )
 
-_hook_call = st.fixed_dictionaries(
-    {"model_name": _names},
-    optional={
-        "input_data": _json,
-        "prediction": _json,
-        "latency_ms": _numbers,
-        "model_version": _names,
-        "tags": _mostly(
-            st.none() | st.dictionaries(_keys, _plain_text, max_size=3),
-            st.dictionaries(_keys, _text, max_size=3),
-        ),
-    },
+# A hook's calls: log_model_call's examples cut to what a hook passes.
+_HOOK_ARGUMENTS = frozenset(
+    ("model_name", "input_data", "prediction", "latency_ms", "model_version", "tags")
+)
+_hook_call = _model_call.map(
+    lambda call: {k: v for k, v in call.items() if k in _HOOK_ARGUMENTS}
 )
 _settings = st.sampled_from(
     [
