@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Dict, List
 from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; loaded on first use below
+    from ._uuid7 import EventIds
     from .client import AsyncVDTClient, OfflineModeWarning, VDTClient, get_client
     from .codec import Record, decode, encode
     from .config import Settings, load_settings
@@ -54,6 +55,7 @@ _HOMES: Dict[str, str] = {
     "AsyncVDTClient": "client",
     "get_client": "client",
     "OfflineModeWarning": "client",
+    "EventIds": "_uuid7",
     "Record": "codec",
     "decode": "codec",
     "encode": "codec",
@@ -115,6 +117,7 @@ __all__ = [
     "AsyncVDTClient",
     "get_client",
     "OfflineModeWarning",
+    "EventIds",
     "decode",
     "encode",
     "Record",

@@ -35,7 +35,7 @@ from ._typed_fast import (
     typed_fields_bytes,
     typed_fields_of,
 )
-from ._uuid7 import as_uuid, next_stamp, reserve
+from ._uuid7 import EventIds, as_uuid, next_stamp, reserve
 from .codec import Encoder, Record, source_field
 from .codec._payloads import (
     extend_model_call,
@@ -1055,7 +1055,7 @@ class Pipeline:
 
     # -- the bulk path -------------------------------------------------------------
 
-    def model_calls(self, items: List[Any], common: Mapping[str, Any]) -> List[UUID]:
+    def model_calls(self, items: List[Any], common: Mapping[str, Any]) -> EventIds:
         """Many model calls: all validated and encoded before the first is sent.
 
         Two passes keep memory flat: the first validates each row and writes
@@ -1112,7 +1112,8 @@ class Pipeline:
         time_tail = stamp(bytes(16), seconds, nanos)[len(EVENT_ID_PREFIX) + 16 :]
         sampling = self.sample_below < SAMPLE_SPACE
         topic, headers, submit = self._topic, self.encoder.headers, self.submit
-        sent: List[UUID] = []
+        # The ids sent, 16 bytes each: no object per row (see EventIds).
+        sent = bytearray()
         if all_bytes:
             # Nothing left that can fail: stamp and send in one pass.
             for index, event_id in enumerate(event_ids):
@@ -1125,8 +1126,8 @@ class Pipeline:
                     Record, (topic, keys[index], value, headers(_MODEL_CALL, raw_id))
                 )
                 if submit(record):
-                    sent.append(as_uuid(event_id))
-            return sent
+                    sent += raw_id
+            return EventIds(sent)
         batch_time = datetime_of(now_ns)
         for index, event_id in enumerate(event_ids):
             if sampling and self._sampled_out(event_id):
@@ -1161,8 +1162,8 @@ class Pipeline:
                 Record, (topic, keys[index], value, headers(_MODEL_CALL, raw_id))
             )
             if submit(record):
-                sent.append(as_uuid(event_id))
-        return sent
+                sent += raw_id
+        return EventIds(sent)
 
     def _row_writer(
         self, common: Mapping[str, Any]

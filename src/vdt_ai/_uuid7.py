@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import List, Tuple
+from typing import Any, Iterator, List, Sequence, Tuple, Union, overload
 
 from . import _forksafe
 
@@ -120,3 +120,94 @@ def as_uuid(value: int) -> uuid.UUID:
 def uuid7() -> uuid.UUID:
     """Returns a new UUIDv7; later calls in this process sort after earlier ones."""
     return as_uuid(reserve(1)[0][0])
+
+
+_from_bytes = int.from_bytes
+
+
+class EventIds(Sequence[uuid.UUID]):
+    """The ids of the events a bulk call sent, in order: a read-only sequence
+    of :class:`uuid.UUID` (``len``, indexing, slicing, iteration, ``in``,
+    ``index``, ``count``; equal to a list or tuple of the same ids).
+
+    It holds the ids' 16 bytes each and makes a ``UUID`` when one is read:
+    a list of 100,000 ``UUID`` objects cost the bulk call about 1.3 us a row
+    to make and held ~108 bytes a row, and, being objects the garbage
+    collector tracks, set off a full collection of the program's heap (about
+    0.1 s with 400,000 live objects) in most calls. ``list(ids)`` gives a
+    list.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Union[bytes, bytearray] = b"") -> None:
+        if len(raw) % 16:
+            raise ValueError("EventIds needs 16 bytes an id")
+        self._raw = bytes(raw)
+
+    def __len__(self) -> int:
+        return len(self._raw) >> 4
+
+    @overload
+    def __getitem__(self, index: int) -> uuid.UUID: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> "EventIds": ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[uuid.UUID, "EventIds"]:
+        if isinstance(index, slice):
+            return EventIds(
+                b"".join(
+                    self._raw[i << 4 : (i + 1) << 4]
+                    for i in range(*index.indices(len(self)))
+                )
+            )
+        size = len(self)
+        at = index.__index__()
+        if at < 0:
+            at += size
+        if not 0 <= at < size:
+            raise IndexError("EventIds index out of range")
+        return as_uuid(_from_bytes(self._raw[at << 4 : (at + 1) << 4], "big"))
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        raw = self._raw
+        for start in range(0, len(raw), 16):
+            yield as_uuid(_from_bytes(raw[start : start + 16], "big"))
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, uuid.UUID):
+            return False
+        wanted = value.bytes
+        raw = self._raw
+        at = raw.find(wanted)
+        while at >= 0:
+            if not at & 15:
+                return True
+            at = raw.find(wanted, at + 1)
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventIds):
+            return self._raw == other._raw
+        if isinstance(other, (list, tuple)):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are not
+
+    def __add__(self, other: Any) -> List[uuid.UUID]:
+        if isinstance(other, (list, tuple, EventIds)):
+            return [*self, *other]
+        return NotImplemented
+
+    def __radd__(self, other: Any) -> List[uuid.UUID]:
+        if isinstance(other, (list, tuple)):
+            return [*other, *self]
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"EventIds({list(self)!r})"
+
+    def __reduce__(self) -> Tuple[Any, Tuple[bytes]]:
+        return EventIds, (self._raw,)

@@ -40,6 +40,7 @@ from .transport import Counters, Stats, Transport
 # the first client is made, not with ``from vdt_ai import VDTClient``: a
 # program that imports the SDK at the top and logs later pays for them then.
 if TYPE_CHECKING:
+    from ._uuid7 import EventIds
     from .config import Settings
     from .models import CallStatus, ColumnProfile, DataProfile, Event, JobStatus
 
@@ -337,7 +338,7 @@ class VDTClient:
         self,
         calls: Sequence[Mapping[str, Any]],
         **common: Any,
-    ) -> List[UUID]:
+    ) -> EventIds:
         """Logs many model calls at once (the bulk path, e.g. sampled rows).
 
         Each item holds :meth:`log_model_call`'s arguments (the typed ML
@@ -347,13 +348,18 @@ class VDTClient:
         one bad item records none.
 
         Returns:
-            The ids of the events sent (empty when disabled).
+            The ids of the events sent, in order (empty when disabled): an
+            :class:`~vdt_ai.EventIds`, a read-only sequence of ``UUID`` that
+            holds 16 bytes an id and makes each ``UUID`` when read (equal to
+            a list of the same ids; ``list(ids)`` gives one).
 
         Raises:
             ValidationError: an item is invalid (its index is in the field name).
         """
         if not self._enabled:
-            return []
+            from ._uuid7 import EventIds
+
+            return EventIds()
         items = _bulk_items(calls)
         if _span_ids_into(common):
             items = [_own_ids_only(item) for item in items]

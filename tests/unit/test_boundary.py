@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vdt_ai import Event, ModelCall, ValidationError, VDTClient
+from vdt_ai import Event, EventIds, ModelCall, ValidationError, VDTClient
 from vdt_ai._jsonlike import to_json_value
 from vdt_ai.policy import is_sensitive_key
 from vdt_ai.spool import iter_events
@@ -315,7 +315,7 @@ def _check(call: Callable[[], Any], memory: MemoryTransport, sent: List[Event]) 
     except ValidationError:
         assert len(memory.records) == before
         return
-    ids = result if isinstance(result, list) else [result]
+    ids = result if isinstance(result, (list, EventIds)) else [result]
     decoded = memory.events
     for event_id in ids:
         assert event_id is not None
