@@ -1012,3 +1012,36 @@ def test_sampled_out_and_disabled_calls_cost_no_hook_work(
     assert stats.sampled_out + len(calls) == 1001  # with the first call
     assert 120 <= len(calls) <= 280  # 200 expected: 5 standard deviations
     assert all("max" in c.prediction for c in calls)
+
+
+def test_rows_are_sampled_once_whatever_the_calls_sampling(
+    memory: MemoryTransport,
+) -> None:
+    # log_rows' rows are sampled row by row (the bulk path) as any logged
+    # call is: a call that sampling drops must not take its rows with it
+    # (rows were then kept at sample_rate squared), and each row and each
+    # call is counted once.
+    client = VDTClient(transport=memory, sample_rate=0.5, handle_sigterm=False)
+    net = model()
+    monitor_module(
+        net,
+        "mlp",
+        client,
+        summary_budget=None,
+        log_rows=True,
+        row_sample_rate=1.0,
+        max_rows_per_call=10,
+    )
+    x = torch.randn(10, 4)
+    for _ in range(400):
+        net(x)
+    assert pytorch.flush(10)
+    events = memory.events_of(ModelCall)
+    rows = [c for c in events if c.tags.get("row") == "sampled"]
+    calls = [c for c in events if c.tags.get("row") is None]
+    stats = client.stats()
+    assert stats.sampled_out + stats.accepted == 400 * 11
+    # 2,000 rows and 200 calls expected: about 7 standard deviations each.
+    assert 1_780 <= len(rows) <= 2_220
+    assert 130 <= len(calls) <= 270
+    client.close()

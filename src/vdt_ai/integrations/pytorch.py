@@ -686,9 +686,11 @@ def monitor_module(
                 # it, and a captured value is read by nobody. Not monitored.
                 starts.append((_CAPTURED, None, None, None, None, None))
                 return
-            # Sampling is decided first: a call it drops costs no more.
+            # Sampling is decided first: a call it drops costs no more. With
+            # log_rows, every call's rows are sampled on their own (the bulk
+            # path): the call is then sampled when sent.
             target = resolve(client)
-            drawn = sender(target, True, False, mod).draw()
+            drawn = sender(target, True, False, mod).draw(not log_rows)
             if drawn is None:
                 starts.append((_CAPTURED, None, None, None, None, None))
                 return
@@ -711,7 +713,7 @@ def monitor_module(
                     return
             if target is None:  # an after() without its before()
                 target = resolve(client)
-                drawn = sender(target, True, False, mod).draw()
+                drawn = sender(target, True, False, mod).draw(not log_rows)
                 if drawn is None:
                     return
             now = time.perf_counter()
