@@ -1045,3 +1045,54 @@ def test_rows_are_sampled_once_whatever_the_calls_sampling(
     assert 1_780 <= len(rows) <= 2_220
     assert 130 <= len(calls) <= 270
     client.close()
+
+
+class _Retrying(torch.nn.Module):
+    """Calls itself once more (after a pause); that inner call raises and
+    the outer one catches it: the inner forward's post-hook never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x: Any, attempt: int = 0) -> Any:
+        if attempt:
+            raise ValueError("the retry fails")
+        time.sleep(0.05)
+        try:
+            return self(x, 1)
+        except ValueError:
+            return self.linear(x)
+
+
+@pytest.mark.parametrize("inner_sampled_out", [False, True])
+def test_a_forward_that_raised_inside_another_leaves_the_outer_its_own_start(
+    memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch, inner_sampled_out: bool
+) -> None:
+    # The outer call's post-hook must take the outer call's own start (its
+    # time, id and sampling decision), not the one the raising inner call
+    # left on the stack.
+    client = VDTClient(transport=memory, handle_sigterm=False)
+    if inner_sampled_out:
+        draw = CallSender.draw
+        drawn: List[Any] = []
+
+        def second_dropped(self: CallSender, *args: Any) -> Any:
+            drawn.append(draw(self, *args))
+            return None if len(drawn) % 2 == 0 else drawn[-1]
+
+        monkeypatch.setattr(CallSender, "draw", second_dropped)
+    net = _Retrying()
+    monitor_module(net, "retrying", client, summary_budget=None)
+    before = time.time()
+    for _ in range(2):
+        net(torch.randn(3, 4))
+    assert pytorch.flush(10)
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 2
+    for call in calls:
+        assert call.latency_ms is not None and call.latency_ms >= 45
+        assert call.prediction["shape"] == [3, 2]
+    first = calls[0].timestamp.timestamp()
+    assert before - 0.001 <= first <= before + 0.03  # the outer call's start
+    client.close()
