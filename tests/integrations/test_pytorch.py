@@ -1058,7 +1058,7 @@ class _Retrying(torch.nn.Module):
     def forward(self, x: Any, attempt: int = 0) -> Any:
         if attempt:
             raise ValueError("the retry fails")
-        time.sleep(0.05)
+        time.sleep(0.1)
         try:
             return self(x, 1)
         except ValueError:
@@ -1091,8 +1091,8 @@ def test_a_forward_that_raised_inside_another_leaves_the_outer_its_own_start(
     calls = memory.events_of(ModelCall)
     assert len(calls) == 2
     for call in calls:
-        assert call.latency_ms is not None and call.latency_ms >= 45
+        assert call.latency_ms is not None and call.latency_ms >= 95
         assert call.prediction["shape"] == [3, 2]
     first = calls[0].timestamp.timestamp()
-    assert before - 0.001 <= first <= before + 0.03  # the outer call's start
+    assert before - 0.001 <= first <= before + 0.06  # the outer call's start
     client.close()
