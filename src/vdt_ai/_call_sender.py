@@ -46,15 +46,16 @@ class CallSender:
         }
         self._send = self._pipeline.model_call_writer(self._common)
 
-    def draw(self) -> Optional[Stamp]:
+    def draw(self, sample: bool = True) -> Optional[Stamp]:
         """The next call's id and time; None when it is not to be logged
         (the client is disabled, or sampling drops it: counted). A model
         profiled with ``profile_model`` sees every call: its calls are drawn
-        unsampled and sampled when sent."""
+        unsampled and sampled when sent, as they are with ``sample=False``
+        (a hook whose other work, such as logging rows, is for every call)."""
         client = self.client
         if not client._enabled:
             return None
-        if client._profilers and self.model_name in client._profilers:
+        if not sample or (client._profilers and self.model_name in client._profilers):
             return next_stamp()
         return self._pipeline.draw()
 

@@ -1012,3 +1012,87 @@ def test_sampled_out_and_disabled_calls_cost_no_hook_work(
     assert stats.sampled_out + len(calls) == 1001  # with the first call
     assert 120 <= len(calls) <= 280  # 200 expected: 5 standard deviations
     assert all("max" in c.prediction for c in calls)
+
+
+def test_rows_are_sampled_once_whatever_the_calls_sampling(
+    memory: MemoryTransport,
+) -> None:
+    # log_rows' rows are sampled row by row (the bulk path) as any logged
+    # call is: a call that sampling drops must not take its rows with it
+    # (rows were then kept at sample_rate squared), and each row and each
+    # call is counted once.
+    client = VDTClient(transport=memory, sample_rate=0.5, handle_sigterm=False)
+    net = model()
+    monitor_module(
+        net,
+        "mlp",
+        client,
+        summary_budget=None,
+        log_rows=True,
+        row_sample_rate=1.0,
+        max_rows_per_call=10,
+    )
+    x = torch.randn(10, 4)
+    for _ in range(400):
+        net(x)
+    assert pytorch.flush(10)
+    events = memory.events_of(ModelCall)
+    rows = [c for c in events if c.tags.get("row") == "sampled"]
+    calls = [c for c in events if c.tags.get("row") is None]
+    stats = client.stats()
+    assert stats.sampled_out + stats.accepted == 400 * 11
+    # 2,000 rows and 200 calls expected: about 7 standard deviations each.
+    assert 1_780 <= len(rows) <= 2_220
+    assert 130 <= len(calls) <= 270
+    client.close()
+
+
+class _Retrying(torch.nn.Module):
+    """Calls itself once more (after a pause); that inner call raises and
+    the outer one catches it: the inner forward's post-hook never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x: Any, attempt: int = 0) -> Any:
+        if attempt:
+            raise ValueError("the retry fails")
+        time.sleep(0.1)
+        try:
+            return self(x, 1)
+        except ValueError:
+            return self.linear(x)
+
+
+@pytest.mark.parametrize("inner_sampled_out", [False, True])
+def test_a_forward_that_raised_inside_another_leaves_the_outer_its_own_start(
+    memory: MemoryTransport, monkeypatch: pytest.MonkeyPatch, inner_sampled_out: bool
+) -> None:
+    # The outer call's post-hook must take the outer call's own start (its
+    # time, id and sampling decision), not the one the raising inner call
+    # left on the stack.
+    client = VDTClient(transport=memory, handle_sigterm=False)
+    if inner_sampled_out:
+        draw = CallSender.draw
+        drawn: List[Any] = []
+
+        def second_dropped(self: CallSender, *args: Any) -> Any:
+            drawn.append(draw(self, *args))
+            return None if len(drawn) % 2 == 0 else drawn[-1]
+
+        monkeypatch.setattr(CallSender, "draw", second_dropped)
+    net = _Retrying()
+    monitor_module(net, "retrying", client, summary_budget=None)
+    before = time.time()
+    for _ in range(2):
+        net(torch.randn(3, 4))
+    assert pytorch.flush(10)
+    calls = memory.events_of(ModelCall)
+    assert len(calls) == 2
+    for call in calls:
+        assert call.latency_ms is not None and call.latency_ms >= 95
+        assert call.prediction["shape"] == [3, 2]
+    first = calls[0].timestamp.timestamp()
+    assert before - 0.001 <= first <= before + 0.06  # the outer call's start
+    client.close()

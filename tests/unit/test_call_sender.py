@@ -119,3 +119,20 @@ def test_a_profiled_model_draws_every_call_and_samples_when_sent() -> None:
     assert client.stats().sampled_out + len(memory.records) >= 2000
     assert len(memory.records) < 100
     client.close()
+
+
+def test_an_unsampled_draw_is_sampled_once_when_sent() -> None:
+    # draw(sample=False): the hook does its work for every call (log_rows'
+    # rows); the call itself is sampled when sent, and counted once.
+    memory = MemoryTransport()
+    client = VDTClient(transport=memory, sample_rate=0.25, handle_sigterm=False)
+    sender = CallSender(client, "m", None, {"framework": "torch"})
+    for _ in range(4000):
+        drawn = sender.draw(sample=False)
+        assert drawn is not None
+        sender.send(drawn, {"x": 1}, 1, 2.0)
+    stats = client.stats()
+    assert stats.sampled_out + stats.accepted == 4000
+    assert len(memory.records) == stats.accepted
+    assert 850 <= stats.accepted <= 1150  # 1,000 expected
+    client.close()

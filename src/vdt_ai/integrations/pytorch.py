@@ -654,6 +654,20 @@ def monitor_module(
             starts = local.starts = []
         return starts
 
+    def own_start(starts: List[Tuple[Any, ...]], inputs: Any) -> Tuple[Any, ...]:
+        # The entry this call's before() pushed: the newest for its inputs
+        # (torch hands both hooks the same tuple). Entries above it are of
+        # calls inside this one that raised (no after()): dropped, else this
+        # call would take their start, id and sampling. None of its inputs
+        # (a later pre-hook replaced them): the newest.
+        key = id(inputs)
+        for at in range(len(starts) - 1, -1, -1):
+            if starts[at][0] == key:
+                entry = starts[at]
+                del starts[at:]
+                return entry
+        return starts.pop()
+
     # The senders of this module's calls, by (summarised, CUDA latency): the
     # tags differ, the rest is shared and encoded once per client.
     senders: Dict[Tuple[bool, bool], CallSender] = {}
@@ -684,16 +698,20 @@ def monitor_module(
             if backend is not None and backend.capturing():
                 # Inside a CUDA graph capture: a query or a wait would break
                 # it, and a captured value is read by nobody. Not monitored.
-                starts.append((_CAPTURED, None, None, None, None, None))
+                starts.append((id(inputs), _CAPTURED, None, None, None, None, None))
                 return
-            # Sampling is decided first: a call it drops costs no more.
+            # Sampling is decided first: a call it drops costs no more. With
+            # log_rows, every call's rows are sampled on their own (the bulk
+            # path): the call is then sampled when sent.
             target = resolve(client)
-            drawn = sender(target, True, False, mod).draw()
+            drawn = sender(target, True, False, mod).draw(not log_rows)
             if drawn is None:
-                starts.append((_CAPTURED, None, None, None, None, None))
+                starts.append((id(inputs), _CAPTURED, None, None, None, None, None))
                 return
             event = backend.event(device, True) if backend is not None else None
-            starts.append((time.perf_counter(), event, backend, device, target, drawn))
+            starts.append(
+                (id(inputs), time.perf_counter(), event, backend, device, target, drawn)
+            )
         except Exception as exc:  # never break the forward pass
             report(client, "pytorch.forward", exc)
 
@@ -706,12 +724,14 @@ def monitor_module(
             target: Optional[VDTClient] = None
             drawn: Any = None
             if starts:
-                started, start_event, backend, device, target, drawn = starts.pop()
+                _, started, start_event, backend, device, target, drawn = own_start(
+                    starts, inputs
+                )
                 if started is _CAPTURED:
                     return
             if target is None:  # an after() without its before()
                 target = resolve(client)
-                drawn = sender(target, True, False, mod).draw()
+                drawn = sender(target, True, False, mod).draw(not log_rows)
                 if drawn is None:
                     return
             now = time.perf_counter()
