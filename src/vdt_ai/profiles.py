@@ -329,7 +329,10 @@ def _numpy_column(values: Any, np: Any) -> _Column:
     if kind == "b":
         return ColumnKind.BOOLEAN, values.tolist()
     if kind in "iuf":
-        return ColumnKind.NUMBER, np.asarray(values, dtype=np.float64)
+        if values.dtype == np.float64:  # the caller's own: never reordered
+            return ColumnKind.NUMBER, values
+        # A new array (ints, float32...): sorted in place, no second copy.
+        return ColumnKind.NUMBER, _OwnedFloats(values.astype(np.float64))
     if kind == "M":
         return ColumnKind.DATETIME, _Nanos(
             _datetime64_nanos(values[~np.isnat(values)], np), len(values)
@@ -409,7 +412,12 @@ def _pandas_column(series: Any, np: Any) -> _Column:
     if types.is_bool_dtype(dtype):
         return ColumnKind.BOOLEAN, _pandas_values(series)
     if types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype):
-        return ColumnKind.NUMBER, series.to_numpy(dtype=np.float64, na_value=np.nan)
+        floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(dtype, np.dtype) and dtype != np.float64:
+            # Converted from ints or float32: a new array, sorted in place.
+            return ColumnKind.NUMBER, _OwnedFloats(floats)
+        # float64 or an extension type: may be the caller's memory.
+        return ColumnKind.NUMBER, floats
     if isinstance(dtype, pandas.ArrowDtype):
         # pyarrow-backed (dates, text, lists, structs...): read as pyarrow's,
         # which keeps far dates that pandas' object conversion refuses.
