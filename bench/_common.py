@@ -1,6 +1,9 @@
 """Helpers shared by the benchmark scripts (not part of the package)."""
 
+import atexit
+import shutil
 import statistics
+import tempfile
 import threading
 from typing import Any, Dict, List, Sequence
 
@@ -13,6 +16,18 @@ SKETCH: Dict[str, Any] = {
     "prediction": {"items": [1, 2, 3]},
     "latency_ms": 45,
 }
+
+
+def bench_spool_dir() -> str:
+    """A new spool folder for a benchmark's client, removed at exit.
+
+    A full producer queue spills to the spool: into the default one, a run
+    stopped midway would leave bench events there that the user's own
+    programs would later replay into Kafka.
+    """
+    folder = tempfile.mkdtemp(prefix="vdt-bench-spool-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:

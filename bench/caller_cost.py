@@ -17,7 +17,7 @@ import uuid
 import warnings
 from typing import Any, Dict, List
 
-from _common import BOOTSTRAP, SKETCH, PollThread, summary
+from _common import BOOTSTRAP, SKETCH, PollThread, bench_spool_dir, summary
 from confluent_kafka import Producer
 
 from vdt_ai import VDTClient
@@ -67,6 +67,7 @@ def main() -> None:
             bootstrap_servers=args.bootstrap_servers,
             topic_prefix=prefix,
             handle_sigterm=False,
+            spool_dir=bench_spool_dir(),
         )
     raw = Producer(producer_config(client.settings))
     poller = PollThread(raw)

@@ -18,7 +18,7 @@ import uuid
 import warnings
 from typing import Any, Dict, List, Tuple
 
-from _common import BOOTSTRAP, SKETCH, percentile
+from _common import BOOTSTRAP, SKETCH, bench_spool_dir, percentile
 from confluent_kafka import Producer
 
 from vdt_ai import VDTClient
@@ -84,7 +84,10 @@ def new_client(bootstrap: str, prefix: str) -> VDTClient:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return VDTClient(
-            bootstrap_servers=bootstrap, topic_prefix=prefix, handle_sigterm=False
+            bootstrap_servers=bootstrap,
+            topic_prefix=prefix,
+            handle_sigterm=False,
+            spool_dir=bench_spool_dir(),
         )
 
 

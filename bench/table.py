@@ -25,7 +25,7 @@ import uuid
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from _common import BOOTSTRAP, SKETCH, PollThread, percentile
+from _common import BOOTSTRAP, SKETCH, PollThread, bench_spool_dir, percentile
 
 from vdt_ai import VDTClient
 from vdt_ai.transport import Counters, Transport
@@ -45,6 +45,8 @@ class NoOpTransport(Transport):
 
 
 def _quiet_client(**settings: Any) -> VDTClient:
+    if settings.get("bootstrap_servers"):
+        settings.setdefault("spool_dir", bench_spool_dir())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return VDTClient(handle_sigterm=False, **settings)

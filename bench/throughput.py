@@ -16,7 +16,7 @@ import uuid
 import warnings
 from typing import Any, Dict, List
 
-from _common import BOOTSTRAP, SKETCH
+from _common import BOOTSTRAP, SKETCH, bench_spool_dir
 from confluent_kafka import Producer
 
 from vdt_ai import VDTClient
@@ -90,6 +90,7 @@ def main() -> None:
             bootstrap_servers=args.bootstrap_servers,
             topic_prefix=prefix,
             handle_sigterm=False,
+            spool_dir=bench_spool_dir(),
         )
     records = [
         encode(ModelCall(**SKETCH), topic_prefix=prefix) for _ in range(args.events)
