@@ -12,6 +12,7 @@ bench/caller_cost.py). A private generator also keeps ids unique when the
 program seeds Python's global ``random`` for reproducibility.
 """
 
+import operator
 import os
 import random
 import sys
@@ -163,7 +164,7 @@ class EventIds(Sequence[uuid.UUID]):
                 )
             )
         size = len(self)
-        at = index.__index__()
+        at = operator.index(index)  # TypeError for a str, as a list's
         if at < 0:
             at += size
         if not 0 <= at < size:

@@ -18,6 +18,15 @@ class _Forgets(Transport):
         return None
 
 
+class _Index:
+    # An integer of another type (numpy's, say): indexes through __index__.
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
 def _ids(count: int) -> List[uuid.UUID]:
     return [uuid.uuid4() for _ in range(count)]
 
@@ -45,6 +54,9 @@ def test_reads_as_the_list_of_its_ids() -> None:
             ids[bad]
     with pytest.raises(TypeError):
         hash(ids)
+    with pytest.raises(TypeError):
+        ids["0"]  # type: ignore[call-overload]
+    assert ids[_Index(2)] == values[2]  # type: ignore[call-overload]
 
 
 def test_an_id_across_two_ids_is_not_in_it() -> None:
