@@ -17,7 +17,8 @@ from . import _forksafe
 API_KEY_PATTERN = re.compile(r"vdt_([a-z0-9]{12})_([A-Za-z0-9]{32})")
 MASK = "****"
 
-_lock = threading.Lock()
+# Re-entrant: SIGTERM's exit procedure (which logs) may run inside redact().
+_lock = threading.RLock()
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _secrets: Set[str] = set()
 

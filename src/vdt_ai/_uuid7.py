@@ -23,7 +23,9 @@ from typing import Any, Iterator, List, Sequence, Tuple, Union, overload
 
 from . import _forksafe
 
-_lock = threading.Lock()
+# Re-entrant: SIGTERM's exit procedure runs between two bytecodes of the main
+# thread, possibly inside next_stamp(), and draws ids (the final SdkReport).
+_lock = threading.RLock()
 _forksafe.register_module_lock(sys.modules[__name__], "_lock")
 _rng = random.Random(os.urandom(32))
 _last_ms = 0

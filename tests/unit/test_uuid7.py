@@ -2,6 +2,9 @@
 
 import os
 import random
+import signal
+import subprocess
+import sys
 import time
 import uuid
 import warnings
@@ -57,3 +60,40 @@ def test_forked_children_do_not_share_random_bits() -> None:
     os.close(read_end)
     os.close(write_end)
     assert len(data) == 16 and data[:8] != data[8:]
+
+
+_HANDLER_INSIDE_THE_LOCKS = """
+import signal
+from vdt_ai import _redact, _uuid7
+done = []
+
+def handler(signum, frame):
+    # What SIGTERM's exit procedure does: it closes the clients, whose final
+    # SdkReport draws an id, and logs (redacted).
+    done.append(_uuid7.uuid7())
+    done.append(_redact.redact("vdt_abcdefabcdef_" + "x" * 32))
+
+signal.signal(signal.SIGUSR1, handler)
+for lock in (_uuid7._lock, _redact._lock):
+    with lock:  # the main thread inside next_stamp() or redact()
+        signal.raise_signal(signal.SIGUSR1)  # the handler runs in here
+        done.append(None)
+print(len(done))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signals")
+def test_a_signal_handler_inside_a_draw_draws_without_deadlock() -> None:
+    # The handler runs between two bytecodes of the main thread; with a plain
+    # Lock it waited for itself and the process hung (killed by the timeout).
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _HANDLER_INSIDE_THE_LOCKS],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a handler drawing an id inside next_stamp()'s lock deadlocked")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["6"]
