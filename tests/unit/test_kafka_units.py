@@ -1208,3 +1208,93 @@ def test_a_late_spill_while_the_late_roll_runs_is_rolled_too(
         time.sleep(0.02)
     assert len(rolls) == 2 and all(rolls), rolls
     assert counters.snapshot() == Stats(spooled=2)
+
+
+class _RaisesFatalOnce:
+    """A producer whose next flush()/poll() raises a fatal error, as
+    confluent-kafka does (it never passes a fatal error to error_cb)."""
+
+    def __init__(self, real: Any) -> None:
+        from confluent_kafka import KafkaError, KafkaException
+
+        self.real = real
+        self.armed: Optional[Exception] = KafkaException(
+            KafkaError(
+                KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+                "Failed to acquire idempotence PID: Cluster authorization failed",
+                fatal=True,
+            )
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def __len__(self) -> int:
+        return len(self.real)
+
+    def _raise_once(self) -> None:
+        exc, self.armed = self.armed, None
+        if exc is not None:
+            raise exc
+
+    def flush(self, timeout: float = -1) -> int:
+        self._raise_once()
+        return int(self.real.flush(timeout))
+
+    def poll(self, timeout: float = -1) -> int:
+        self._raise_once()
+        return int(self.real.poll(timeout))
+
+
+@pytest.mark.parametrize("served_by", ["client_flush", "purge"])
+def test_a_fatal_error_raised_out_of_flush_retires_the_producer_and_spools_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served_by: str
+) -> None:
+    # In one CI run the retire thread's purge_and_serve() died of this
+    # KafkaException (a key without IDEMPOTENT_WRITE): whichever call serves
+    # the fatal error gets it raised, on any thread.
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    errors: List[VDTError] = []
+    client = VDTClient(
+        bootstrap_servers=DEAD,
+        spool_dir=tmp_path / "spool",
+        handle_sigterm=False,
+        on_error=errors.append,
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    for i in range(50):
+        client.log_metric("m", float(i))
+    shared = transport._attach_now()
+    monkeypatch.setattr(shared, "producer", _RaisesFatalOnce(shared.producer))
+    if served_by == "client_flush":
+        client.flush(0.5)  # raised inside; never reaches the caller
+    else:
+        assert shared.purge_and_serve() == 0
+    assert shared.dead
+    client.close(2)
+    stats = client.stats()
+    assert stats.spooled == 50 and stats.dropped == stats.failed == 0, stats
+    values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
+    assert values == [float(i) for i in range(50)]
+    assert transport._notifier is not None and transport._notifier.wait_idle(5)
+    assert any("failed fatally" in str(e) for e in errors), errors
+
+
+def test_check_connection_names_a_refused_idempotent_producer() -> None:
+    from confluent_kafka import KafkaError
+
+    from vdt_ai.kafka import check
+
+    settings = load_settings(bootstrap_servers=DEAD, api_key=API_KEY)
+    refused = KafkaError(
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed", True
+    )
+    error = check._fatal(refused, settings, "vdt.metrics")
+    assert isinstance(error, AuthorizationError) and error.topic == "vdt.metrics"
+    assert "IDEMPOTENT_WRITE" in str(error) and SECRET not in str(error)
+    other = check._fatal(KafkaError(KafkaError._FENCED, "fenced", True), settings, "t")
+    assert isinstance(other, TransportError) and "failed fatally" in str(other)

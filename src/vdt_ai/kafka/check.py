@@ -24,6 +24,7 @@ from ..exceptions import (
     VDTError,
 )
 from ..models import EventType, Metric
+from . import errors as kafka_errors
 from .config import connection_config, producer_config
 
 PROBE_METRIC = "vdt_ai.connection_probe"
@@ -318,7 +319,7 @@ def _produce(
     timeout: float,
     state: Dict[str, Any],
 ) -> str:
-    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka import KafkaError, KafkaException, Producer
 
     probe = Metric(
         name=PROBE_METRIC,
@@ -336,7 +337,13 @@ def _produce(
         headers=list(record.headers),
         on_delivery=lambda error, message: outcome.append((error, message)),
     )
-    producer.flush(timeout)
+    try:
+        producer.flush(timeout)
+    except KafkaException as exc:
+        # A fatal error (e.g. the idempotent producer's id refused) is raised
+        # out of flush(), never passed to error_cb.
+        producer.purge()
+        raise _Failed(_fatal(kafka_errors.error_of(exc), settings, record.topic))
     if not outcome:
         producer.purge()
         raise _Failed(_diagnose(errors, settings, "producing the probe event"))
@@ -354,6 +361,20 @@ def _produce(
         )
     state["probe"] = (probe, message.topic(), message.partition(), message.offset())
     return f"{record.topic} partition {message.partition()} offset {message.offset()}"
+
+
+def _fatal(error: Any, settings: Settings, topic: str) -> VDTError:
+    from confluent_kafka import KafkaError
+
+    text = redact(kafka_errors.describe(error))
+    if error.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+        return AuthorizationError(
+            f"key {settings.api_key_id!r} may not write to {topic} (the broker "
+            f"refused the idempotent producer's id: grant WRITE on the topics, "
+            f"or IDEMPOTENT_WRITE on the cluster): {text}",
+            topic=topic,
+        )
+    return TransportError(f"producing to {topic} failed fatally: {text}")
 
 
 def _read_back(

@@ -14,8 +14,11 @@ at the end of a multiprocessing child, and on SIGTERM) :func:`shutdown_all`
 flushes every producer of this process within one deadline and purges what is
 left, so that the delivery callbacks write it to the spool.
 
-**Fatal errors.** A producer whose error callback reports a fatal error
-(``error.fatal()``, possible with idempotence) is unusable: it is marked dead,
+**Fatal errors.** A producer that reports a fatal error (``error.fatal()``,
+possible with idempotence) is unusable. confluent-kafka does not pass a fatal
+error to ``error_cb``: it raises it as a ``KafkaException`` out of whichever
+``poll()`` or ``flush()`` serves it, on any thread, so every call that serves
+reports goes through :meth:`SharedProducer.serve`. The producer is marked dead,
 taken out of the registry at once (the next send builds a new one) and retired
 on a thread of its own: its records are purged, so their callbacks spool them
 for the replay.
@@ -199,11 +202,28 @@ class SharedProducer:
     # -- background -------------------------------------------------------------
 
     def _poll_loop(self) -> None:
-        producer = self.producer
         while not self._stop.is_set():
-            try:
-                producer.poll(POLL_INTERVAL)
-            except Exception as exc:  # pragma: no cover - a callback raised
+            self.serve(POLL_INTERVAL, flush=False)
+
+    def serve(self, timeout: float, flush: bool = True) -> None:
+        """Serves delivery reports (``flush()``, or ``poll()``) up to ``timeout``.
+
+        Never raises: a fatal error that confluent-kafka raises out of the call
+        (instead of passing it to ``error_cb``) is handled as the error
+        callback would (the producer is retired, listeners are told); an
+        exception out of a callback is logged. The reports not served yet stay
+        queued for the next call.
+        """
+        try:
+            if flush:
+                self.producer.flush(max(0.0, timeout))
+            else:
+                self.producer.poll(max(0.0, timeout))
+        except Exception as exc:
+            error = kafka_errors.error_of(exc)
+            if hasattr(error, "code"):
+                self._on_error(error)
+            else:  # pragma: no cover - our callbacks catch their own errors
                 _log.log_once(
                     "poll-error", "ERROR", "delivery poll failed", error=repr(exc)
                 )
@@ -214,7 +234,8 @@ class SharedProducer:
         Returns:
             Messages still queued or in flight.
         """
-        return int(self.producer.flush(max(0.0, timeout)))
+        self.serve(timeout)
+        return len(self.producer)
 
     def purge_and_serve(self) -> int:
         """Fails every queued and in-flight message, then serves their reports.
@@ -244,7 +265,7 @@ class SharedProducer:
             left = len(self.producer)
             last_progress = time.monotonic()
             while left > 0 and time.monotonic() - last_progress < PURGE_STALL_SECONDS:
-                self.producer.flush(0.1)
+                self.serve(0.1)
                 now_left = len(self.producer)
                 if now_left < left:
                     last_progress = time.monotonic()

@@ -647,10 +647,7 @@ def _signalled() -> bool:
 
 def serve_waiting_reports(shared: shared_producers.SharedProducer) -> None:
     """Serves the delivery reports librdkafka holds ready, on this thread."""
-    try:
-        shared.producer.poll(0)
-    except Exception:  # pragma: no cover - a report's callback raised, or closed
-        pass
+    shared.serve(0, flush=False)
 
 
 def _reason(error: Any) -> str:
