@@ -27,6 +27,9 @@ from .codec import Encoder
 from .models import LEDGER_COUNTS, SdkReport, Source, build_event, utc_now
 from .transport import Counters, Stats, Transport
 
+# How long close() waits for a periodic report in progress.
+FINAL_REPORT_WAIT_SECONDS = 2.0
+
 
 class Ledger:
     """One client's delivery ledger (see the module doc)."""
@@ -77,14 +80,30 @@ class Ledger:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
-        self.report(final=True)
+        # Bounded: close() may run in the SIGTERM handler, on the main thread,
+        # while the periodic report holds our lock and waits for a lock the
+        # interrupted main thread holds (the event-id lock): waiting for ever
+        # would hang the exit. The final report is then skipped (the platform
+        # reads a sequence without its end as an unclean exit).
+        self.report(final=True, wait=FINAL_REPORT_WAIT_SECONDS)
 
-    def report(self, final: bool) -> Optional[SdkReport]:
+    def report(self, final: bool, wait: float = -1) -> Optional[SdkReport]:
         """Sends the counts since the previous report; the report sent, or
-        ``None`` when there was nothing to count. Never raises."""
+        ``None`` when there was nothing to count (or, after ``wait`` seconds,
+        another report still held the ledger). Never raises."""
         try:
-            with self._lock:
+            if not self._lock.acquire(timeout=wait):
+                _log.log_once(
+                    "ledger-busy",
+                    "WARNING",
+                    "the final delivery report was skipped: the periodic one "
+                    "did not finish in time",
+                )
+                return None
+            try:
                 return self._report(final)
+            finally:
+                self._lock.release()
         except Exception as exc:  # never hurt the host program
             _log.log_once(
                 "ledger-error", "ERROR", "the delivery ledger failed", error=repr(exc)

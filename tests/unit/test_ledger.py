@@ -226,3 +226,28 @@ def test_reports_that_fail_are_in_no_report() -> None:
         assert report.dropped_by_reason == report.failed_by_reason == {}
     assert client.stats() == Stats(accepted=2, delivered=2)
     assert ledger.own.snapshot_with_reasons()[1]["dropped"] == {"queue_full": 2}
+
+
+def test_close_never_waits_for_ever_on_a_report_in_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The SIGTERM handler closes clients on the main thread; a periodic
+    # report that holds the ledger and waits for a lock the interrupted main
+    # thread holds can never finish: close() skips the final report.
+    from vdt_ai import _ledger
+
+    monkeypatch.setattr(_ledger, "FINAL_REPORT_WAIT_SECONDS", 0.2)
+    transport = ReportingTransport()
+    client = VDTClient(transport=transport, ledger_interval_s=3600)
+    client.log_metric("m", 1.0)
+    ledger = client._ledger
+    assert ledger is not None
+    ledger._lock.acquire()  # a report that never ends
+    try:
+        start = time.monotonic()
+        client.close()
+        assert time.monotonic() - start < 5
+    finally:
+        ledger._lock.release()
+    assert transport.reports == []  # skipped, not sent half-built
+    assert len(transport.records) == 1  # the event itself is untouched
