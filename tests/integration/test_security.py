@@ -258,3 +258,37 @@ def test_other_sasl_mechanisms_write(
     assert client.flush(30) == 0, client.stats()
     assert_all_delivered(consume(topics_of(prefix), ids), ids)
     client.close()
+
+
+def test_a_key_refused_an_idempotent_producer_id_does_not_churn_producers(
+    prefix: str,
+    tmp_path: Path,
+    scram_user: Tuple[str, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No ACL at all: every new producer is refused its idempotent id (a fatal
+    # error) within a round trip. Rebuilding at once for each event would
+    # churn librdkafka instances; the events wait in the spool instead.
+    from vdt_ai.kafka import producer as shared_producers
+
+    built: List[object] = []
+    real_init = shared_producers.SharedProducer.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shared_producers.SharedProducer, "__init__", counting)
+    _, _, key = scram_user
+    client = sasl_client(key, prefix, tmp_path, delivery_timeout=5)
+    sent = 0
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        client.log_metric("m", float(sent))
+        sent += 1
+        time.sleep(0.002)
+    client.close(1)
+    stats = client.stats()
+    print(f"\nproducers built: {len(built)} for {sent} events; {stats}")
+    assert stats.spooled + stats.failed == sent and stats.dropped == 0, stats
+    assert len(built) <= 6, len(built)

@@ -1298,3 +1298,40 @@ def test_check_connection_names_a_refused_idempotent_producer() -> None:
     assert "IDEMPOTENT_WRITE" in str(error) and SECRET not in str(error)
     other = check._fatal(KafkaError(KafkaError._FENCED, "fenced", True), settings, "t")
     assert isinstance(other, TransportError) and "failed fatally" in str(other)
+
+
+def test_producers_failing_fatally_at_once_are_rebuilt_with_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from confluent_kafka import KafkaError
+
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    fatal = KafkaError(KafkaError._FATAL, "injected", fatal=True)
+    client = VDTClient(
+        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    try:
+        first = transport._attach_now()
+        first.mark_fatal(fatal)
+        client.log_metric("m", 1.0)
+        assert transport._shared is first  # not rebuilt at once: spooled
+        assert client.stats().spooled == 1
+        transport._attach_retry_at = 0.0  # the backoff has passed
+        client.log_metric("m", 2.0)
+        second = transport._shared
+        assert second is not None and second is not first and not second.dead
+        assert transport._fatal_backoff == 2.0  # doubles while they keep failing
+        second.built_at -= 60  # one that worked a while: rebuilt at once
+        second.mark_fatal(fatal)
+        client.log_metric("m", 3.0)
+        assert transport._shared not in (first, second)
+        assert transport._fatal_backoff == 1.0
+    finally:
+        client.close(0)
+    stats = client.stats()
+    assert stats.accepted == 3 and stats.dropped == stats.failed == 0, stats

@@ -48,6 +48,9 @@ DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 # Serving purged reports (each one spools its record) may run past a deadline;
 # it stops only when no report came for this long (then none ever will).
 PURGE_STALL_SECONDS = 5.0
+# The last user of a producer retired after a fatal error waits this long
+# (at least) for the retirement: a purge, then up to 1.5 s of re-purges.
+RETIRE_WAIT_SECONDS = PURGE_STALL_SECONDS + 2.0
 # The poll thread finishes the callback it is in (which may be writing a
 # record to the spool) before a spool is closed behind it.
 _POLL_JOIN_SECONDS = 10.0
@@ -101,6 +104,9 @@ class SharedProducer:
         from confluent_kafka import Producer
 
         self.pid = os.getpid()
+        self.built_at = time.monotonic()
+        self.died_at: Optional[float] = None  # when a fatal error took it out
+        self.retired = threading.Event()  # set when _retire() has ended
         self.last_outcome_ok = False
         self.dead = False
         self.finalizing = False
@@ -169,6 +175,7 @@ class SharedProducer:
             if self.dead:
                 return
             self.dead = True
+            self.died_at = time.monotonic()
             if _registry.get(self._conf_key) is self:
                 del _registry[self._conf_key]
             _retiring.append(self)
@@ -184,20 +191,24 @@ class SharedProducer:
         ).start()
 
     def _retire(self) -> None:
-        self.finalizing = True
-        self.purge_and_serve()
-        self.stop()
-        # A send that checked ``dead`` just before it was set may still have
-        # produced here: purge again until the queue stays empty. Until then
-        # the producer stays listed, so the exit flush drains it too.
-        for _ in range(3):
-            time.sleep(0.5)
-            if len(self) == 0:
-                break
+        try:
+            self.finalizing = True
             self.purge_and_serve()
-        with _lock:
-            if self in _retiring and len(self) == 0:
-                _retiring.remove(self)
+            self.stop()
+            # A send that checked ``dead`` just before it was set may still
+            # have produced here: purge again until the queue stays empty.
+            # Until then the producer stays listed, so the exit flush drains
+            # it too.
+            for _ in range(3):
+                time.sleep(0.5)
+                if len(self) == 0:
+                    break
+                self.purge_and_serve()
+            with _lock:
+                if self in _retiring and len(self) == 0:
+                    _retiring.remove(self)
+        finally:
+            self.retired.set()
 
     # -- background -------------------------------------------------------------
 
@@ -351,6 +362,12 @@ def release(shared: SharedProducer, timeout: float) -> bool:
         if shared._users > 0:
             return False
         shared.finalizing = True  # acquire() builds a new one from now on
+    if shared.dead and shared.pid == os.getpid():
+        # Its retirement (on a thread of its own) purges it: the reports it
+        # holds back reach the spool through its users' purge listeners,
+        # which must still be there (a client closed at once after a fatal
+        # error lost every record it had queued).
+        shared.retired.wait(max(timeout, RETIRE_WAIT_SECONDS))
     drained = False
     try:
         if shared.pid == os.getpid() and not shared.dead:

@@ -45,6 +45,9 @@ ErrorCallback = Callable[[VDTError], None]
 # this long before the next try (doubling up to the maximum).
 _ATTACH_BACKOFF_SECONDS = 1.0
 _ATTACH_BACKOFF_MAX_SECONDS = 60.0
+# A producer that failed fatally sooner than this after it was built is
+# rebuilt only after a backoff (see _attach).
+_QUICK_FATAL_SECONDS = 30.0
 # Seconds after a spill into a closed transport's spool before its segment
 # is closed (see _roll_soon).
 LATE_ROLL_SECONDS = 1.0
@@ -93,6 +96,9 @@ class KafkaTransport(Transport):
         self._purge_error: Any = None
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
+        # The dead producer whose rebuild _attach has already timed.
+        self._retry_after_fatal: Optional[shared_producers.SharedProducer] = None
+        self._fatal_backoff = _ATTACH_BACKOFF_SECONDS
         # What flush() returns: records produced less those whose delivery
         # report has been handled (acked, spooled or failed). Not
         # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
@@ -488,6 +494,12 @@ class KafkaTransport(Transport):
             shared = self._shared
             if shared is not None and shared.pid == os.getpid() and not shared.dead:
                 return shared
+            if (
+                shared is not None
+                and shared.died_at is not None
+                and shared.pid == os.getpid()
+            ):
+                self._wait_after_fatal(shared)
             if shared is not None and shared.pid != os.getpid():
                 # Forked: the parent's records are the parent's to settle.
                 self._produced = self._settled_in_batches = 0
@@ -502,6 +514,29 @@ class KafkaTransport(Transport):
             self._shared = shared
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
+
+    def _wait_after_fatal(self, dead: shared_producers.SharedProducer) -> None:
+        """Rebuilds at once after a producer that worked a while, with backoff
+        when they keep failing fatally at once (a key refused an idempotent
+        producer id: every new one fails within a round trip, and rebuilding
+        for every event would churn librdkafka instances). Under the lock;
+        the records meanwhile go to the spool.
+
+        Raises:
+            ProducerUnavailable: not yet.
+        """
+        now = time.monotonic()
+        if self._retry_after_fatal is not dead and dead.died_at is not None:
+            self._retry_after_fatal = dead
+            if dead.died_at - dead.built_at < _QUICK_FATAL_SECONDS:
+                self._attach_retry_at = now + self._fatal_backoff
+                self._fatal_backoff = min(
+                    _ATTACH_BACKOFF_MAX_SECONDS, self._fatal_backoff * 2
+                )
+            else:
+                self._fatal_backoff = _ATTACH_BACKOFF_SECONDS
+        if now < self._attach_retry_at:
+            raise shared_producers.ProducerUnavailable("rebuilt after a backoff")
 
     def _attach(self) -> Optional[shared_producers.SharedProducer]:
         """The producer to send with, or ``None`` (closed, or cannot be built
