@@ -488,9 +488,12 @@ def test_poison_records_are_counted_failed_and_replay_moves_on(
     assert_all_delivered(seen, ids)
 
 
+@pytest.mark.parametrize("worked_for", [60.0, 0.0])
 def test_fatal_error_rebuilds_the_producer_and_loses_nothing(
-    broker: str, tmp_path: Path
+    broker: str, tmp_path: Path, worked_for: float
 ) -> None:
+    # A producer that worked a while is rebuilt for the next event; one that
+    # fails at once is rebuilt after a backoff, the events spooled meanwhile.
     prefix = "f" + os.urandom(5).hex()
     client = VDTClient(
         bootstrap_servers=broker,
@@ -505,11 +508,15 @@ def test_fatal_error_rebuilds_the_producer_and_loses_nothing(
         for i in range(2000):
             ids.add(str(client.log_metric("f", float(i))))
         first = transport.shared
+        first.built_at -= worked_for
         first._on_error(KafkaError(KafkaError._FATAL, "injected fatal", fatal=True))
         assert first.dead
         for i in range(2000):
             ids.add(str(client.log_metric("f", float(i))))
-        assert transport.shared is not first
+        if worked_for:
+            assert transport._shared is not first
+        else:
+            assert transport._shared is first and client.stats().spooled >= 2000
         wait_for(lambda: client.flush(5) == 0, 60, "everything settled")
     finally:
         client.close(10)
