@@ -19,7 +19,8 @@ _module_locks: "list[tuple[Any, str]]" = []
 
 
 def register(holder: Any) -> None:
-    """Gives ``holder._lock`` a fresh lock of the same type in each forked child."""
+    """Gives ``holder._lock`` a fresh lock of the same type in each forked child
+    (and each lock named in ``holder._fork_locks``, when it has that tuple)."""
     _holders.add(holder)
 
 
@@ -40,7 +41,8 @@ def _after_fork_in_child() -> None:
     global pid
     pid = os.getpid()
     for holder in list(_holders):
-        holder._lock = _fresh_like(holder._lock)
+        for name in getattr(holder, "_fork_locks", ("_lock",)):
+            setattr(holder, name, _fresh_like(getattr(holder, name)))
     for module, name in _module_locks:
         setattr(module, name, _fresh_like(getattr(module, name)))
 

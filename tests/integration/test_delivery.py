@@ -244,9 +244,9 @@ def test_exit_with_events_in_flight_spools_and_next_client_replays(
     next_client = kafka_client(prefix, spool_dir=spool)
     assert next_client.flush(90) == 0
     seen = consume(topics_of(prefix), ids, timeout=120)
-    # What the next client and the spool say, should any id be missing (once,
-    # in CI, none of 1,000 arrived after SIGTERM: lost in the child, set
-    # aside by the next client, or not read by the consumer?).
+    # What the next client and the spool say, should any id be missing (CI
+    # lost all 1,000 after SIGTERM twice: the purge's reports, served by the
+    # poll thread, waited for the transport lock the interrupted send() held).
     missing = ids - seen.keys()
     assert not missing, (
         f"{len(missing)} of {len(ids)} never arrived; {len(seen)} ids seen; "

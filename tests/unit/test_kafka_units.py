@@ -1335,3 +1335,50 @@ def test_producers_failing_fatally_at_once_are_rebuilt_with_backoff(
         client.close(0)
     stats = client.stats()
     assert stats.accepted == 3 and stats.dropped == stats.failed == 0, stats
+
+
+def test_a_purged_report_served_on_another_thread_never_waits_for_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SIGTERM handler runs on the main thread, possibly inside send()
+    # with the transport's lock held, and purges the producer; the poll
+    # thread may serve that purge's reports. Holding a report back must not
+    # wait for that lock: the handler would wait 5 s for the reports, then
+    # close the spool with every queued record lost (~5% of SIGTERMs under
+    # CPU load, CI's test_exit_with_events_in_flight...[sigterm]).
+    from confluent_kafka import KafkaError
+
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    transport = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+        )
+    )
+    shared = transport._attach_now()
+    counters = Counters()
+    record = encode(Metric(name="m", value=2.5), api_key_id=None)
+    held: List[bool] = []
+    shared.purging = True
+    try:
+        with transport._lock:  # the main thread, interrupted inside send()
+            worker = threading.Thread(
+                target=lambda: held.append(
+                    transport._hold_purged(
+                        shared,
+                        counters,
+                        FakeError(KafkaError._PURGE_QUEUE, "_PURGE_QUEUE"),
+                        FakeMessage(record.value),
+                    )
+                ),
+                daemon=True,
+            )
+            worker.start()
+            worker.join(5)
+            assert held == [True]
+    finally:
+        shared.purging = False
+    transport._spool_purged()
+    assert counters.snapshot().spooled == 1
+    transport.close(0)

@@ -103,8 +103,9 @@ class KafkaTransport(Transport):
         # report has been handled (acked, spooled or failed). Not
         # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
         # errors and log lines waiting to be served, and the producer's
-        # other users' records. _produced and _settled_in_batches change
-        # under _lock; _settled is ticked by the reports, which several
+        # other users' records. _produced changes under _lock,
+        # _settled_in_batches under _purge_lock; _settled is ticked by the
+        # reports, which several
         # threads may serve at once (next() on it is atomic).
         self._produced = 0
         self._settled = itertools.count()
@@ -112,6 +113,14 @@ class KafkaTransport(Transport):
         # Guards attach/close: the replay thread may attach while the client
         # closes; a producer attached after close would never be released.
         self._lock = threading.RLock()
+        # Guards the purge's held reports (_purged, _settled_in_batches), and
+        # is never taken by send(): the SIGTERM handler runs on the main
+        # thread, possibly inside send() with _lock held, and purges; if the
+        # poll thread serving that purge's reports needed _lock, it would
+        # wait for the handler's end while the handler waited for the reports
+        # (5 s, then every queued record lost: ~5% of SIGTERMs under load).
+        self._purge_lock = threading.RLock()
+        self._fork_locks = ("_lock", "_purge_lock")
         _forksafe.register(self)
         # Built now, so that a configuration librdkafka refuses is an error
         # here rather than every event silently failing later.
@@ -320,7 +329,7 @@ class KafkaTransport(Transport):
     ) -> bool:
         """Keeps a purged message for :meth:`_spool_purged`; ``False`` when
         the purge's batch was already written (then it is spooled alone)."""
-        with self._lock:
+        with self._purge_lock:
             if not shared.purging:
                 return False
             shared.last_outcome_ok = False
@@ -330,7 +339,7 @@ class KafkaTransport(Transport):
 
     def _spool_purged(self) -> None:
         """Spools the messages held during a purge, in one batch."""
-        with self._lock:
+        with self._purge_lock:
             batch, self._purged = self._purged, []
             error, self._purge_error = self._purge_error, None
         if not batch:
@@ -349,7 +358,7 @@ class KafkaTransport(Transport):
             for counters, records in groups.values():
                 self.spill_many(records, counters, reason=_reason(error))
         finally:
-            with self._lock:
+            with self._purge_lock:
                 self._settled_in_batches += count
 
     def _refused(
