@@ -1335,3 +1335,52 @@ def test_producers_failing_fatally_at_once_are_rebuilt_with_backoff(
         client.close(0)
     stats = client.stats()
     assert stats.accepted == 3 and stats.dropped == stats.failed == 0, stats
+
+
+def test_a_client_rebuilt_after_a_fatal_error_closes_after_the_old_purge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A producer that worked a while and failed fatally is rebuilt at the next
+    # send; the old one's records are purged on its retire thread, and their
+    # reports reach this client's spool through its purge listener on the old
+    # producer. close() released only the new producer and closed the spool
+    # at once: the old producer's 50 records were then counted dropped (the
+    # closed spool took none), never spooled.
+    from confluent_kafka import KafkaError
+
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    client = VDTClient(
+        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    for i in range(50):
+        client.log_metric("m", float(i))
+    first = transport._attach_now()
+    first.built_at -= 60  # it worked a while: rebuilt at once
+    go = threading.Event()
+    retire = first._retire
+
+    def slow_retire() -> None:  # the retire thread is slow to get the CPU
+        go.wait(10)
+        retire()
+
+    monkeypatch.setattr(first, "_retire", slow_retire)
+    first.mark_fatal(KafkaError(KafkaError._FATAL, "injected", fatal=True))
+    client.log_metric("m", 50.0)
+    assert transport._shared is not first
+    closer = threading.Thread(target=client.close, args=(0,))
+    closer.start()
+    closer.join(0.5)
+    go.set()
+    closer.join(20)
+    assert not closer.is_alive()
+    assert first.retired.wait(10)
+    stats = client.stats()
+    assert stats.spooled == 51 and stats.dropped == stats.failed == 0, stats
+    values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
+    assert values == [float(i) for i in range(51)]
+    assert transport._spool_purged not in first._purge_listeners

@@ -99,6 +99,10 @@ class KafkaTransport(Transport):
         # The dead producer whose rebuild _attach has already timed.
         self._retry_after_fatal: Optional[shared_producers.SharedProducer] = None
         self._fatal_backoff = _ATTACH_BACKOFF_SECONDS
+        # Producers this transport replaced after they failed fatally: their
+        # retirement may still purge our records, which reach our spool
+        # through our purge listener (close() waits for it).
+        self._replaced: List[shared_producers.SharedProducer] = []
         # What flush() returns: records produced less those whose delivery
         # report has been handled (acked, spooled or failed). Not
         # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
@@ -504,9 +508,18 @@ class KafkaTransport(Transport):
                 # Forked: the parent's records are the parent's to settle.
                 self._produced = self._settled_in_batches = 0
                 self._settled = itertools.count()
+                self._replaced = []
+            dead = shared
             shared = shared_producers.acquire(
                 self._conf, self._settings.shutdown_timeout
             )
+            if dead is not None and dead.pid == os.getpid():
+                dead.remove_error_listener(self._on_client_error)
+                shared_producers.leave_dead(dead)
+                self._replaced = [
+                    p for p in self._replaced if not self._forget_retired(p)
+                ]
+                self._replaced.append(dead)
             shared.add_error_listener(self._on_client_error)
             shared.add_purge_listener(self._spool_purged)
             self._callbacks = {}
@@ -514,6 +527,15 @@ class KafkaTransport(Transport):
             self._shared = shared
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
+
+    def _forget_retired(self, dead: shared_producers.SharedProducer) -> bool:
+        """Removes our purge listener from ``dead`` once its retirement has
+        ended (else the transport would keep every dead librdkafka instance
+        alive); ``True`` then."""
+        if not dead.retired.is_set():
+            return False
+        dead.remove_purge_listener(self._spool_purged)
+        return True
 
     def _wait_after_fatal(self, dead: shared_producers.SharedProducer) -> None:
         """Rebuilds at once after a producer that worked a while, with backoff
@@ -645,6 +667,7 @@ class KafkaTransport(Transport):
                 return
             self._closed = True
             shared = self._shared
+            replaced, self._replaced = self._replaced, []
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         with _lifecycle.closing():
@@ -659,6 +682,14 @@ class KafkaTransport(Transport):
                     shared.remove_purge_listener(self._spool_purged)
                 if not last:
                     shared_producers.flush_until(shared, deadline)
+            for dead in replaced:
+                if dead.pid == os.getpid():
+                    # Its purge spools our records through our listener: the
+                    # spool must not be closed before (they were dropped).
+                    shared_producers.wait_retired(
+                        dead, max(0.0, deadline - time.monotonic())
+                    )
+                    dead.remove_purge_listener(self._spool_purged)
             try:
                 if last or shared is None:
                     self.spool.close()  # no report of ours can come back now
