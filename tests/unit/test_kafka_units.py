@@ -1384,3 +1384,44 @@ def test_a_client_rebuilt_after_a_fatal_error_closes_after_the_old_purge(
     values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
     assert values == [float(i) for i in range(51)]
     assert transport._spool_purged not in first._purge_listeners
+
+
+def test_a_producer_replaced_after_a_fatal_error_is_freed_once_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dead librdkafka instance keeps its threads, its broker connections and
+    # a queue of errors and log lines nobody serves any more: the transport
+    # kept the last one it replaced (to time the backoff) until the next fatal
+    # error, hours later perhaps.
+    import gc
+    import weakref
+
+    from confluent_kafka import KafkaError
+
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    client = VDTClient(
+        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    try:
+        first = transport._attach_now()
+        first.built_at -= 60  # it worked a while: rebuilt at once
+        first.mark_fatal(KafkaError(KafkaError._FATAL, "injected", fatal=True))
+        client.log_metric("m", 1.0)
+        assert transport._shared is not first
+        assert first.retired.wait(10)
+        dead = weakref.ref(first)
+        del first
+        deadline = time.monotonic() + 10
+        while dead() is not None and time.monotonic() < deadline:
+            gc.collect()  # the retire thread lets go of it as it ends
+            time.sleep(0.05)
+        assert dead() is None, gc.get_referrers(dead())
+    finally:
+        client.close(0)
+    stats = client.stats()
+    assert stats.spooled == 1 and stats.dropped == stats.failed == 0, stats

@@ -17,6 +17,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _forksafe, _lifecycle, _log
@@ -96,13 +97,18 @@ class KafkaTransport(Transport):
         self._purge_error: Any = None
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
-        # The dead producer whose rebuild _attach has already timed.
-        self._retry_after_fatal: Optional[shared_producers.SharedProducer] = None
+        # The dead producer whose rebuild _attach has already timed. Weakly,
+        # as are the next ones: a dead librdkafka instance keeps its threads,
+        # broker connections and a queue nobody serves (kept until the next
+        # fatal error, hours later perhaps); freed once retired.
+        self._retry_after_fatal: (
+            "Optional[weakref.ref[shared_producers.SharedProducer]]"
+        ) = None
         self._fatal_backoff = _ATTACH_BACKOFF_SECONDS
         # Producers this transport replaced after they failed fatally: their
         # retirement may still purge our records, which reach our spool
         # through our purge listener (close() waits for it).
-        self._replaced: List[shared_producers.SharedProducer] = []
+        self._replaced: "List[weakref.ref[shared_producers.SharedProducer]]" = []
         # What flush() returns: records produced less those whose delivery
         # report has been handled (acked, spooled or failed). Not
         # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
@@ -517,9 +523,9 @@ class KafkaTransport(Transport):
                 dead.remove_error_listener(self._on_client_error)
                 shared_producers.leave_dead(dead)
                 self._replaced = [
-                    p for p in self._replaced if not self._forget_retired(p)
+                    ref for ref in self._replaced if not self._forget_retired(ref())
                 ]
-                self._replaced.append(dead)
+                self._replaced.append(weakref.ref(dead))
             shared.add_error_listener(self._on_client_error)
             shared.add_purge_listener(self._spool_purged)
             self._callbacks = {}
@@ -528,10 +534,11 @@ class KafkaTransport(Transport):
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
 
-    def _forget_retired(self, dead: shared_producers.SharedProducer) -> bool:
+    def _forget_retired(self, dead: Optional[shared_producers.SharedProducer]) -> bool:
         """Removes our purge listener from ``dead`` once its retirement has
-        ended (else the transport would keep every dead librdkafka instance
-        alive); ``True`` then."""
+        ended; ``True`` then (or when it is gone)."""
+        if dead is None:
+            return True
         if not dead.retired.is_set():
             return False
         dead.remove_purge_listener(self._spool_purged)
@@ -548,8 +555,9 @@ class KafkaTransport(Transport):
             ProducerUnavailable: not yet.
         """
         now = time.monotonic()
-        if self._retry_after_fatal is not dead and dead.died_at is not None:
-            self._retry_after_fatal = dead
+        timed = self._retry_after_fatal
+        if (timed is None or timed() is not dead) and dead.died_at is not None:
+            self._retry_after_fatal = weakref.ref(dead)
             if dead.died_at - dead.built_at < _QUICK_FATAL_SECONDS:
                 self._attach_retry_at = now + self._fatal_backoff
                 self._fatal_backoff = min(
@@ -682,8 +690,9 @@ class KafkaTransport(Transport):
                     shared.remove_purge_listener(self._spool_purged)
                 if not last:
                     shared_producers.flush_until(shared, deadline)
-            for dead in replaced:
-                if dead.pid == os.getpid():
+            for ref in replaced:
+                dead = ref()  # gone: its retirement has ended
+                if dead is not None and dead.pid == os.getpid():
                     # Its purge spools our records through our listener: the
                     # spool must not be closed before (they were dropped).
                     shared_producers.wait_retired(
