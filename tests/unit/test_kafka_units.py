@@ -1425,3 +1425,42 @@ def test_a_producer_replaced_after_a_fatal_error_is_freed_once_retired(
         client.close(0)
     stats = client.stats()
     assert stats.spooled == 1 and stats.dropped == stats.failed == 0, stats
+
+
+def test_a_retirement_not_ended_by_close_still_spools_its_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close() waits a while for the retirement of a producer that failed
+    # fatally, then went on: it removed its purge listener and closed the
+    # spool, and the retire thread's purged records were then held for a
+    # listener that was gone (50 of 50 lost, counted nowhere). Here the
+    # retire thread waits for the transport's lock, which the closing thread
+    # holds, as a SIGTERM handler run inside send() does.
+    from confluent_kafka import KafkaError
+
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    monkeypatch.setattr(shared_producers, "RETIRE_WAIT_SECONDS", 0.5)
+    client = VDTClient(
+        bootstrap_servers=DEAD,
+        spool_dir=tmp_path / "spool",
+        handle_sigterm=False,
+        ledger_interval_s=0,
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    for i in range(50):
+        client.log_metric("m", float(i))
+    first = transport._attach_now()
+    with transport._lock:
+        first.mark_fatal(KafkaError(KafkaError._FATAL, "injected", fatal=True))
+        client.close(0)
+        assert not first.retired.is_set()
+    assert first.retired.wait(15)
+    stats = client.stats()
+    assert stats.spooled == 50 and stats.dropped == stats.failed == 0, stats
+    transport.spool.roll()
+    values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
+    assert values == [float(i) for i in range(50)]

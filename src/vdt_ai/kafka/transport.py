@@ -681,29 +681,40 @@ class KafkaTransport(Transport):
         with _lifecycle.closing():
             self.replayer.stop(join_timeout=max(0.0, min(0.5, wait / 4)))
             last = False
+            # A retirement still under way after the wait for it (a slow
+            # purge, or its thread waiting for a lock this one holds): its
+            # reports of our records may still come.
+            late = False
             if shared is not None and shared.pid == os.getpid():
                 shared.remove_error_listener(self._on_client_error)
                 last = shared_producers.release(
                     shared, max(0.0, deadline - time.monotonic())
                 )
-                if last:
-                    shared.remove_purge_listener(self._spool_purged)
                 if not last:
                     shared_producers.flush_until(shared, deadline)
+                elif shared.dead and not shared.retired.is_set():
+                    late = True
+                else:
+                    shared.remove_purge_listener(self._spool_purged)
             for ref in replaced:
                 dead = ref()  # gone: its retirement has ended
                 if dead is not None and dead.pid == os.getpid():
                     # Its purge spools our records through our listener: the
                     # spool must not be closed before (they were dropped).
-                    shared_producers.wait_retired(
+                    if shared_producers.wait_retired(
                         dead, max(0.0, deadline - time.monotonic())
-                    )
-                    dead.remove_purge_listener(self._spool_purged)
+                    ):
+                        dead.remove_purge_listener(self._spool_purged)
+                    else:
+                        late = True
             try:
-                if last or shared is None:
+                if (last or shared is None) and not late:
                     self.spool.close()  # no report of ours can come back now
                 else:
-                    self._spool_left_open = True  # late reports spill here
+                    # Late reports (of a producer others still use, or of a
+                    # retirement not ended in time) spill here: our purge
+                    # listener stays (it took them, and they were lost).
+                    self._spool_left_open = True
                     self.spool.roll()
                     self.spool.flush()
             except OSError:  # pragma: no cover
