@@ -509,7 +509,13 @@ def test_fatal_error_rebuilds_the_producer_and_loses_nothing(
         assert first.dead
         for i in range(2000):
             ids.add(str(client.log_metric("f", float(i))))
-        assert transport.shared is not first
+        # It failed within 30 s of its build: rebuilt after a backoff (1 s),
+        # the events meanwhile spooled, then replayed.
+        wait_for(
+            lambda: transport._producer_for_replay() not in (None, first),
+            10,
+            "a new producer",
+        )
         wait_for(lambda: client.flush(5) == 0, 60, "everything settled")
     finally:
         client.close(10)
