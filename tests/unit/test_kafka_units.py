@@ -1464,3 +1464,41 @@ def test_a_retirement_not_ended_by_close_still_spools_its_records(
     transport.spool.roll()
     values = sorted(decode_value(r.value) for r in iter_records(tmp_path / "spool"))
     assert values == [float(i) for i in range(50)]
+
+
+def test_a_fatal_error_served_at_interpreter_shutdown_still_retires_the_producer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.12 starts no thread from an atexit handler ("can't create new
+    # thread at interpreter shutdown"): a fatal error served by the exit
+    # flush raised that out of serve(), which never raises (it killed the poll
+    # thread serving it, or cut the close short), and the producer was never
+    # retired: the last client's close() then waited RETIRE_WAIT_SECONDS for
+    # nothing and its records were never purged into the spool.
+    from vdt_ai import VDTClient
+    from vdt_ai.kafka import producer as shared_producers
+
+    class _AtShutdown(threading.Thread):
+        def start(self) -> None:
+            if self.name == "vdt-ai-kafka-retire":
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+            super().start()
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    client = VDTClient(
+        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+    )
+    transport = client._transport
+    assert isinstance(transport, KafkaTransport)
+    for i in range(50):
+        client.log_metric("m", float(i))
+    shared = transport._attach_now()
+    monkeypatch.setattr(shared, "producer", _RaisesFatalOnce(shared.producer))
+    monkeypatch.setattr(threading, "Thread", _AtShutdown)
+    shared.serve(0.5)  # never raises
+    assert shared.dead and shared.retired.is_set()
+    started = time.monotonic()
+    client.close(2)
+    assert time.monotonic() - started < 2 + 1
+    stats = client.stats()
+    assert stats.spooled == 50 and stats.dropped == stats.failed == 0, stats

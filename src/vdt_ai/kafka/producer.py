@@ -186,9 +186,14 @@ class SharedProducer:
             "records are spooled and replayed",
             error=kafka_errors.describe(error),
         )
-        threading.Thread(
-            target=self._retire, name="vdt-ai-kafka-retire", daemon=True
-        ).start()
+        try:
+            threading.Thread(
+                target=self._retire, name="vdt-ai-kafka-retire", daemon=True
+            ).start()
+        except RuntimeError:
+            # Python 3.12 starts no thread from an atexit handler (the exit
+            # flush serving the fatal error): retire it on this thread.
+            self._retire()
 
     def _retire(self) -> None:
         try:
