@@ -459,7 +459,10 @@ class KafkaTransport(Transport):
         timer = threading.Timer(LATE_ROLL_SECONDS, self._late_roll_now)
         timer.daemon = True
         self._late_roll = timer
-        timer.start()
+        try:
+            timer.start()
+        except RuntimeError:  # at interpreter shutdown (Python 3.12): roll now
+            self._late_roll_now()
 
     def _late_roll_now(self) -> None:
         # A spill while this roll runs (its fsync is outside the writer's
