@@ -65,7 +65,15 @@ class ErrorNotifier:
                 self._thread = threading.Thread(
                     target=self._run, name="vdt-ai-on-error", daemon=True
                 )
-                self._thread.start()
+                try:
+                    self._thread.start()
+                except RuntimeError:
+                    # Python 3.12 starts no thread from an atexit handler:
+                    # the callback cannot run now, and the caller (an exit
+                    # purge spooling its records) must not fail for that.
+                    self._thread = None
+                    self._queue.clear()
+                    return
         self._ready.set()
 
     def wait_idle(self, timeout: float) -> bool:

@@ -1125,7 +1125,14 @@ class _Worker:
                 self._thread = threading.Thread(
                     target=self._run, name="vdt-ai-spool-sync", daemon=True
                 )
-                self._thread.start()
+                try:
+                    self._thread.start()
+                except RuntimeError:
+                    # Python 3.12 starts no thread from an atexit handler (an
+                    # exit purge spooling): the writers' own paths do the
+                    # work (close() syncs the hand-offs, _admit rescans).
+                    self._thread = None
+                    return
             self._cond.notify()
 
     def _run(self) -> None:

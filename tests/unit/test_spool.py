@@ -413,3 +413,28 @@ def test_a_batch_or_a_rescan_between_appends_is_taken_into_account(
     writer._rescan()
     assert not writer.append(sent[1])
     writer.close()
+
+
+def test_a_spool_written_at_interpreter_shutdown_needs_no_background_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.12 starts no thread from an atexit handler. The first spill of
+    # a process may come from its exit purge; once it wrote past the rescan
+    # size (or rotated a segment) it kicked the background thread, whose
+    # start raised out of append_many: the records of the batch were written
+    # but the caller counted none of them (and lost the rest of its batch).
+    import threading
+
+    class _AtShutdown(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(spool_module._worker, "_thread", None)
+    monkeypatch.setattr(threading, "Thread", _AtShutdown)
+    writer = SpoolWriter(tmp_path, max_bytes=256 * 1024, segment_bytes=8 * 1024)
+    batch = records(500)
+    assert writer.append_many(batch) == 500
+    assert writer.append(batch[0])
+    writer.close()
+    monkeypatch.undo()
+    assert len(list(iter_records(tmp_path))) == 501

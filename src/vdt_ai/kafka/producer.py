@@ -186,9 +186,14 @@ class SharedProducer:
             "records are spooled and replayed",
             error=kafka_errors.describe(error),
         )
-        threading.Thread(
-            target=self._retire, name="vdt-ai-kafka-retire", daemon=True
-        ).start()
+        try:
+            threading.Thread(
+                target=self._retire, name="vdt-ai-kafka-retire", daemon=True
+            ).start()
+        except RuntimeError:
+            # Python 3.12 starts no thread from an atexit handler (the exit
+            # flush serving the fatal error): retire it on this thread.
+            self._retire()
 
     def _retire(self) -> None:
         try:
@@ -362,12 +367,7 @@ def release(shared: SharedProducer, timeout: float) -> bool:
         if shared._users > 0:
             return False
         shared.finalizing = True  # acquire() builds a new one from now on
-    if shared.dead and shared.pid == os.getpid():
-        # Its retirement (on a thread of its own) purges it: the reports it
-        # holds back reach the spool through its users' purge listeners,
-        # which must still be there (a client closed at once after a fatal
-        # error lost every record it had queued).
-        shared.retired.wait(max(timeout, RETIRE_WAIT_SECONDS))
+    wait_retired(shared, timeout)
     drained = False
     try:
         if shared.pid == os.getpid() and not shared.dead:
@@ -384,6 +384,30 @@ def release(shared: SharedProducer, timeout: float) -> bool:
                 # drains what is left.
                 _retiring.append(shared)
     return True
+
+
+def wait_retired(shared: SharedProducer, timeout: float) -> bool:
+    """Waits for the retirement of ``shared`` if it failed fatally in this
+    process (at least :data:`RETIRE_WAIT_SECONDS`).
+
+    Its retirement (on a thread of its own) purges it: the reports it holds
+    back reach the spool through its users' purge listeners, which must still
+    be there (a client closed at once after a fatal error lost every record
+    it had queued).
+
+    Returns:
+        ``False`` when the retirement had not ended in time.
+    """
+    if not shared.dead or shared.pid != os.getpid():
+        return True
+    return shared.retired.wait(max(timeout, RETIRE_WAIT_SECONDS))
+
+
+def leave_dead(shared: SharedProducer) -> None:
+    """Drops one user of ``shared``, which failed fatally and which that user
+    has replaced: it retires on its own (see :func:`wait_retired`)."""
+    with _lock:
+        shared._users -= 1
 
 
 def _drain(producers: List[SharedProducer], timeout: float) -> None:

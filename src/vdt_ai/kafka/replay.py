@@ -176,7 +176,15 @@ class Replayer:
             self._thread = threading.Thread(
                 target=self._run, name="vdt-ai-spool-replay", daemon=True
             )
-            self._thread.start()
+            try:
+                self._thread.start()
+            except RuntimeError:
+                # Python 3.12 starts no thread from an atexit handler (an
+                # exit purge spilling): the spool keeps the records for the
+                # next run, and the spill must not fail for that.
+                self._thread = None
+                self._idle.set()
+                return
         self._wake.set()
 
     def wait_idle(

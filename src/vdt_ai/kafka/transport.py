@@ -17,6 +17,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import _forksafe, _lifecycle, _log
@@ -96,9 +97,18 @@ class KafkaTransport(Transport):
         self._purge_error: Any = None
         self._attach_retry_at = 0.0
         self._attach_backoff = _ATTACH_BACKOFF_SECONDS
-        # The dead producer whose rebuild _attach has already timed.
-        self._retry_after_fatal: Optional[shared_producers.SharedProducer] = None
+        # The dead producer whose rebuild _attach has already timed. Weakly,
+        # as are the next ones: a dead librdkafka instance keeps its threads,
+        # broker connections and a queue nobody serves (kept until the next
+        # fatal error, hours later perhaps); freed once retired.
+        self._retry_after_fatal: (
+            "Optional[weakref.ref[shared_producers.SharedProducer]]"
+        ) = None
         self._fatal_backoff = _ATTACH_BACKOFF_SECONDS
+        # Producers this transport replaced after they failed fatally: their
+        # retirement may still purge our records, which reach our spool
+        # through our purge listener (close() waits for it).
+        self._replaced: "List[weakref.ref[shared_producers.SharedProducer]]" = []
         # What flush() returns: records produced less those whose delivery
         # report has been handled (acked, spooled or failed). Not
         # len(producer): librdkafka's rd_kafka_outq_len() adds the reports,
@@ -458,7 +468,10 @@ class KafkaTransport(Transport):
         timer = threading.Timer(LATE_ROLL_SECONDS, self._late_roll_now)
         timer.daemon = True
         self._late_roll = timer
-        timer.start()
+        try:
+            timer.start()
+        except RuntimeError:  # at interpreter shutdown (Python 3.12): roll now
+            self._late_roll_now()
 
     def _late_roll_now(self) -> None:
         # A spill while this roll runs (its fsync is outside the writer's
@@ -513,9 +526,18 @@ class KafkaTransport(Transport):
                 # Forked: the parent's records are the parent's to settle.
                 self._produced = self._settled_in_batches = 0
                 self._settled = itertools.count()
+                self._replaced = []
+            dead = shared
             shared = shared_producers.acquire(
                 self._conf, self._settings.shutdown_timeout
             )
+            if dead is not None and dead.pid == os.getpid():
+                dead.remove_error_listener(self._on_client_error)
+                shared_producers.leave_dead(dead)
+                self._replaced = [
+                    ref for ref in self._replaced if not self._forget_retired(ref())
+                ]
+                self._replaced.append(weakref.ref(dead))
             shared.add_error_listener(self._on_client_error)
             shared.add_purge_listener(self._spool_purged)
             self._callbacks = {}
@@ -523,6 +545,16 @@ class KafkaTransport(Transport):
             self._shared = shared
         _lifecycle.install_process_hooks(self._settings.handle_sigterm)
         return shared
+
+    def _forget_retired(self, dead: Optional[shared_producers.SharedProducer]) -> bool:
+        """Removes our purge listener from ``dead`` once its retirement has
+        ended; ``True`` then (or when it is gone)."""
+        if dead is None:
+            return True
+        if not dead.retired.is_set():
+            return False
+        dead.remove_purge_listener(self._spool_purged)
+        return True
 
     def _wait_after_fatal(self, dead: shared_producers.SharedProducer) -> None:
         """Rebuilds at once after a producer that worked a while, with backoff
@@ -535,8 +567,9 @@ class KafkaTransport(Transport):
             ProducerUnavailable: not yet.
         """
         now = time.monotonic()
-        if self._retry_after_fatal is not dead and dead.died_at is not None:
-            self._retry_after_fatal = dead
+        timed = self._retry_after_fatal
+        if (timed is None or timed() is not dead) and dead.died_at is not None:
+            self._retry_after_fatal = weakref.ref(dead)
             if dead.died_at - dead.built_at < _QUICK_FATAL_SECONDS:
                 self._attach_retry_at = now + self._fatal_backoff
                 self._fatal_backoff = min(
@@ -654,25 +687,46 @@ class KafkaTransport(Transport):
                 return
             self._closed = True
             shared = self._shared
+            replaced, self._replaced = self._replaced, []
         wait = self._settings.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         with _lifecycle.closing():
             self.replayer.stop(join_timeout=max(0.0, min(0.5, wait / 4)))
             last = False
+            # A retirement still under way after the wait for it (a slow
+            # purge, or its thread waiting for a lock this one holds): its
+            # reports of our records may still come.
+            late = False
             if shared is not None and shared.pid == os.getpid():
                 shared.remove_error_listener(self._on_client_error)
                 last = shared_producers.release(
                     shared, max(0.0, deadline - time.monotonic())
                 )
-                if last:
-                    shared.remove_purge_listener(self._spool_purged)
                 if not last:
                     shared_producers.flush_until(shared, deadline)
+                elif shared.dead and not shared.retired.is_set():
+                    late = True
+                else:
+                    shared.remove_purge_listener(self._spool_purged)
+            for ref in replaced:
+                dead = ref()  # gone: its retirement has ended
+                if dead is not None and dead.pid == os.getpid():
+                    # Its purge spools our records through our listener: the
+                    # spool must not be closed before (they were dropped).
+                    if shared_producers.wait_retired(
+                        dead, max(0.0, deadline - time.monotonic())
+                    ):
+                        dead.remove_purge_listener(self._spool_purged)
+                    else:
+                        late = True
             try:
-                if last or shared is None:
+                if (last or shared is None) and not late:
                     self.spool.close()  # no report of ours can come back now
                 else:
-                    self._spool_left_open = True  # late reports spill here
+                    # Late reports (of a producer others still use, or of a
+                    # retirement not ended in time) spill here: our purge
+                    # listener stays (it took them, and they were lost).
+                    self._spool_left_open = True
                     self.spool.roll()
                     self.spool.flush()
             except OSError:  # pragma: no cover
