@@ -1606,3 +1606,28 @@ def test_records_purged_at_interpreter_shutdown_are_spooled_with_on_error_set(
     finally:
         monkeypatch.undo()
         transport.close(0)
+
+
+def test_a_retired_producer_is_unlisted_even_with_errors_still_coming(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dead producer keeps its broker threads, which go on queueing errors
+    # and log lines that nobody serves once its poll thread stopped: waiting
+    # for an empty queue kept every retired producer listed (and alive) for
+    # the life of the process; with a key refused for good, one more a minute.
+    from confluent_kafka import KafkaError
+
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    transport = KafkaTransport(
+        load_settings(
+            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
+        )
+    )
+    shared = transport._attach_now()
+    monkeypatch.setattr(shared_producers.SharedProducer, "__len__", lambda self: 1)
+    shared.mark_fatal(KafkaError(KafkaError._FATAL, "injected", fatal=True))
+    assert shared.retired.wait(30)
+    assert shared not in shared_producers._retiring
+    transport.close(0)

@@ -209,8 +209,14 @@ class SharedProducer:
                 if len(self) == 0:
                     break
                 self.purge_and_serve()
+            # Unlisted even if the queue is not empty: its broker threads go
+            # on queueing errors and log lines (len() counts them) that no
+            # poll thread serves now, so waiting for an empty queue kept every
+            # retired producer, threads and connections, for the life of the
+            # process. Any record left after 1.5 s of purges is not ours to
+            # wait for: no send produces to a dead producer.
             with _lock:
-                if self in _retiring and len(self) == 0:
+                if self in _retiring:
                     _retiring.remove(self)
         finally:
             self.retired.set()
