@@ -60,9 +60,17 @@ class CallSender:
         return self._pipeline.draw()
 
     def send(
-        self, drawn: Stamp, input_data: Any, prediction: Any, latency_ms: Any
+        self,
+        drawn: Stamp,
+        input_data: Any,
+        prediction: Any,
+        latency_ms: Any,
+        trusted: bool = False,
     ) -> Optional[UUID]:
         """Logs a call drawn by :meth:`draw`, as ``log_model_call`` would.
+
+        ``trusted``: ``input_data`` and ``prediction`` are plain JSON built by
+        the hook itself (see :meth:`Pipeline.model_call_writer`).
 
         Raises:
             ValidationError: the call is invalid.
@@ -85,7 +93,7 @@ class CallSender:
                 drawn,
             )
         else:
-            sent = self._send(drawn, input_data, prediction, latency_ms)
+            sent = self._send(drawn, input_data, prediction, latency_ms, trusted)
         profilers = client._profilers
         if profilers:
             profiler = profilers.get(self.model_name)

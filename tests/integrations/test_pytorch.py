@@ -5,11 +5,13 @@ import os
 import pickle
 import threading
 import time
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.overrides import TorchFunctionMode
 
 from vdt_ai import Metric, ModelCall, ValidationError, VDTClient
@@ -17,6 +19,8 @@ from vdt_ai._call_sender import CallSender
 from vdt_ai.integrations import pytorch
 from vdt_ai.integrations.pytorch import log_training_step, monitor_module
 from vdt_ai.testing import MemoryTransport
+
+from .._examples import examples
 
 
 def model() -> Any:
@@ -1096,3 +1100,62 @@ def test_a_forward_that_raised_inside_another_leaves_the_outer_its_own_start(
     first = calls[0].timestamp.timestamp()
     assert before - 0.001 <= first <= before + 0.06  # the outer call's start
     client.close()
+
+
+def test_summaries_of_tensors_only_are_plain_and_user_keys_are_not() -> None:
+    """The hook tells the pipeline to skip its denylist walk only for
+    summaries it built from tensors alone (no key or text of the user's)."""
+    t = torch.ones(2, 3)
+    for value, plain in (
+        ((t,), True),
+        ((t, [t, t]), True),
+        (t, True),
+        (({"password": t},), False),  # a user's key: the denylist decides
+        ((t, "text"), False),  # a non-tensor: its type name is text
+        ((t, [[t]]), False),  # nested deeper than PLAIN_NESTING
+    ):
+        summaries = pytorch._Summaries(values=False)
+        summaries.add(value)
+        assert summaries.plain is plain, value
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    shapes=st.lists(st.lists(st.integers(0, 2**40), max_size=4), max_size=4),
+    numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3),
+    dtype=st.sampled_from(["float32", "bfloat16", "int64", "bool"]),
+)
+def test_a_trusted_summary_is_sent_as_the_checked_path_sends_it(
+    shapes: List[List[int]], numbers: List[float], dtype: str
+) -> None:
+    """Skipping the denylist walk for a plain summary changes no byte."""
+    inputs = [{"shape": s, "dtype": dtype} for s in shapes]
+    prediction: Dict[str, Any] = {"shape": shapes[0] if shapes else [], "dtype": dtype}
+    prediction.update(zip(("min", "max", "mean"), numbers))
+    input_data = {"batch_size": 4, "inputs": inputs, "host_latency_ms": 0.25}
+    sent: List[bytes] = []
+    for trusted in (False, True):
+        memory = MemoryTransport()
+        client = VDTClient(transport=memory)
+        sender = CallSender(client, "m", "v1", {"framework": "torch"})
+        drawn = (1234567, 1_700_000_000_000_000_000)
+        sender.send(drawn, input_data, prediction, 1.5, trusted)
+        sent.append(memory.records[0].value)
+        client.close()
+    assert sent[0] == sent[1]
+
+
+def test_a_users_secret_looking_input_key_is_still_masked(
+    client: VDTClient, memory: MemoryTransport
+) -> None:
+    class Keyed(torch.nn.Module):
+        def forward(self, batch: Any) -> Any:
+            return batch["password"] * 2
+
+    module = Keyed()
+    monitor_module(module, "keyed", client, summary_budget=None)
+    with torch.inference_mode():
+        module({"password": torch.ones(2, 2)})
+    assert pytorch.flush(5)
+    (call,) = memory.events_of(ModelCall)
+    assert call.input_data["inputs"][0]["password"] == "****"

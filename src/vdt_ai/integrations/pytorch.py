@@ -32,6 +32,10 @@ the pre- and post-hooks. The hooks are hidden from ``torch.compile``
 compiles to the same graphs as the bare one; monitor the compiled module.
 """
 
+# Annotations stay text: the hooks define closures on every call, whose
+# annotations would otherwise be evaluated each time.
+from __future__ import annotations
+
 import atexit
 import importlib
 import math
@@ -48,6 +52,9 @@ from ._common import report, require, resolve, sample_rows
 torch = require("torch", "torch", ("2.0", "3"))
 
 MAX_TENSORS = 8
+# Summaries of tensors in lists nested deeper than this are checked by the
+# pipeline like any user's input_data (see _Summaries.plain).
+PLAIN_NESTING = 2
 # Tensors up to this many elements get an exact non-finite count (its
 # temporaries stay under 1 MiB); larger ones count it on a strided sample of
 # this size, so the extra memory stays constant whatever the tensor's size.
@@ -195,7 +202,19 @@ _BACKENDS: Dict[str, Any] = {"cuda": _CudaBackend()}
 
 
 def _backend(device: Any) -> Any:
-    return _BACKENDS.get(str(getattr(device, "type", "")))
+    return _BACKENDS.get(getattr(device, "type", ""))
+
+
+# "float32" for torch.float32...: str(dtype) costs a call to a C method and a
+# replace on every tensor of every call.
+_DTYPE_NAMES: Dict[Any, str] = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).replace("torch.", "")
+    return name
 
 
 # -- summaries ------------------------------------------------------------------
@@ -213,21 +232,32 @@ class _Summaries:
         self.scalars: List[Any] = []
         self._slots: List[Tuple[Dict[str, Any], int, int, int, bool]] = []
         self._values = values  # False: shape and dtype only
+        # True while every value added is a tensor, in lists at most
+        # PLAIN_NESTING deep: the templates are then plain JSON of the SDK's
+        # own (finite numbers, ASCII names, no key of the user's), which the
+        # pipeline need not walk again (see CallSender.send's ``trusted``).
+        self.plain = True
 
-    def add(self, value: Any) -> Any:
+    def add(self, value: Any, depth: int = 0) -> Any:
         """The summary template of ``value`` (a tensor, list, tuple or dict)."""
         if isinstance(value, torch.Tensor):
             return self._tensor(value)
         if isinstance(value, (list, tuple)):
-            return [self.add(v) for v in list(value)[:MAX_TENSORS]]
+            if depth >= PLAIN_NESTING:
+                self.plain = False
+            return [self.add(v, depth + 1) for v in list(value)[:MAX_TENSORS]]
+        self.plain = False
         if isinstance(value, dict):
-            return {str(k): self.add(v) for k, v in list(value.items())[:MAX_TENSORS]}
+            return {
+                str(k): self.add(v, depth + 1)
+                for k, v in list(value.items())[:MAX_TENSORS]
+            }
         return {"type": type(value).__name__}
 
     def _tensor(self, value: Any) -> Dict[str, Any]:
         summary: Dict[str, Any] = {
             "shape": list(value.shape),
-            "dtype": str(value.dtype).replace("torch.", ""),
+            "dtype": _dtype_name(value.dtype),
         }
         count = value.numel()
         if not self._values or not count or value.is_complex() or value.is_quantized:
@@ -336,7 +366,7 @@ def _batch(inputs: Any) -> Optional[int]:
 class _Pending:
     """Device values on their way to the host, and what to do with them."""
 
-    __slots__ = ("host", "done", "finish", "client", "where", "spent")
+    __slots__ = ("host", "done", "finish", "client", "where", "spent", "arrived")
 
     def __init__(
         self,
@@ -353,19 +383,22 @@ class _Pending:
         self.client = client
         self.where = where
         self.spent = spent  # (backend, device, timing, event) to reuse after
+        self.arrived = False  # ready() said so: no wait needed
 
     def ready(self) -> bool:
         """True when the device is done with it (a query, never a wait)."""
         try:
-            return all(event.query() for event in self.done)
+            self.arrived = all(event.query() for event in self.done)
         except Exception:  # an event that cannot say: the resolver waits
             return False
+        return self.arrived
 
     def resolve(self) -> None:
         """Waits for the device (off the caller's path), reads, finishes."""
         try:
-            for event in self.done:
-                event.synchronize()
+            if not self.arrived:  # a wait on a done event still costs a call
+                for event in self.done:
+                    event.synchronize()
             self.finish([h.tolist() for h in self.host])
         except Exception as exc:
             report(self.client, self.where, exc)
@@ -439,8 +472,8 @@ class _Resolver:
             if self._sleeping or len(pending) == GATHER_MAX:
                 self._sleeping = False
                 self._cond.notify_all()
-        for done in taken:
-            self._complete(done)
+        if taken:
+            self._complete(taken)
 
     def _run(self) -> None:
         while True:
@@ -454,15 +487,15 @@ class _Resolver:
                 batch = list(self._pending)
                 self._pending.clear()
                 self._busy += len(batch)
-            for item in batch:
-                self._complete(item)
+            self._complete(batch)
 
-    def _complete(self, item: _Pending) -> None:
+    def _complete(self, items: List[_Pending]) -> None:
         try:
-            item.resolve()
-        finally:
+            for item in items:
+                item.resolve()
+        finally:  # one lock for the lot; a flush waits for the count
             with self._cond:
-                self._busy -= 1
+                self._busy -= len(items)
                 if not self._busy and self._waiting:
                     self._cond.notify_all()
 
@@ -502,6 +535,15 @@ def flush(timeout: Optional[float] = None) -> bool:
     return _resolver.flush(timeout)
 
 
+def _no_values(
+    finish: Callable[[List[float], List[Any]], None],
+) -> Callable[[List[Any]], None]:
+    def complete(values: List[Any]) -> None:
+        finish([], [])
+
+    return complete
+
+
 def _deliver(
     scalars: List[Any],
     extra: List[Any],
@@ -518,6 +560,20 @@ def _deliver(
     ``spent`` events go back to their backend once ``finish`` has run.
     Scalars are stacked per device (a model may take CPU inputs and return
     CUDA outputs)."""
+    if not scalars and not extra:  # shapes and dtypes only: nothing to copy
+        item = _Pending(
+            (),
+            [recorded] if recorded is not None else [],
+            _no_values(finish),
+            client,
+            where,
+            list(spent or ()),
+        )
+        if item.done:
+            _resolver.submit(item)
+        else:
+            item.resolve()
+        return
     # One stack per device and dtype: stacking scalars of one dtype is one
     # kernel, mixing dtypes copies them one by one.
     by_device: Dict[Any, List[int]] = {}
@@ -688,10 +744,11 @@ def monitor_module(
         try:
             first = _first_tensor(inputs)
             device = first.device if first is not None else None
-            if _backend(device) is None:  # CPU inputs, maybe a model on a GPU
+            backend = _backend(device)
+            if backend is None:  # CPU inputs, maybe a model on a GPU
                 weight = next(mod.parameters(), None)
                 device = weight.device if weight is not None else None
-            backend = _backend(device)
+                backend = _backend(device)
             starts = stack()
             if len(starts) >= MAX_NESTING:  # forwards that raised never popped
                 del starts[0]
@@ -760,6 +817,7 @@ def monitor_module(
                         _take(output, index),
                     ]
             send = sender(target, summarised, end_event is not None, mod).send
+            plain = summaries.plain
             if end_event is not None:
                 input_data["host_latency_ms"] = host_ms
 
@@ -768,7 +826,7 @@ def monitor_module(
                 latency = host_ms
                 if end_event is not None:
                     latency = float(start_event.elapsed_time(end_event))
-                send(drawn, input_data, prediction, latency)
+                send(drawn, input_data, prediction, latency, plain)
                 if rows:
                     rows_in, rows_out = rows
                     target.log_model_calls(
