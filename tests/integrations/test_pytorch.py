@@ -736,9 +736,8 @@ def test_the_cuda_backend_calls_torch_cuda_as_its_signatures_allow(
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(torch.cuda, "current_stream", current_stream)
     assert not inspect.signature(torch.cuda.is_current_stream_capturing).parameters
-    monkeypatch.setattr(
-        torch.cuda, "is_current_stream_capturing", is_current_stream_capturing
-    )
+    # The hook calls the C function behind it directly (same signature).
+    monkeypatch.setattr(pytorch, "_is_capturing", is_current_stream_capturing)
     # A fresh backend (free events and streams of its own); the current
     # stream's id as torch's C function gives it.
     monkeypatch.setitem(pytorch._BACKENDS, "cuda", pytorch._CudaBackend())

@@ -45,6 +45,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from .. import _forksafe
 from .._call_sender import CallSender
 from ..client import VDTClient
 from ._common import report, require, resolve, sample_rows
@@ -140,6 +141,14 @@ _current_stream_key: Callable[[Any], Any] = getattr(
     torch._C, "_cuda_getCurrentStream", _no_stream_key
 )
 
+# torch.cuda.is_current_stream_capturing() without its Python wrapper (a
+# microsecond a call, on every forward).
+_is_capturing: Callable[[], bool] = getattr(
+    torch._C,
+    "_cuda_isCurrentStreamCapturing",
+    lambda: torch.cuda.is_current_stream_capturing(),
+)
+
 # -- device backends ----------------------------------------------------------
 
 
@@ -167,7 +176,7 @@ class _CudaBackend:
 
     def capturing(self) -> bool:
         """True while the current stream is being captured into a CUDA graph."""
-        return bool(torch.cuda.is_current_stream_capturing())
+        return bool(_is_capturing())
 
     def recycle(self, device: Any, timing: bool, event: Any) -> None:
         """Takes back an event whose work is done and whose time was read."""
@@ -450,7 +459,9 @@ class _Resolver:
         """Queues ``item``, after logging items whose values have arrived."""
         taken: List[_Pending] = []
         with self._cond:
-            if self._pid != os.getpid():  # the thread did not survive a fork
+            # The thread did not survive a fork (getpid() is a system call:
+            # _forksafe keeps the pid, renewed in a forked child).
+            if self._pid != _forksafe.pid:
                 self._pending.clear()
                 self._busy, self._thread, self._pid = 0, None, os.getpid()
                 self._sleeping = False
