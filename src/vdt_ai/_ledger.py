@@ -22,7 +22,7 @@ import threading
 import uuid
 from typing import Any, Dict, Optional
 
-from . import _log
+from . import _lifecycle, _log
 from .codec import Encoder
 from .models import LEDGER_COUNTS, SdkReport, Source, build_event, utc_now
 from .transport import Counters, Stats, Transport
@@ -65,10 +65,10 @@ class Ledger:
 
     def start(self) -> None:
         """Starts the periodic reports (a daemon thread)."""
-        self._thread = threading.Thread(
-            target=self._run, name="vdt-ai-ledger", daemon=True
-        )
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="vdt-ai-ledger", daemon=True)
+        # At interpreter shutdown no thread starts: only the final report
+        # (at close) is sent then.
+        self._thread = thread if _lifecycle.start_thread(thread) else None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

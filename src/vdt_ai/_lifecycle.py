@@ -226,6 +226,23 @@ def install_process_hooks(handle_sigterm: bool = True) -> None:
         util.Finalize(None, close_all, exitpriority=100)
 
 
+def start_thread(thread: threading.Thread) -> bool:
+    """Starts ``thread``; False where the interpreter refuses one.
+
+    Python 3.12 starts no thread at interpreter shutdown (from an ``atexit``
+    handler: "can't create new thread at interpreter shutdown"), and no
+    process starts one past its thread limit. Each SDK thread has a fallback
+    for that (the work done on the caller's thread, or at close), so a
+    client used inside an exit handler, or an exit purge spooling records,
+    never fails for it.
+    """
+    try:
+        thread.start()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _after_fork_in_child() -> None:
     # fork() from inside a close: the child starts with no close in progress
     # and its own handlers (the signals held in the parent stay the parent's).

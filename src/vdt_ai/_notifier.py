@@ -19,7 +19,7 @@ import time
 from collections import deque
 from typing import Callable, Deque, Dict, Optional, Tuple
 
-from . import _forksafe, _log
+from . import _forksafe, _lifecycle, _log
 from .exceptions import VDTError
 
 Callback = Callable[[VDTError], None]
@@ -65,12 +65,10 @@ class ErrorNotifier:
                 self._thread = threading.Thread(
                     target=self._run, name="vdt-ai-on-error", daemon=True
                 )
-                try:
-                    self._thread.start()
-                except RuntimeError:
-                    # Python 3.12 starts no thread from an atexit handler:
-                    # the callback cannot run now, and the caller (an exit
-                    # purge spooling its records) must not fail for that.
+                if not _lifecycle.start_thread(self._thread):
+                    # At interpreter shutdown: the callback cannot run now,
+                    # and the caller (an exit purge spooling its records)
+                    # must not fail for that.
                     self._thread = None
                     self._queue.clear()
                     return

@@ -59,6 +59,7 @@ from typing import (
     Tuple,
 )
 
+from . import _lifecycle
 from ._jsonlike import valid_text
 from .exceptions import ValidationError
 from .models import (
@@ -1099,10 +1100,12 @@ class RollingProfile:
         self._short_names: Set[str] = set()  # the known columns' profiled names
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run, name=f"vdt-ai-profile-{model_name}", daemon=True
         )
-        self._thread.start()
+        # At interpreter shutdown no thread starts: the calls then fold their
+        # rows themselves (past _MAX_PENDING_ROWS) and close() sends the window.
+        self._thread = thread if _lifecycle.start_thread(thread) else None
 
     def observe(
         self,
@@ -1192,6 +1195,7 @@ class RollingProfile:
         """Stops the thread and sends the last window."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
         return self.emit()

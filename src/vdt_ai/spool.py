@@ -100,7 +100,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
-from . import _forksafe, _log
+from . import _forksafe, _lifecycle, _log
 from .codec import Record, decode
 from .codec._wire import LEN, keys, varint
 from .exceptions import VDTError
@@ -1125,12 +1125,10 @@ class _Worker:
                 self._thread = threading.Thread(
                     target=self._run, name="vdt-ai-spool-sync", daemon=True
                 )
-                try:
-                    self._thread.start()
-                except RuntimeError:
-                    # Python 3.12 starts no thread from an atexit handler (an
-                    # exit purge spooling): the writers' own paths do the
-                    # work (close() syncs the hand-offs, _admit rescans).
+                if not _lifecycle.start_thread(self._thread):
+                    # At interpreter shutdown (an exit purge spooling): the
+                    # writers' own paths do the work (close() syncs the
+                    # hand-offs, _admit rescans).
                     self._thread = None
                     return
             self._cond.notify()

@@ -1158,3 +1158,33 @@ def test_a_users_secret_looking_input_key_is_still_masked(
     assert pytorch.flush(5)
     (call,) = memory.events_of(ModelCall)
     assert call.input_data["inputs"][0]["password"] == "****"
+
+
+def test_at_interpreter_shutdown_a_cuda_forward_is_logged_by_its_own_call(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python 3.12 starts no thread from an atexit handler: a forward run
+    # there left its call pending for a resolver that never started (and the
+    # exit flush waited 5 s for it). It is resolved by the call itself now.
+    start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        if self.name.startswith("vdt-ai"):
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    monkeypatch.setattr(pytorch._resolver, "_thread", None)
+    fake_cuda.gate.set()  # the "device" is done
+    net = model()
+    monitor_module(net, "mlp", client)
+    # Tensors claim to be on cuda:0. Here the call reads its values on this
+    # thread (waiting for the device if need be): the process is exiting.
+    with FakeCuda(), torch.inference_mode():
+        net(torch.randn(4, 4))
+    (call,) = memory.events_of(ModelCall)  # no flush needed
+    assert call.tags["latency"] == "cuda_event"
+    assert pytorch.flush(1) and client.stats().integration_errors == 0

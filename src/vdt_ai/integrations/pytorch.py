@@ -45,7 +45,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .. import _forksafe
+from .. import _forksafe, _lifecycle
 from .._call_sender import CallSender
 from ..client import VDTClient
 from ._common import report, require, resolve, sample_rows
@@ -470,16 +470,20 @@ class _Resolver:
                 taken.append(pending.popleft())
             if len(pending) >= MAX_PENDING:  # the device is this far behind
                 taken.append(pending.popleft())
-            self._busy += len(taken)
             pending.append(item)
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name="vdt-ai-torch-resolver", daemon=True
                 )
-                self._thread.start()
+                if _lifecycle.start_thread(thread):
+                    self._thread = thread
+                else:  # at interpreter shutdown: this call resolves them all
+                    taken.extend(pending)
+                    pending.clear()
                 if not self._atexit:
                     self._atexit = True
                     atexit.register(self.flush, 5.0)
+            self._busy += len(taken)
             if self._sleeping or len(pending) == GATHER_MAX:
                 self._sleeping = False
                 self._cond.notify_all()

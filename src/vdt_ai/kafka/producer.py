@@ -125,10 +125,13 @@ class SharedProducer:
         full["error_cb"] = _weak_error_callback(weakref.ref(self))
         full["logger"] = _rdkafka_logger()
         self.producer = Producer(full)
-        self._thread = threading.Thread(
+        self._thread: Optional[threading.Thread] = threading.Thread(
             target=self._poll_loop, name="vdt-ai-kafka-poll", daemon=True
         )
-        self._thread.start()
+        if not _lifecycle.start_thread(self._thread):
+            # A client built at interpreter shutdown (inside an atexit
+            # handler): its reports are served by its flush and close.
+            self._thread = None
 
     # -- health ---------------------------------------------------------------
 
@@ -186,13 +189,12 @@ class SharedProducer:
             "records are spooled and replayed",
             error=kafka_errors.describe(error),
         )
-        try:
-            threading.Thread(
-                target=self._retire, name="vdt-ai-kafka-retire", daemon=True
-            ).start()
-        except RuntimeError:
-            # Python 3.12 starts no thread from an atexit handler (the exit
-            # flush serving the fatal error): retire it on this thread.
+        retire = threading.Thread(
+            target=self._retire, name="vdt-ai-kafka-retire", daemon=True
+        )
+        if not _lifecycle.start_thread(retire):
+            # At interpreter shutdown (the exit flush serving the fatal
+            # error): retire it on this thread.
             self._retire()
 
     def _retire(self) -> None:
@@ -312,8 +314,9 @@ class SharedProducer:
     def stop(self) -> None:
         """Stops the poll thread (reports are then served only by flush)."""
         self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=_POLL_JOIN_SECONDS)
+        thread = self._thread
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout=_POLL_JOIN_SECONDS)
 
     def __len__(self) -> int:
         return len(self.producer)

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
-from .. import _log
+from .. import _lifecycle, _log
 from .. import spool as spool_files
 from ..codec import Record
 from ..spool import SpoolWriter
@@ -176,12 +176,10 @@ class Replayer:
             self._thread = threading.Thread(
                 target=self._run, name="vdt-ai-spool-replay", daemon=True
             )
-            try:
-                self._thread.start()
-            except RuntimeError:
-                # Python 3.12 starts no thread from an atexit handler (an
-                # exit purge spilling): the spool keeps the records for the
-                # next run, and the spill must not fail for that.
+            if not _lifecycle.start_thread(self._thread):
+                # At interpreter shutdown (an exit purge spilling): the spool
+                # keeps the records for the next run, and the spill must not
+                # fail for that.
                 self._thread = None
                 self._idle.set()
                 return

@@ -468,9 +468,7 @@ class KafkaTransport(Transport):
         timer = threading.Timer(LATE_ROLL_SECONDS, self._late_roll_now)
         timer.daemon = True
         self._late_roll = timer
-        try:
-            timer.start()
-        except RuntimeError:  # at interpreter shutdown (Python 3.12): roll now
+        if not _lifecycle.start_thread(timer):  # at interpreter shutdown
             self._late_roll_now()
 
     def _late_roll_now(self) -> None:
