@@ -11,7 +11,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -21,6 +21,7 @@ from vdt_ai import (
     Metric,
     Stats,
     TransportError,
+    VDTClient,
     VDTError,
     _forksafe,
     _lifecycle,
@@ -1246,26 +1247,58 @@ class _RaisesFatalOnce:
         return int(self.real.poll(timeout))
 
 
+class _DeadBroker:
+    """Kafka clients and transports against a broker that is not there, each
+    spooling into one folder (the tests below kill and rebuild producers)."""
+
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+
+    def client(self, **settings: Any) -> Tuple[VDTClient, KafkaTransport]:
+        client = VDTClient(
+            bootstrap_servers=DEAD,
+            spool_dir=self.spool,
+            handle_sigterm=False,
+            **settings,
+        )
+        transport = client._transport
+        assert isinstance(transport, KafkaTransport)
+        return client, transport
+
+    def transport(self, on_error: Any = None, **settings: Any) -> KafkaTransport:
+        return KafkaTransport(
+            load_settings(
+                bootstrap_servers=DEAD,
+                spool_dir=self.spool,
+                handle_sigterm=False,
+                **settings,
+            ),
+            on_error=on_error,
+        )
+
+
+@pytest.fixture
+def dead_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _DeadBroker:
+    # Producers built here are the test's, not left to an exit procedure
+    # that an earlier test in this process may have run already.
+    from vdt_ai.kafka import producer as shared_producers
+
+    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
+    return _DeadBroker(tmp_path / "spool")
+
+
 @pytest.mark.parametrize("served_by", ["client_flush", "purge"])
 def test_a_fatal_error_raised_out_of_flush_retires_the_producer_and_spools_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served_by: str
+    tmp_path: Path,
+    dead_broker: _DeadBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    served_by: str,
 ) -> None:
     # In one CI run the retire thread's purge_and_serve() died of this
     # KafkaException (a key without IDEMPOTENT_WRITE): whichever call serves
     # the fatal error gets it raised, on any thread.
-    from vdt_ai import VDTClient
-    from vdt_ai.kafka import producer as shared_producers
-
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
     errors: List[VDTError] = []
-    client = VDTClient(
-        bootstrap_servers=DEAD,
-        spool_dir=tmp_path / "spool",
-        handle_sigterm=False,
-        on_error=errors.append,
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client(on_error=errors.append)
     for i in range(50):
         client.log_metric("m", float(i))
     shared = transport._attach_now()
@@ -1301,20 +1334,12 @@ def test_check_connection_names_a_refused_idempotent_producer() -> None:
 
 
 def test_producers_failing_fatally_at_once_are_rebuilt_with_backoff(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dead_broker: _DeadBroker,
 ) -> None:
     from confluent_kafka import KafkaError
 
-    from vdt_ai import VDTClient
-    from vdt_ai.kafka import producer as shared_producers
-
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
     fatal = KafkaError(KafkaError._FATAL, "injected", fatal=True)
-    client = VDTClient(
-        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client()
     try:
         first = transport._attach_now()
         first.mark_fatal(fatal)
@@ -1338,7 +1363,7 @@ def test_producers_failing_fatally_at_once_are_rebuilt_with_backoff(
 
 
 def test_a_purged_report_served_on_another_thread_never_waits_for_send(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dead_broker: _DeadBroker,
 ) -> None:
     # The SIGTERM handler runs on the main thread, possibly inside send()
     # with the transport's lock held, and purges the producer; the poll
@@ -1348,14 +1373,7 @@ def test_a_purged_report_served_on_another_thread_never_waits_for_send(
     # CPU load, CI's test_exit_with_events_in_flight...[sigterm]).
     from confluent_kafka import KafkaError
 
-    from vdt_ai.kafka import producer as shared_producers
-
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    transport = KafkaTransport(
-        load_settings(
-            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-        )
-    )
+    transport = dead_broker.transport()
     shared = transport._attach_now()
     counters = Counters()
     record = encode(Metric(name="m", value=2.5), api_key_id=None)
@@ -1385,7 +1403,7 @@ def test_a_purged_report_served_on_another_thread_never_waits_for_send(
 
 
 def test_a_client_rebuilt_after_a_fatal_error_closes_after_the_old_purge(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dead_broker: _DeadBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A producer that worked a while and failed fatally is rebuilt at the next
     # send; the old one's records are purged on its retire thread, and their
@@ -1395,15 +1413,7 @@ def test_a_client_rebuilt_after_a_fatal_error_closes_after_the_old_purge(
     # closed spool took none), never spooled.
     from confluent_kafka import KafkaError
 
-    from vdt_ai import VDTClient
-    from vdt_ai.kafka import producer as shared_producers
-
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    client = VDTClient(
-        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client()
     for i in range(50):
         client.log_metric("m", float(i))
     first = transport._attach_now()
@@ -1434,7 +1444,7 @@ def test_a_client_rebuilt_after_a_fatal_error_closes_after_the_old_purge(
 
 
 def test_a_producer_replaced_after_a_fatal_error_is_freed_once_retired(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dead_broker: _DeadBroker,
 ) -> None:
     # A dead librdkafka instance keeps its threads, its broker connections and
     # a queue of errors and log lines nobody serves any more: the transport
@@ -1445,15 +1455,7 @@ def test_a_producer_replaced_after_a_fatal_error_is_freed_once_retired(
 
     from confluent_kafka import KafkaError
 
-    from vdt_ai import VDTClient
-    from vdt_ai.kafka import producer as shared_producers
-
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    client = VDTClient(
-        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client()
     try:
         first = transport._attach_now()
         first.built_at -= 60  # it worked a while: rebuilt at once
@@ -1475,7 +1477,7 @@ def test_a_producer_replaced_after_a_fatal_error_is_freed_once_retired(
 
 
 def test_a_retirement_not_ended_by_close_still_spools_its_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dead_broker: _DeadBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # close() waits a while for the retirement of a producer that failed
     # fatally, then went on: it removed its purge listener and closed the
@@ -1485,19 +1487,10 @@ def test_a_retirement_not_ended_by_close_still_spools_its_records(
     # holds, as a SIGTERM handler run inside send() does.
     from confluent_kafka import KafkaError
 
-    from vdt_ai import VDTClient
     from vdt_ai.kafka import producer as shared_producers
 
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
     monkeypatch.setattr(shared_producers, "RETIRE_WAIT_SECONDS", 0.5)
-    client = VDTClient(
-        bootstrap_servers=DEAD,
-        spool_dir=tmp_path / "spool",
-        handle_sigterm=False,
-        ledger_interval_s=0,
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client(ledger_interval_s=0)
     for i in range(50):
         client.log_metric("m", float(i))
     first = transport._attach_now()
@@ -1514,7 +1507,7 @@ def test_a_retirement_not_ended_by_close_still_spools_its_records(
 
 
 def test_a_fatal_error_served_at_interpreter_shutdown_still_retires_the_producer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dead_broker: _DeadBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Python 3.12 starts no thread from an atexit handler ("can't create new
     # thread at interpreter shutdown"): a fatal error served by the exit
@@ -1522,8 +1515,6 @@ def test_a_fatal_error_served_at_interpreter_shutdown_still_retires_the_producer
     # thread serving it, or cut the close short), and the producer was never
     # retired: the last client's close() then waited RETIRE_WAIT_SECONDS for
     # nothing and its records were never purged into the spool.
-    from vdt_ai import VDTClient
-    from vdt_ai.kafka import producer as shared_producers
 
     class _AtShutdown(threading.Thread):
         def start(self) -> None:
@@ -1531,12 +1522,7 @@ def test_a_fatal_error_served_at_interpreter_shutdown_still_retires_the_producer
                 raise RuntimeError("can't create new thread at interpreter shutdown")
             super().start()
 
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    client = VDTClient(
-        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-    )
-    transport = client._transport
-    assert isinstance(transport, KafkaTransport)
+    client, transport = dead_broker.client()
     for i in range(50):
         client.log_metric("m", float(i))
     shared = transport._attach_now()
@@ -1552,7 +1538,7 @@ def test_a_fatal_error_served_at_interpreter_shutdown_still_retires_the_producer
 
 
 def test_records_purged_at_interpreter_shutdown_are_spooled_with_on_error_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dead_broker: _DeadBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Python 3.12 starts no thread from an atexit handler. The exit purge's
     # batch is reported to on_error before it is spooled: with no on_error
@@ -1564,7 +1550,6 @@ def test_records_purged_at_interpreter_shutdown_are_spooled_with_on_error_set(
     # the spill (the roll before the records were counted).
     from vdt_ai import _log
     from vdt_ai._notifier import ErrorNotifier
-    from vdt_ai.kafka import producer as shared_producers
 
     class _AtShutdown(threading.Thread):
         def start(self) -> None:
@@ -1574,12 +1559,8 @@ def test_records_purged_at_interpreter_shutdown_are_spooled_with_on_error_set(
         def start(self) -> None:
             raise RuntimeError("can't create new thread at interpreter shutdown")
 
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    settings = load_settings(
-        bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-    )
     errors: List[VDTError] = []
-    transport = KafkaTransport(settings, on_error=errors.append)
+    transport = dead_broker.transport(on_error=errors.append)
     counters = Counters()
     try:
         for i in range(50):
@@ -1609,7 +1590,7 @@ def test_records_purged_at_interpreter_shutdown_are_spooled_with_on_error_set(
 
 
 def test_a_retired_producer_is_unlisted_even_with_errors_still_coming(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dead_broker: _DeadBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A dead producer keeps its broker threads, which go on queueing errors
     # and log lines that nobody serves once its poll thread stopped: waiting
@@ -1619,12 +1600,7 @@ def test_a_retired_producer_is_unlisted_even_with_errors_still_coming(
 
     from vdt_ai.kafka import producer as shared_producers
 
-    monkeypatch.setitem(shared_producers._state, "shut_down_pid", 0)
-    transport = KafkaTransport(
-        load_settings(
-            bootstrap_servers=DEAD, spool_dir=tmp_path / "spool", handle_sigterm=False
-        )
-    )
+    transport = dead_broker.transport()
     shared = transport._attach_now()
     monkeypatch.setattr(shared_producers.SharedProducer, "__len__", lambda self: 1)
     shared.mark_fatal(KafkaError(KafkaError._FATAL, "injected", fatal=True))
