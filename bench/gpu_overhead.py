@@ -6,7 +6,8 @@ Four models with random weights (nothing is downloaded): a tabular MLP (batch
 each run bare and monitored (``MemoryTransport``) under ``inference_mode``,
 eager and compiled (``torch.compile`` default and ``reduce-overhead``, the
 hooks registered before compiling, or after with ``--order after``). Rounds
-alternate bare and monitored so that noise hits both alike. Printed per model and mode:
+alternate bare and monitored, each first in every other round, so that noise
+hits both alike. Printed per model and mode:
 
 * ms per forward (wall time over many forwards, the device synchronised at
   the end) and the monitored / bare ratio;
@@ -272,8 +273,12 @@ def measure(
     times: Dict[str, List[float]] = {"bare": [], "monitored": []}
     cpu: Dict[str, List[float]] = {"bare": [], "monitored": []}
     memory.clear()
-    for _ in range(args.rounds):
-        for label, run in runs.items():
+    for round_index in range(args.rounds):
+        # Bare first in even rounds, monitored first in odd ones: whatever
+        # the first of a pair pays (clocks after a sync, the resolver's
+        # linger) falls on both alike.
+        pairs = list(runs.items())
+        for label, run in pairs if round_index % 2 == 0 else pairs[::-1]:
             wall, used = wall_ms(device, run, args.forwards)
             times[label].append(wall)
             cpu[label].append(used)
