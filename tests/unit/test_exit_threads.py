@@ -69,7 +69,7 @@ def test_a_kafka_client_made_at_interpreter_shutdown_spools_every_event(
     assert "vdt-ai-kafka-poll" in refused and "vdt-ai-ledger" in refused
     spooled = [decode(r.value) for r in iter_records(tmp_path / "spool")]
     metrics = [e for e in spooled if isinstance(e, Metric)]
-    assert sorted(e.event_id for e in metrics) == sorted(ids)
+    assert sorted(str(e.event_id) for e in metrics) == sorted(str(i) for i in ids)
     assert client.stats().failed == 0
 
 
