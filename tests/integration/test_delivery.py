@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Set, Tuple, Type
+from typing import Any, Dict, List, Optional, Set, Tuple, Type
 
 import pytest
 
@@ -342,3 +342,38 @@ def test_async_client_flushes_without_blocking_the_loop(
     assert stats.delivered == 5000
     assert ticks > 0
     assert_all_delivered(consume(topics_of(prefix), ids), ids)
+
+
+def test_a_producer_built_while_threads_were_refused_polls_once_they_start(
+    prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread limit hit for a moment while the producer was built (its poll
+    # thread refused, as at interpreter shutdown): nothing served its delivery
+    # reports after that, so once its queue was full of acked messages every
+    # later event was spooled, for the life of the process (until the spool
+    # filled and events were dropped).
+    start = threading.Thread.start
+    refused: List[str] = []
+
+    def refuse_once(self: threading.Thread) -> None:
+        if self.name == "vdt-ai-kafka-poll" and not refused:
+            refused.append(self.name)
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_once)
+    client = kafka_client(prefix, spool_dir=tmp_path / "spool", max_buffer_kbytes=64)
+    assert refused
+    ids = set()
+    for burst in range(10):
+        for i in range(500):
+            ids.add(str(client.log_model_call("m", {"user_id": i}, [1, 2, 3], 4.0)))
+        time.sleep(0.3)  # the broker acks the burst meanwhile
+    stats = client.stats()
+    print(f"\nspooled before the flush: {stats.spooled}")
+    assert stats.spooled <= 500, stats  # not every event past the first queue
+    assert client.flush(60) == 0
+    stats = client.stats()
+    assert stats.delivered + stats.replayed == 5_000, stats
+    assert_all_delivered(consume(topics_of(prefix), ids, timeout=120), ids)
+    client.close()

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -1188,3 +1189,46 @@ def test_at_interpreter_shutdown_a_cuda_forward_is_logged_by_its_own_call(
     (call,) = memory.events_of(ModelCall)  # no flush needed
     assert call.tags["latency"] == "cuda_event"
     assert pytorch.flush(1) and client.stats().integration_errors == 0
+
+
+class _OddShape(torch.Tensor):
+    """A tensor subclass whose shape is not torch's own: its entries are
+    whatever the subclass says (text holding an API key, numpy integers)."""
+
+    odd: Any = None
+
+    @property
+    def shape(self) -> Any:  # type: ignore[override]
+        return (2, self.odd)
+
+
+@pytest.mark.parametrize(
+    "odd, sent",
+    [
+        (
+            "vdt_abcdefghijkl_0123456789abcdef0123456789ABCDEF",
+            "vdt_abcdefghijkl_****",
+        ),
+        (np.int64(3), 3),
+    ],
+)
+def test_a_tensor_subclass_summary_is_checked_as_a_users_value(
+    client: VDTClient, memory: MemoryTransport, odd: Any, sent: Any
+) -> None:
+    # Only torch's own tensors give a summary the pipeline may trust: a
+    # subclass's shape was sent unchecked (an API key unmasked, a numpy
+    # integer failing the encoder and the call lost).
+    class Echo(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x
+
+    module = Echo()
+    monitor_module(module, "echo", client, summary_budget=None)
+    value = torch.ones(2).as_subclass(_OddShape)
+    value.odd = odd
+    module(value)
+    assert pytorch.flush(5)
+    (call,) = memory.events_of(ModelCall)
+    assert call.input_data["inputs"][0]["shape"] == [2, sent]
+    assert call.prediction["shape"] == [2, sent]
+    assert client.stats().integration_errors == 0

@@ -241,15 +241,20 @@ class _Summaries:
         self.scalars: List[Any] = []
         self._slots: List[Tuple[Dict[str, Any], int, int, int, bool]] = []
         self._values = values  # False: shape and dtype only
-        # True while every value added is a tensor, in lists at most
-        # PLAIN_NESTING deep: the templates are then plain JSON of the SDK's
-        # own (finite numbers, ASCII names, no key of the user's), which the
-        # pipeline need not walk again (see CallSender.send's ``trusted``).
+        # True while every value added is a torch.Tensor (no subclass), in
+        # lists at most PLAIN_NESTING deep: the templates are then plain JSON
+        # of the SDK's own (finite numbers, ASCII names, no key of the
+        # user's), which the pipeline need not walk again (see
+        # CallSender.send's ``trusted``).
         self.plain = True
 
     def add(self, value: Any, depth: int = 0) -> Any:
         """The summary template of ``value`` (a tensor, list, tuple or dict)."""
         if isinstance(value, torch.Tensor):
+            if type(value) is not torch.Tensor:
+                # A subclass's shape and dtype are its own (text, numpy
+                # integers, symbolic sizes): the pipeline checks them.
+                self.plain = False
             return self._tensor(value)
         if isinstance(value, (list, tuple)):
             if depth >= PLAIN_NESTING:

@@ -125,13 +125,25 @@ class SharedProducer:
         full["error_cb"] = _weak_error_callback(weakref.ref(self))
         full["logger"] = _rdkafka_logger()
         self.producer = Producer(full)
-        self._thread: Optional[threading.Thread] = threading.Thread(
-            target=self._poll_loop, name="vdt-ai-kafka-poll", daemon=True
-        )
-        if not _lifecycle.start_thread(self._thread):
-            # A client built at interpreter shutdown (inside an atexit
-            # handler): its reports are served by its flush and close.
-            self._thread = None
+        self._thread: Optional[threading.Thread] = None
+        # Refused at interpreter shutdown (a client built inside an atexit
+        # handler: its reports are served by its flush and close) or past a
+        # thread limit: polled() tries again when the queue is full.
+        self.polled()
+
+    def polled(self) -> bool:
+        """``True`` when the poll thread serves the reports; one that could
+        not start before (a thread limit, interpreter shutdown) is started
+        now if the interpreter allows it."""
+        if self._thread is None and not self._stop.is_set():
+            with _lock:
+                if self._thread is None:
+                    thread = threading.Thread(
+                        target=self._poll_loop, name="vdt-ai-kafka-poll", daemon=True
+                    )
+                    if _lifecycle.start_thread(thread):
+                        self._thread = thread
+        return self._thread is not None
 
     # -- health ---------------------------------------------------------------
 

@@ -200,7 +200,9 @@ class KafkaTransport(Transport):
                 self._produced += 1
                 return None
             except BufferError:
-                if not shared.last_outcome_ok:
+                # Without a poll thread (refused) no report was served:
+                # last_outcome_ok says nothing, the reports are served here.
+                if not shared.last_outcome_ok and shared.polled():
                     # Kafka does not answer: the queue holds unacked messages
                     # and serving would free nothing (an outage pays this on
                     # every call).
