@@ -1232,3 +1232,41 @@ def test_a_tensor_subclass_summary_is_checked_as_a_users_value(
     assert call.input_data["inputs"][0]["shape"] == [2, sent]
     assert call.prediction["shape"] == [2, sent]
     assert client.stats().integration_errors == 0
+
+
+# The test ends the resolver thread with a SystemExit on purpose.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_resolver_thread_ended_by_a_callback_is_replaced(
+    client: VDTClient,
+    memory: MemoryTransport,
+    fake_cuda: FakeBackend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A SystemExit out of a call's logging on the resolver thread (a user's
+    # callback) ended the thread but left it registered: every later call
+    # waited for it for ever, and flush() with it.
+    send = CallSender.send
+    exits: List[int] = []
+
+    def exit_once(self: CallSender, *args: Any) -> Any:
+        if not exits:
+            exits.append(1)
+            raise SystemExit(3)
+        return send(self, *args)
+
+    monkeypatch.setattr(CallSender, "send", exit_once)
+    net = model()
+    monitor_module(net, "mlp", client)
+    with FakeCuda(), torch.inference_mode():
+        net(torch.randn(4, 4))  # pending: the "device" is not done
+        fake_cuda.gate.set()
+        deadline = time.monotonic() + 10
+        while not exits and time.monotonic() < deadline:
+            time.sleep(0.01)  # the resolver thread takes it and dies
+        assert exits
+        thread = pytorch._resolver._thread
+        if thread is not None:
+            thread.join(5)
+        net(torch.randn(4, 4))  # left to the background thread alone
+    assert pytorch.flush(5)
+    assert len(memory.events_of(ModelCall)) == 1  # the second call

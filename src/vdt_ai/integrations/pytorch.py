@@ -496,6 +496,17 @@ class _Resolver:
             self._complete(taken)
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            # Ended by a BaseException out of a call's logging (a user's
+            # callback calling sys.exit...): the next submit starts another,
+            # else the calls queued after it would wait for ever.
+            with self._cond:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _serve(self) -> None:
         while True:
             with self._cond:
                 while not self._pending:
