@@ -70,6 +70,8 @@ class ErrorNotifier:
                     # and the caller (an exit purge spooling its records)
                     # must not fail for that.
                     self._thread = None
+                    for dropped, _ in self._queue:  # not passed on: the next
+                        self._last.pop(dropped, None)  # of its kind may be
                     self._queue.clear()
                     return
         self._ready.set()

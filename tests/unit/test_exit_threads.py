@@ -85,3 +85,30 @@ def test_a_rolling_profile_without_its_thread_is_sent_at_close(
     assert any(name.startswith("vdt-ai-profile") for name in refused)
     (profile,) = memory.events_of(DataProfile)
     assert profile.row_count == 50
+
+
+def test_an_error_not_passed_on_for_want_of_a_thread_is_passed_on_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A refused thread (a thread limit for a moment) dropped the callback,
+    # yet marked its kind as passed on: the next error of that kind within
+    # the interval was suppressed although on_error had never been called.
+    from vdt_ai._notifier import ErrorNotifier
+    from vdt_ai.exceptions import TransportError
+
+    got: List[str] = []
+    notifier = ErrorNotifier(lambda error: got.append(str(error)), interval=60)
+    start = threading.Thread.start
+    refused: List[str] = []
+
+    def refuse_once(self: threading.Thread) -> None:
+        if self.name == "vdt-ai-on-error" and not refused:
+            refused.append(self.name)
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_once)
+    notifier.notify("outage", TransportError("first"))
+    notifier.notify("outage", TransportError("second"))
+    assert refused and notifier.wait_idle(5)
+    assert got == ["second"]
