@@ -1100,12 +1100,23 @@ class RollingProfile:
         self._short_names: Set[str] = set()  # the known columns' profiled names
         self._wake = threading.Event()
         self._stop = threading.Event()
-        thread = threading.Thread(
-            target=self._run, name=f"vdt-ai-profile-{model_name}", daemon=True
-        )
+        self._thread: Optional[threading.Thread] = None
         # At interpreter shutdown no thread starts: the calls then fold their
-        # rows themselves (past _MAX_PENDING_ROWS) and close() sends the window.
-        self._thread = thread if _lifecycle.start_thread(thread) else None
+        # rows themselves (past _MAX_PENDING_ROWS) and close() sends the
+        # window. Past a thread limit (maybe for a moment) the next call
+        # tries again.
+        self._start()
+
+    def _start(self) -> None:
+        with self._fold_lock:
+            if self._thread is None and not self._stop.is_set():
+                thread = threading.Thread(
+                    target=self._run,
+                    name=f"vdt-ai-profile-{self.model_name}",
+                    daemon=True,
+                )
+                if _lifecycle.start_thread(thread):
+                    self._thread = thread
 
     def observe(
         self,
@@ -1125,6 +1136,8 @@ class RollingProfile:
             row = {}
         rows = self._rows
         rows.append(row)
+        if self._thread is None:  # refused when it was built
+            self._start()
         pending = len(rows)
         if pending >= _BATCH_ROWS:
             self._wake.set()

@@ -10,6 +10,7 @@ is refused, as the interpreter would.
 """
 
 import threading
+import time
 from pathlib import Path
 from typing import List
 
@@ -112,3 +113,29 @@ def test_an_error_not_passed_on_for_want_of_a_thread_is_passed_on_later(
     notifier.notify("outage", TransportError("second"))
     assert refused and notifier.wait_idle(5)
     assert got == ["second"]
+
+
+def test_a_rolling_profile_refused_a_thread_once_starts_it_at_a_later_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past a thread limit for a moment: the profiler used to stay without
+    # its thread (one window, at close; none if the process was killed).
+    start = threading.Thread.start
+    refused: List[str] = []
+
+    def refuse_once(self: threading.Thread) -> None:
+        if self.name.startswith("vdt-ai-profile") and not refused:
+            refused.append(self.name)
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse_once)
+    memory = MemoryTransport()
+    client = VDTClient(transport=memory)
+    client.profile_model("m", interval_s=0.2)
+    client.log_model_call("m", input_data={"x": 1}, prediction=1)
+    deadline = time.monotonic() + 10
+    while not memory.events_of(DataProfile) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a window sent by the thread, before close()
+    assert refused and memory.events_of(DataProfile)
+    client.close()
