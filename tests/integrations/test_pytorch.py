@@ -1270,3 +1270,40 @@ def test_a_resolver_thread_ended_by_a_callback_is_replaced(
         net(torch.randn(4, 4))  # left to the background thread alone
     assert pytorch.flush(5)
     assert len(memory.events_of(ModelCall)) == 1  # the second call
+
+
+def test_calls_after_one_whose_logging_raised_are_queued_again_not_lost() -> None:
+    # A Ctrl-C (or a callback's SystemExit) out of one call's logging while
+    # a batch was resolved dropped the rest of the batch, counted nowhere.
+    resolver = pytorch._Resolver()
+    logged: List[int] = []
+
+    def finisher(index: int) -> Callable[[List[Any]], None]:
+        def finish(values: List[Any]) -> None:
+            if index == 1 and 1 not in logged:
+                logged.append(1)
+                raise KeyboardInterrupt
+            logged.append(index)
+
+        return finish
+
+    items = [pytorch._Pending((), [], finisher(i), None, "t", []) for i in range(3)]
+    with resolver._cond:
+        resolver._busy += 3
+    with pytest.raises(KeyboardInterrupt):
+        resolver._complete(items)
+    assert logged == [0, 1] and list(resolver._pending) == [items[2]]
+    assert resolver._busy == 0
+    resolver._complete([resolver._pending.popleft()])
+    assert logged == [0, 1, 2]
+
+
+def test_flush_resolves_calls_left_without_a_resolver_thread() -> None:
+    # Calls queued again after the resolver thread ended (or before any
+    # could start) waited for a thread that nobody started: flush() hung.
+    resolver = pytorch._Resolver()
+    logged: List[str] = []
+    item = pytorch._Pending((), [], lambda values: logged.append("x"), None, "t", [])
+    resolver._pending.append(item)
+    assert resolver._thread is None
+    assert resolver.flush(1) and logged == ["x"]

@@ -521,18 +521,36 @@ class _Resolver:
             self._complete(batch)
 
     def _complete(self, items: List[_Pending]) -> None:
+        done = 0
         try:
             for item in items:
+                done += 1
                 item.resolve()
         finally:  # one lock for the lot; a flush waits for the count
             with self._cond:
                 self._busy -= len(items)
-                if not self._busy and self._waiting:
+                # A BaseException out of one call's logging (a Ctrl-C, a
+                # callback's SystemExit): that call is given up, the calls
+                # after it go back to the head of the queue, not lost.
+                if done < len(items):
+                    self._pending.extendleft(reversed(items[done:]))
+                    self._cond.notify_all()  # a sleeping resolver takes them
+                elif not self._busy and self._waiting:
                     self._cond.notify_all()
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Waits until every queued summary is logged; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            taken: List[_Pending] = []
+            if self._pending and self._thread is None:
+                # No resolver (it ended, or none could start): this thread,
+                # which waits anyway, resolves what is queued.
+                taken = list(self._pending)
+                self._pending.clear()
+                self._busy += len(taken)
+        if taken:
+            self._complete(taken)
         with self._cond:
             self._waiting += 1
             self._cond.notify_all()  # the resolver stops lingering
